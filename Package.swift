@@ -1,0 +1,51 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+    name: "duplex",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "duplex", targets: ["duplex"]),
+        .library(name: "MailStore", targets: ["MailStore"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+    ],
+    targets: [
+        .target(
+            name: "MailStore",
+            dependencies: [
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        .target(
+            name: "DuplexCLI",
+            dependencies: [
+                "MailStore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "duplex",
+            dependencies: ["DuplexCLI"]
+        ),
+        .target(
+            name: "MailStoreTestSupport",
+            dependencies: ["MailStore"],
+            path: "Tests/MailStoreTestSupport"
+        ),
+        .testTarget(
+            name: "MailStoreTests",
+            dependencies: ["MailStore", "MailStoreTestSupport"]
+        ),
+        .testTarget(
+            name: "DuplexCLITests",
+            dependencies: ["DuplexCLI", "MailStore", "MailStoreTestSupport"]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)
