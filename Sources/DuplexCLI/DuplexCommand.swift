@@ -1,0 +1,59 @@
+import ArgumentParser
+import MailStore
+
+/// The `duplex` command line: one binary for the agent, the coordinator and administration.
+public struct DuplexCommand: ParsableCommand {
+    /// The release version printed by `duplex --version`.
+    public static let version = "0.1.0"
+
+    public static let configuration = CommandConfiguration(
+        commandName: "duplex",
+        abstract: "Master/master Maildir replication for fleets of Dovecot backend pairs.",
+        discussion: """
+            Exit codes (as doveadm's): 0 ok, 64 usage, 65 bad data, 68 not found, \
+            73 can't create or already exists, 74 I/O error, 75 temporary failure \
+            (lock timeout; retry), 77 permission denied.
+            """,
+        version: version,
+        subcommands: [MailboxCommand.self, FetchCommand.self, MailCommand.self]
+    )
+
+    public init() {}
+}
+
+/// Options every command that opens a mail root takes.
+struct StoreOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("Hierarchy separator of mailbox names.", valueName: "CHAR"))
+    var separator: String = "/"
+
+    @Option(name: .long, help: ArgumentHelp("Seconds to wait for a Maildir lock before failing with exit code 75.", valueName: "SECS"))
+    var lockTimeout: Double = 30
+
+    func validate() throws {
+        guard separator.count == 1, let character = separator.first, character != ".", character.isASCII,
+              !character.isWhitespace else {
+            throw ValidationError("--separator must be one ASCII character other than '.' and space, got \"\(separator)\"")
+        }
+        guard lockTimeout >= 0, lockTimeout <= 3600 else {
+            throw ValidationError("--lock-timeout must be between 0 and 3600 seconds, got \(lockTimeout)")
+        }
+    }
+
+    func store(_ root: String) -> MailStore {
+        var configuration = MailStoreConfiguration(separator: separator.first!)
+        configuration.lock.timeout = .milliseconds(Int64(lockTimeout * 1000))
+        configuration.subscriptionsLock.timeout = configuration.lock.timeout
+        return MailStore(root: root, configuration: configuration)
+    }
+}
+
+/// Runs a command body and turns a ``MailStoreError`` into a message on standard error
+/// and the matching exit code.
+func runReportingErrors(_ body: () throws -> Void) throws {
+    do {
+        try body()
+    } catch let error as MailStoreError {
+        Output.error(error.description)
+        throw ExitCode(error.code.exitCode)
+    }
+}

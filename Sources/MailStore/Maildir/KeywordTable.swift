@@ -1,0 +1,77 @@
+/// A folder's `dovecot-keywords` file: keyword index (0–25, file name letter `a`–`z`) ↔ name.
+///
+/// Format: lines `<index> <name>\n` (reference: Dovecot 2.3 `maildir-keywords.c`).
+/// Names are matched case-insensitively. At most 26 keywords fit in file names.
+public struct KeywordTable: Sendable, Equatable {
+    /// Names by index; nil where the index is unused.
+    public private(set) var names: [String?]
+
+    /// The number of keyword letters Maildir file names can carry.
+    public static let capacity = 26
+
+    public init() { names = [] }
+
+    /// Parses the file.
+    ///
+    /// - Throws: `badData` naming `path` and line for a line without a space, an index
+    ///   that is not a number in 0…25, an index used twice, or an invalid keyword name.
+    public init(parsing bytes: [UInt8], path: String) throws {
+        names = []
+        var lineNumber = 0
+        for line in bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
+            lineNumber += 1
+            if line.isEmpty { continue }
+            guard let space = line.firstIndex(of: UInt8(ascii: " ")) else {
+                throw MailStoreError(.badData, "keyword line has no space between index and name", path: path, line: lineNumber)
+            }
+            guard let index = MaildirFileName.parseDecimal(line[line.startIndex..<space]), index < Self.capacity else {
+                throw MailStoreError(.badData, "keyword index is not a number from 0 to 25", path: path, line: lineNumber)
+            }
+            let name = String(decoding: line[(space + 1)...], as: UTF8.self)
+            do { try MessageFlags.validateKeyword(name) } catch let error as MailStoreError {
+                throw MailStoreError(.badData, error.message, path: path, line: lineNumber)
+            }
+            if Int(index) < names.count, names[Int(index)] != nil {
+                throw MailStoreError(.badData, "keyword index \(index) is used twice", path: path, line: lineNumber)
+            }
+            while names.count <= Int(index) { names.append(nil) }
+            names[Int(index)] = name
+        }
+    }
+
+    /// The index of `name` (case-insensitive), nil when it has none.
+    public func index(of name: String) -> Int? {
+        let lower = name.lowercased()
+        return names.firstIndex(where: { $0?.lowercased() == lower })
+    }
+
+    /// The name at `index`, nil when unused.
+    public func name(at index: Int) -> String? {
+        index < names.count ? names[index] : nil
+    }
+
+    /// Returns the index of `name`, adding it at the first free index when missing.
+    ///
+    /// - Throws: `invalidArgument` when all 26 letters are taken.
+    public mutating func indexAdding(_ name: String) throws -> Int {
+        if let existing = index(of: name) { return existing }
+        if let free = names.firstIndex(where: { $0 == nil }) {
+            names[free] = name
+            return free
+        }
+        guard names.count < Self.capacity else {
+            throw MailStoreError(.invalidArgument, "cannot add keyword \"\(name)\": the mailbox already has 26 keywords")
+        }
+        names.append(name)
+        return names.count - 1
+    }
+
+    /// The file content.
+    public func serialized() -> [UInt8] {
+        var text = ""
+        for (index, name) in names.enumerated() {
+            if let name { text += "\(index) \(name)\n" }
+        }
+        return Array(text.utf8)
+    }
+}

@@ -1,0 +1,247 @@
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// How ``MailStore/updateFlags(in:uids:_:_:)`` changes flags.
+public enum FlagUpdateAction: String, Sendable, CaseIterable {
+    /// Set the given flags, keep the others.
+    case add
+    /// Clear the given flags, keep the others.
+    case remove
+    /// Make the flags exactly the given ones.
+    case replace
+}
+
+extension MailStore {
+    /// Lists a mailbox's messages in UID order, as `doveadm fetch 'uid guid flags'` does.
+    ///
+    /// - Parameters:
+    ///   - name: the mailbox.
+    ///   - options: what else to read (the received date costs one `stat` per message).
+    /// - Throws: `notFound` when the mailbox does not exist; `badData` for a corrupt
+    ///   uidlist, keywords file or message file name.
+    public func listMessages(in name: MailboxName, options: MessageListOptions = MessageListOptions()) throws -> [MessageInfo] {
+        let snapshot = try snapshot(name)
+        var result: [MessageInfo] = []
+        result.reserveCapacity(snapshot.files.count)
+        for (record, file) in snapshot.messages {
+            var info = MessageInfo(
+                uid: record.uid, guid: record.guid, flags: flags(of: file.name, keywords: snapshot.keywords),
+                size: file.name.size ?? record.field("S").flatMap { Int64($0) } ?? -1,
+                receivedDate: nil, fileName: file.fileName, isInNew: file.inNew)
+            if options.receivedDate || info.size < 0 {
+                let path = snapshot.directory.file(file.fileName, inNew: file.inNew)
+                if let status = try POSIX.statusIfExists(path) {
+                    if options.receivedDate { info.receivedDate = status.modificationSeconds }
+                    if info.size < 0 { info.size = status.size }
+                }
+            }
+            result.append(info)
+        }
+        return result
+    }
+
+    func flags(of name: MaildirFileName, keywords: KeywordTable) -> MessageFlags {
+        var names: [String] = []
+        for index in name.keywordIndexes {
+            if let keyword = keywords.name(at: index) { names.append(keyword) }
+        }
+        return MessageFlags(system: name.systemFlags, keywords: names)
+    }
+
+    /// Opens a message's body for reading.
+    ///
+    /// - Throws: `notFound` when the mailbox or UID does not exist (or was expunged).
+    public func openMessage(in name: MailboxName, uid: UInt32) throws -> MessageBodyReader {
+        for attempt in 0..<3 {
+            let snapshot = try snapshot(name)
+            guard let (_, file) = snapshot.messages.first(where: { $0.record.uid == uid }) else { break }
+            let path = snapshot.directory.file(file.fileName, inNew: file.inNew)
+            let fd = open(path, O_RDONLY | O_CLOEXEC)
+            if fd >= 0 { return MessageBodyReader(fd: fd, path: path) }
+            // Renamed by a concurrent flag change or moved to cur/: look again.
+            if errno != ENOENT || attempt == 2 { throw MailStoreError.system("open", path: path, errno: errno) }
+        }
+        throw MailStoreError(.notFound, "no message with UID \(uid) in mailbox \"\(displayName(name))\"", path: directory(name).path)
+    }
+
+    /// Changes the flags and keywords of messages by renaming their files, as Dovecot does.
+    /// New keywords are added to `dovecot-keywords` under the uidlist lock.
+    ///
+    /// - Returns: the UIDs that were found (missing UIDs are ignored, as in doveadm).
+    /// - Throws: `invalidArgument` when a 27th keyword would be needed; `notFound` for a
+    ///   missing mailbox.
+    @discardableResult
+    public func updateFlags(in name: MailboxName, uids: [UInt32], _ action: FlagUpdateAction, _ flags: MessageFlags) throws -> [UInt32] {
+        var snapshot = try snapshot(name)
+        let wanted = Set(uids)
+        var keywordIndexes: [Int] = []
+        if !flags.keywords.isEmpty {
+            if action == .remove {
+                keywordIndexes = flags.keywords.compactMap { snapshot.keywords.index(of: $0) }
+            } else {
+                let missing = flags.keywords.filter { snapshot.keywords.index(of: $0) == nil }
+                if !missing.isEmpty {
+                    snapshot.keywords = try addKeywords(missing, to: snapshot.directory)
+                }
+                keywordIndexes = try flags.keywords.map { keyword in
+                    guard let index = snapshot.keywords.index(of: keyword) else {
+                        throw MailStoreError(.io, "keyword \"\(keyword)\" was not recorded", path: snapshot.directory.keywords)
+                    }
+                    return index
+                }
+            }
+        }
+        var done: [UInt32] = []
+        let keywords = snapshot.keywords
+        let transform = { (name: MaildirFileName) -> MaildirFileName in
+            var newName = name
+            switch action {
+            case .add:
+                newName.systemFlags.formUnion(flags.system)
+                newName.keywordIndexes = Array(Set(newName.keywordIndexes).union(keywordIndexes)).sorted()
+            case .remove:
+                newName.systemFlags.subtract(flags.system)
+                newName.keywordIndexes.removeAll { keywordIndexes.contains($0) }
+            case .replace:
+                newName.systemFlags = flags.system
+                // Letters without a name in dovecot-keywords are not ours to drop.
+                let unnamed = newName.keywordIndexes.filter { keywords.name(at: $0) == nil }
+                newName.keywordIndexes = Array(Set(unnamed).union(keywordIndexes)).sorted()
+            }
+            newName.foreignInfo = nil
+            newName.hasInfo = true
+            return newName
+        }
+        for (record, file) in snapshot.messages where wanted.contains(record.uid) {
+            if try renameMessageFile(snapshot.directory, record: record, from: file, transform) {
+                done.append(record.uid)
+            }
+        }
+        return done
+    }
+
+    /// Renames one message file to the name `transform` gives, following it when a
+    /// concurrent writer renamed it first. Returns false when it was expunged meanwhile.
+    private func renameMessageFile(
+        _ directory: MailboxDirectory, record: Uidlist.Record, from file: ScannedFile,
+        _ transform: (MaildirFileName) -> MaildirFileName
+    ) throws -> Bool {
+        var current = file
+        for _ in 0..<5 {
+            let newName = transform(current.name).fileName
+            if current.fileName == newName { return true }
+            let from = directory.file(current.fileName, inNew: current.inNew)
+            let to = directory.file(newName, inNew: current.inNew)
+            if Glibc.rename(from, to) == 0 { return true }
+            let code = errno
+            guard code == ENOENT else { throw MailStoreError.system("rename to \(to)", path: from, errno: code) }
+            guard let found = try scanFiles(directory).files[record.baseName] else { return false }
+            current = found
+        }
+        throw MailStoreError(.io, "message file kept changing while its flags were updated", path: directory.file(file.fileName, inNew: file.inNew))
+    }
+
+    /// Adds keywords to the mailbox's `dovecot-keywords` (under the uidlist lock, then the
+    /// keywords dotlock, replaced by rename).
+    func addKeywords(_ keywords: [String], to directory: MailboxDirectory) throws -> KeywordTable {
+        try withUidlistLock(directory) { _ in try addKeywordsHoldingUidlistLock(keywords, to: directory) }
+    }
+
+    /// ``addKeywords(_:to:)`` for a caller that already holds the uidlist lock.
+    func addKeywordsHoldingUidlistLock(_ keywords: [String], to directory: MailboxDirectory) throws -> KeywordTable {
+        var table = try readKeywords(directory)
+        var changed = false
+        for keyword in keywords where table.index(of: keyword) == nil {
+            _ = try table.indexAdding(keyword)
+            changed = true
+        }
+        if changed {
+            try Dotlock.withLock(for: directory.keywords, configuration: configuration.lock, owner: configuration.owner) { lock in
+                try lock.replaceTarget(with: table.serialized(), fsync: configuration.fsync)
+            }
+        }
+        return table
+    }
+
+    /// Expunges messages: their files are removed. Their UIDs are never used again. When a
+    /// quarter of the uidlist's records are gone, the uidlist is compacted, as Dovecot does.
+    ///
+    /// - Returns: the UIDs that were expunged (missing UIDs are ignored, as in doveadm).
+    @discardableResult
+    public func expunge(in name: MailboxName, uids: [UInt32]) throws -> [UInt32] {
+        let snapshot = try snapshot(name)
+        let wanted = Set(uids)
+        var done: [UInt32] = []
+        for (record, file) in snapshot.messages where wanted.contains(record.uid) {
+            var current = file
+            for _ in 0..<5 {
+                let path = snapshot.directory.file(current.fileName, inNew: current.inNew)
+                if unlink(path) == 0 { done.append(record.uid); break }
+                guard errno == ENOENT else { throw MailStoreError.system("unlink", path: path, errno: errno) }
+                guard let found = try scanFiles(snapshot.directory).files[record.baseName] else { break }
+                current = found
+            }
+        }
+        if !done.isEmpty {
+            if configuration.fsync {
+                try POSIX.fsyncDirectory(snapshot.directory.cur)
+                try POSIX.fsyncDirectory(snapshot.directory.new)
+            }
+            try compactIfNeeded(snapshot.directory)
+        }
+        return done.sorted()
+    }
+
+    func compactIfNeeded(_ directory: MailboxDirectory) throws {
+        try withUidlistLock(directory) { lock in
+            var snapshot = try readSnapshot(directory, uidlistRequired: true)
+            guard snapshot.unassignedFiles.isEmpty, Self.shouldCompact(snapshot) else { return }
+            try rewriteUidlist(&snapshot, lock: lock)
+        }
+    }
+}
+
+/// A message file opened for reading; closed when released.
+public final class MessageBodyReader {
+    private var fd: Int32
+    /// The file's path.
+    public let path: String
+
+    init(fd: Int32, path: String) {
+        self.fd = fd
+        self.path = path
+    }
+
+    deinit { close() }
+
+    /// Reads up to `maxLength` bytes; an empty array at the end of the message.
+    public func read(maxLength: Int = 65536) throws -> [UInt8] {
+        guard fd >= 0 else { return [] }
+        var buffer = [UInt8](repeating: 0, count: maxLength)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw MailStoreError.system("read", path: path, errno: errno)
+            }
+            buffer.removeSubrange(n...)
+            return buffer
+        }
+    }
+
+    /// Reads the rest of the message.
+    public func readAll() throws -> [UInt8] {
+        guard fd >= 0 else { return [] }
+        return try POSIX.readAll(fd: fd, path: path)
+    }
+
+    /// Closes the file (also done on release).
+    public func close() {
+        if fd >= 0 { _ = Glibc.close(fd); fd = -1 }
+    }
+}

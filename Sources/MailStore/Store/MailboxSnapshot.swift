@@ -1,0 +1,225 @@
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A message file found in `new/` or `cur/`.
+struct ScannedFile: Sendable {
+    var name: MaildirFileName
+    var fileName: String
+    var inNew: Bool
+}
+
+/// One consistent read of a mailbox: its uidlist, keywords and files, matched by base name.
+struct MailboxSnapshot: Sendable {
+    let directory: MailboxDirectory
+    var uidlist: Uidlist
+    var keywords: KeywordTable
+    /// Files by base name.
+    var files: [String: ScannedFile]
+    /// Whether `new/` and `cur/` did not change while they were listed.
+    var isStable: Bool = true
+
+    /// Messages in UID order: records whose file exists.
+    var messages: [(record: Uidlist.Record, file: ScannedFile)] {
+        var result: [(Uidlist.Record, ScannedFile)] = []
+        result.reserveCapacity(files.count)
+        for record in uidlist.records {
+            if let file = files[record.baseName] { result.append((record, file)) }
+        }
+        return result
+    }
+
+    var mailboxGUID: MailboxGUID { uidlist.mailboxGUID! }
+
+    /// Files with no uidlist record.
+    var unassignedFiles: [ScannedFile] {
+        guard files.count > 0 else { return [] }
+        var known = Set<String>(minimumCapacity: uidlist.records.count)
+        for record in uidlist.records { known.insert(record.baseName) }
+        return files.values.filter { !known.contains($0.name.base) }
+    }
+}
+
+extension MailStore {
+    /// Reads a mailbox, assigning UIDs to new files and creating a missing uidlist or
+    /// mailbox GUID under the uidlist lock, as Dovecot's maildir sync does.
+    ///
+    /// - Throws: `notFound` when the mailbox does not exist, `badData` for a missing `cur/`,
+    ///   a corrupt uidlist or keywords file, or bad file names.
+    func snapshot(_ name: MailboxName) throws -> MailboxSnapshot {
+        let directory = try openDirectory(name)
+        var snapshot: MailboxSnapshot
+        do {
+            snapshot = try readSnapshot(directory, uidlistRequired: false)
+        } catch let error as MailStoreError where error.code == .badData && error.path == directory.uidlist {
+            // A reader without the lock may catch an append half-written; read again under it.
+            return try withUidlistLock(directory) { lock in try synchronize(directory, lock: lock) }
+        }
+        if snapshot.uidlist.version == 3, snapshot.uidlist.mailboxGUID != nil, snapshot.uidlist.uidValidity != 0,
+           snapshot.unassignedFiles.isEmpty {
+            return snapshot
+        }
+        return try withUidlistLock(directory) { lock in try synchronize(directory, lock: lock) }
+    }
+
+    /// Returns the mailbox's directory after checking that it exists and has `cur/` and
+    /// `new/`. INBOX is created when the mail root has no Maildir yet (Dovecot autocreates it).
+    func openDirectory(_ name: MailboxName) throws -> MailboxDirectory {
+        try requireRoot()
+        let directory = directory(name)
+        guard let status = try POSIX.statusIfExists(directory.path), status.isDirectory else {
+            throw MailStoreError(.notFound, "mailbox \"\(displayName(name))\" does not exist", path: directory.path)
+        }
+        if name.isInbox, !POSIX.exists(directory.cur), !POSIX.exists(directory.new), !POSIX.exists(directory.tmp) {
+            try createMaildirDirectories(directory.path, owner: try owner(for: root))
+        }
+        for sub in [directory.cur, directory.new] {
+            guard let status = try POSIX.statusIfExists(sub), status.isDirectory else {
+                throw MailStoreError(.badData, "mailbox \"\(displayName(name))\" has no \(sub.hasSuffix("cur") ? "cur" : "new")/ directory", path: sub)
+            }
+        }
+        return directory
+    }
+
+    func createMaildirDirectories(_ path: String, owner: FileOwner?) throws {
+        for sub in ["cur", "new", "tmp"] {
+            let full = path + "/" + sub
+            try POSIX.makeDirectoryIfMissing(full)
+            try owner?.apply(path: full)
+        }
+    }
+
+    /// Reads uidlist, keywords and a stable scan of the files, without locking.
+    func readSnapshot(_ directory: MailboxDirectory, uidlistRequired: Bool) throws -> MailboxSnapshot {
+        let uidlist: Uidlist
+        if let bytes = try POSIX.readFileIfExists(directory.uidlist) {
+            uidlist = try Uidlist(parsing: bytes, path: directory.uidlist)
+        } else {
+            if uidlistRequired { throw MailStoreError(.notFound, "uidlist does not exist", path: directory.uidlist) }
+            uidlist = Uidlist(uidValidity: 0, nextUID: 1, mailboxGUID: nil)
+        }
+        let keywords = try readKeywords(directory)
+        let (files, stable) = try scanFiles(directory)
+        return MailboxSnapshot(directory: directory, uidlist: uidlist, keywords: keywords, files: files, isStable: stable)
+    }
+
+    func readKeywords(_ directory: MailboxDirectory) throws -> KeywordTable {
+        guard let bytes = try POSIX.readFileIfExists(directory.keywords) else { return KeywordTable() }
+        return try KeywordTable(parsing: bytes, path: directory.keywords)
+    }
+
+    /// Lists `new/` and `cur/`; scans again when either changed during the scan (a
+    /// concurrent rename could otherwise hide a file), like Dovecot's maildir sync.
+    func scanFiles(_ directory: MailboxDirectory) throws -> (files: [String: ScannedFile], stable: Bool) {
+        var attempt = 0
+        while true {
+            attempt += 1
+            let before = (try POSIX.status(directory.new), try POSIX.status(directory.cur))
+            var files: [String: ScannedFile] = [:]
+            try scan(directory.new, inNew: true, into: &files)
+            try scan(directory.cur, inNew: false, into: &files)
+            let after = (try POSIX.status(directory.new), try POSIX.status(directory.cur))
+            let stable = Self.sameStamp(before.0, after.0) && Self.sameStamp(before.1, after.1)
+            if stable || attempt >= 5 {
+                return (files, stable)
+            }
+        }
+    }
+
+    static func sameStamp(_ a: POSIX.FileStatus, _ b: POSIX.FileStatus) -> Bool {
+        a.modificationSeconds == b.modificationSeconds && a.modificationNanoseconds == b.modificationNanoseconds && a.inode == b.inode
+    }
+
+    private func scan(_ path: String, inNew: Bool, into files: inout [String: ScannedFile]) throws {
+        try POSIX.forEachDirectoryEntry(path) { nameBytes, type in
+            if nameBytes.first == UInt8(ascii: ".") { return }
+            if type == UInt8(DT_DIR) { return }
+            let fileName = String(decoding: nameBytes, as: UTF8.self)
+            let parsed: MaildirFileName
+            do {
+                parsed = try MaildirFileName(bytes: Array(nameBytes)[...], original: fileName)
+            } catch let error as MailStoreError {
+                throw MailStoreError(.badData, error.message, path: path + "/" + fileName)
+            }
+            let file = ScannedFile(name: parsed, fileName: fileName, inNew: inNew)
+            if let other = files.updateValue(file, forKey: parsed.base) {
+                throw MailStoreError(
+                    .badData,
+                    "two message files have the same base name (the other is \((other.inNew ? "new/" : "cur/") + other.fileName))",
+                    path: path + "/" + fileName)
+            }
+        }
+    }
+
+    /// Runs `body` holding the mailbox's `dovecot-uidlist.lock`.
+    func withUidlistLock<T>(_ directory: MailboxDirectory, _ body: (Dotlock) throws -> T) throws -> T {
+        try Dotlock.withLock(for: directory.uidlist, configuration: configuration.lock, owner: configuration.owner, body)
+    }
+
+    /// Under the uidlist lock: re-reads everything, creates a missing uidlist (new
+    /// UIDVALIDITY and GUID), assigns UIDs to files without a record (in file name order),
+    /// and rewrites or appends the uidlist as Dovecot would.
+    func synchronize(_ directory: MailboxDirectory, lock: Dotlock) throws -> MailboxSnapshot {
+        var snapshot = try readSnapshot(directory, uidlistRequired: false)
+        let existed = snapshot.uidlist.uidValidity != 0
+        var needsRewrite = !existed || snapshot.uidlist.version != 3 || snapshot.uidlist.mailboxGUID == nil
+        if !existed {
+            snapshot.uidlist.uidValidity = try UIDValidityAllocator(root: root, owner: try owner(for: root)).next()
+        }
+        if snapshot.uidlist.mailboxGUID == nil { snapshot.uidlist.mailboxGUID = MailboxGUID.generate() }
+        let newFiles = snapshot.unassignedFiles.sorted { $0.name.base < $1.name.base }
+        var appended: [Uidlist.Record] = []
+        var next = snapshot.uidlist.nextUID
+        for file in newFiles {
+            guard next < UInt32.max else {
+                throw MailStoreError(.badData, "UIDs are exhausted (next UID \(next))", path: directory.uidlist)
+            }
+            appended.append(Uidlist.Record(uid: next, baseName: file.name.base))
+            next += 1
+        }
+        snapshot.uidlist.records.append(contentsOf: appended)
+        if Self.shouldCompact(snapshot) { needsRewrite = true }
+        if needsRewrite {
+            try rewriteUidlist(&snapshot, lock: lock)
+        } else if !appended.isEmpty {
+            try appendToUidlist(directory, appended)
+        }
+        return snapshot
+    }
+
+    /// Whether a quarter or more of the records have no file (Dovecot compacts then).
+    static func shouldCompact(_ snapshot: MailboxSnapshot) -> Bool {
+        let total = snapshot.uidlist.records.count
+        guard total >= 8, snapshot.isStable else { return false }
+        let live = snapshot.files.count
+        return total - min(live, total) >= total / 4
+    }
+
+    /// Writes the whole uidlist into the lock file and renames it into place (this releases
+    /// the lock). Records whose file is gone are dropped; the header's N keeps every used UID.
+    func rewriteUidlist(_ snapshot: inout MailboxSnapshot, lock: Dotlock) throws {
+        let next = snapshot.uidlist.nextUID
+        if snapshot.isStable {
+            let files = snapshot.files
+            snapshot.uidlist.records.removeAll { files[$0.baseName] == nil }
+        }
+        snapshot.uidlist.headerNextUID = next
+        snapshot.uidlist.version = 3
+        try lock.replaceTarget(with: snapshot.uidlist.serialized(), fsync: configuration.fsync)
+    }
+
+    /// Appends records with one write and fsyncs, as Dovecot appends new UIDs.
+    func appendToUidlist(_ directory: MailboxDirectory, _ records: [Uidlist.Record]) throws {
+        var text = ""
+        for record in records { text += Uidlist.recordLine(record) }
+        let fd = open(directory.uidlist, O_WRONLY | O_APPEND | O_CLOEXEC)
+        if fd < 0 { throw MailStoreError.system("open for append", path: directory.uidlist, errno: errno) }
+        defer { close(fd) }
+        try POSIX.writeAll(fd: fd, Array(text.utf8), path: directory.uidlist)
+        if configuration.fsync { try POSIX.fsync(fd: fd, path: directory.uidlist) }
+    }
+}
