@@ -38,33 +38,52 @@ enum Output {
     }
 
     /// Formats rows as a table: a header line, then one line per row, columns padded to
-    /// their widest cell (by characters) and separated by two spaces. Columns listed in
-    /// `rightAligned` are right-aligned (numbers).
+    /// their widest cell (in characters) and separated by two spaces. Columns listed in
+    /// `rightAligned` are right-aligned (numbers). Trailing spaces are not written.
     static func table(header: [String], rows: [[String]], rightAligned: Set<Int> = []) -> String {
-        var widths = header.map(\.count)
+        var widths = header.map(displayWidth)
+        var cellWidths: [Int] = []
+        cellWidths.reserveCapacity(rows.count * header.count)
         for row in rows {
-            for (index, cell) in row.enumerated() where cell.count > widths[index] { widths[index] = cell.count }
+            for (index, cell) in row.enumerated() {
+                let width = displayWidth(cell)
+                cellWidths.append(width)
+                if width > widths[index] { widths[index] = width }
+            }
         }
-        var out = ""
-        out.reserveCapacity((rows.count + 1) * (widths.reduce(0, +) + 2 * widths.count + 1))
-        func append(_ cells: [String]) {
-            var line = ""
+        let lineLength = widths.reduce(0, +) + 2 * widths.count + 1
+        var out: [UInt8] = []
+        out.reserveCapacity((rows.count + 1) * lineLength)
+        func append(_ cells: [String], _ widthOf: (Int) -> Int) {
             for (index, cell) in cells.enumerated() {
                 let isLast = index == cells.count - 1
-                let padding = String(repeating: " ", count: widths[index] - cell.count)
+                let padding = widths[index] - widthOf(index)
                 if rightAligned.contains(index) {
-                    line += padding + cell
+                    out.append(contentsOf: repeatElement(UInt8(ascii: " "), count: padding))
+                    out.append(contentsOf: cell.utf8)
                 } else {
-                    line += cell
-                    if !isLast { line += padding }
+                    out.append(contentsOf: cell.utf8)
+                    if !isLast { out.append(contentsOf: repeatElement(UInt8(ascii: " "), count: padding)) }
                 }
-                if !isLast { line += "  " }
+                if !isLast { out.append(UInt8(ascii: " ")); out.append(UInt8(ascii: " ")) }
             }
-            out += line + "\n"
+            out.append(UInt8(ascii: "\n"))
         }
-        append(header)
-        for row in rows { append(row) }
-        return out
+        append(header) { displayWidth(header[$0]) }
+        for (rowIndex, row) in rows.enumerated() {
+            let base = rowIndex * header.count
+            append(row) { cellWidths[base + $0] }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// The width of a cell in characters (ASCII fast path).
+    static func displayWidth(_ text: String) -> Int {
+        var count = 0
+        for byte in text.utf8 {
+            if byte >= 0x80 { return text.count }
+            count += 1
+        }
+        return count
     }
 }
-

@@ -33,59 +33,104 @@ public struct MaildirFileName: Hashable, Sendable {
     }
 
     init(bytes: ArraySlice<UInt8>, original: @autoclosure () -> String) throws {
-        func fail(_ why: String) -> MailStoreError {
-            MailStoreError(.badData, "bad message file name \"\(original())\": \(why)")
-        }
-        let colon = bytes.firstIndex(of: UInt8(ascii: ":"))
-        let baseBytes = bytes[bytes.startIndex..<(colon ?? bytes.endIndex)]
-        guard !baseBytes.isEmpty else { throw fail("empty base name") }
-        for byte in baseBytes where byte < 0x20 || byte == 0x7f || byte == UInt8(ascii: "/") {
-            throw fail("base name contains a control character or '/'")
-        }
-        base = String(decoding: baseBytes, as: UTF8.self)
-        size = nil
-        virtualSize = nil
-        // ,S=<n> and ,W=<n> may appear anywhere in the base, each ends at ',' or the end.
-        var index = baseBytes.startIndex
-        while let comma = baseBytes[index...].firstIndex(of: UInt8(ascii: ",")) {
-            let keyIndex = comma + 1
-            index = keyIndex
-            guard keyIndex + 1 < baseBytes.endIndex, baseBytes[keyIndex + 1] == UInt8(ascii: "=") else { continue }
-            let key = baseBytes[keyIndex]
-            guard key == UInt8(ascii: "S") || key == UInt8(ascii: "W") else { continue }
-            let valueStart = keyIndex + 2
-            let valueEnd = baseBytes[valueStart...].firstIndex(of: UInt8(ascii: ",")) ?? baseBytes.endIndex
-            let valueBytes = baseBytes[valueStart..<valueEnd]
-            guard let value = Self.parseDecimal(valueBytes) else {
-                throw fail(",\(Unicode.Scalar(key))= is not a decimal number")
-            }
-            if key == UInt8(ascii: "S") { size = value } else { virtualSize = value }
-            index = valueEnd
-        }
-        systemFlags = []
-        keywordIndexes = []
+        let summary = try bytes.withUnsafeBufferPointer { try Summary(parsing: $0, original: original()) }
+        base = String(decoding: bytes.prefix(summary.baseLength), as: UTF8.self)
+        size = summary.size
+        virtualSize = summary.virtualSize
+        systemFlags = summary.systemFlags
+        keywordIndexes = summary.keywordIndexes
         otherFlagLetters = []
         foreignInfo = nil
-        hasInfo = false
-        if let colon {
-            let info = bytes[(colon + 1)...]
-            if info.count >= 2 && info[info.startIndex] == UInt8(ascii: "2") && info[info.startIndex + 1] == UInt8(ascii: ",") {
+        hasInfo = summary.hasInfo
+        let info = bytes.dropFirst(summary.baseLength + 1)
+        if summary.hasForeignInfo {
+            foreignInfo = String(decoding: info, as: UTF8.self)
+        } else if summary.hasOtherLetters {
+            otherFlagLetters = info.dropFirst(2).filter {
+                SystemFlags(maildirLetter: $0) == nil && !($0 >= UInt8(ascii: "a") && $0 <= UInt8(ascii: "z"))
+            }
+        }
+    }
+
+    /// What a directory scan needs from a file name, parsed without allocating.
+    struct Summary: Sendable {
+        /// Bytes before `:` (the base name).
+        var baseLength: Int
+        var size: Int64?
+        var virtualSize: Int64?
+        var systemFlags: SystemFlags = []
+        /// Bit `i` set for keyword letter `'a' + i`.
+        var keywordMask: UInt32 = 0
+        var hasInfo = false
+        var hasForeignInfo = false
+        var hasOtherLetters = false
+
+        var keywordIndexes: [Int] {
+            guard keywordMask != 0 else { return [] }
+            return (0..<26).filter { keywordMask & (1 << UInt32($0)) != 0 }
+        }
+
+        /// Parses a file name.
+        ///
+        /// - Throws: `badData` for an empty base name, a base name with `/` or control
+        ///   characters, a `,S=`/`,W=` field that is not a decimal number, or control
+        ///   characters in the flags.
+        init(parsing name: UnsafeBufferPointer<UInt8>, original: @autoclosure () -> String) throws {
+            func fail(_ why: String) -> MailStoreError {
+                MailStoreError(.badData, "bad message file name \"\(original())\": \(why)")
+            }
+            var colon = name.count
+            for index in 0..<name.count {
+                let byte = name[index]
+                if byte == UInt8(ascii: ":") { colon = index; break }
+                if byte < 0x20 || byte == 0x7f || byte == UInt8(ascii: "/") {
+                    throw fail("base name contains a control character or '/'")
+                }
+            }
+            guard colon > 0 else { throw fail("empty base name") }
+            baseLength = colon
+            // ,S=<n> and ,W=<n> may appear anywhere in the base; each ends at ',' or the end.
+            var index = 0
+            while index < colon {
+                guard name[index] == UInt8(ascii: ","), index + 2 < colon, name[index + 2] == UInt8(ascii: "=") else {
+                    index += 1
+                    continue
+                }
+                let key = name[index + 1]
+                guard key == UInt8(ascii: "S") || key == UInt8(ascii: "W") else { index += 1; continue }
+                var end = index + 3
+                var value: Int64 = 0
+                var digits = 0
+                while end < colon, name[end] != UInt8(ascii: ",") {
+                    let byte = name[end]
+                    guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9"), digits < 18 else {
+                        throw fail(",\(Unicode.Scalar(key))= is not a decimal number")
+                    }
+                    value = value * 10 + Int64(byte - UInt8(ascii: "0"))
+                    digits += 1
+                    end += 1
+                }
+                guard digits > 0 else { throw fail(",\(Unicode.Scalar(key))= is not a decimal number") }
+                if key == UInt8(ascii: "S") { size = value } else { virtualSize = value }
+                index = end
+            }
+            guard colon < name.count else { return }
+            if name.count - colon >= 3, name[colon + 1] == UInt8(ascii: "2"), name[colon + 2] == UInt8(ascii: ",") {
                 hasInfo = true
-                for letter in info.dropFirst(2) {
+                for position in (colon + 3)..<name.count {
+                    let letter = name[position]
                     if let flag = SystemFlags(maildirLetter: letter) {
                         systemFlags.insert(flag)
                     } else if letter >= UInt8(ascii: "a") && letter <= UInt8(ascii: "z") {
-                        let keyword = Int(letter - UInt8(ascii: "a"))
-                        if !keywordIndexes.contains(keyword) { keywordIndexes.append(keyword) }
+                        keywordMask |= 1 << UInt32(letter - UInt8(ascii: "a"))
                     } else if letter < 0x20 || letter == 0x7f || letter == UInt8(ascii: "/") {
                         throw fail("flag part contains a control character")
                     } else {
-                        otherFlagLetters.append(letter)
+                        hasOtherLetters = true
                     }
                 }
-                keywordIndexes.sort()
             } else {
-                foreignInfo = String(decoding: info, as: UTF8.self)
+                hasForeignInfo = true
             }
         }
     }
@@ -110,10 +155,24 @@ public struct MaildirFileName: Hashable, Sendable {
     public var fileName: String {
         if let foreignInfo { return base + ":" + foreignInfo }
         guard hasInfo || !systemFlags.isEmpty || !keywordIndexes.isEmpty || !otherFlagLetters.isEmpty else { return base }
-        var letters: [UInt8] = otherFlagLetters
-        for entry in SystemFlags.table where systemFlags.contains(entry.flag) { letters.append(entry.letter) }
-        for keyword in keywordIndexes where keyword >= 0 && keyword < 26 { letters.append(UInt8(ascii: "a") + UInt8(keyword)) }
-        letters.sort()
+        var known: [UInt8] = []
+        for entry in SystemFlags.table where systemFlags.contains(entry.flag) { known.append(entry.letter) }
+        for keyword in keywordIndexes where keyword >= 0 && keyword < 26 { known.append(UInt8(ascii: "a") + UInt8(keyword)) }
+        known.sort()
+        // Other letters keep their order; each known letter goes before the first other
+        // letter above it (Dovecot's merge). Sorting all bytes together would split a
+        // multi-byte character among the other letters.
+        var letters: [UInt8] = []
+        letters.reserveCapacity(known.count + otherFlagLetters.count)
+        var nextKnown = known.startIndex
+        for other in otherFlagLetters {
+            while nextKnown < known.endIndex, known[nextKnown] < other {
+                letters.append(known[nextKnown])
+                nextKnown += 1
+            }
+            letters.append(other)
+        }
+        letters.append(contentsOf: known[nextKnown...])
         return base + ":2," + String(decoding: letters, as: UTF8.self)
     }
 

@@ -33,8 +33,14 @@ public struct SystemFlags: OptionSet, Hashable, Sendable {
 
     /// The flag for a Maildir info letter, nil for other letters.
     init?(maildirLetter: UInt8) {
-        guard let entry = Self.table.first(where: { $0.letter == maildirLetter }) else { return nil }
-        self = entry.flag
+        switch maildirLetter {
+        case UInt8(ascii: "R"): self = .answered
+        case UInt8(ascii: "F"): self = .flagged
+        case UInt8(ascii: "T"): self = .deleted
+        case UInt8(ascii: "S"): self = .seen
+        case UInt8(ascii: "D"): self = .draft
+        default: return nil
+        }
     }
 }
 

@@ -30,8 +30,8 @@ extension MailStore {
         result.reserveCapacity(snapshot.files.count)
         for (record, file) in snapshot.messages {
             var info = MessageInfo(
-                uid: record.uid, guid: record.guid, flags: flags(of: file.name, keywords: snapshot.keywords),
-                size: file.name.size ?? record.field("S").flatMap { Int64($0) } ?? -1,
+                uid: record.uid, guid: record.guid, flags: flags(of: file.summary, keywords: snapshot.keywords),
+                size: file.summary.size ?? record.field("S").flatMap { Int64($0) } ?? -1,
                 receivedDate: nil, fileName: file.fileName, isInNew: file.inNew)
             if options.receivedDate || info.size < 0 {
                 let path = snapshot.directory.file(file.fileName, inNew: file.inNew)
@@ -45,7 +45,8 @@ extension MailStore {
         return result
     }
 
-    func flags(of name: MaildirFileName, keywords: KeywordTable) -> MessageFlags {
+    func flags(of name: MaildirFileName.Summary, keywords: KeywordTable) -> MessageFlags {
+        guard name.keywordMask != 0 else { return MessageFlags(system: name.systemFlags) }
         var names: [String] = []
         for index in name.keywordIndexes {
             if let keyword = keywords.name(at: index) { names.append(keyword) }
@@ -133,7 +134,7 @@ extension MailStore {
     ) throws -> Bool {
         var current = file
         for _ in 0..<5 {
-            let newName = transform(current.name).fileName
+            let newName = transform(try current.parsedName()).fileName
             if current.fileName == newName { return true }
             let from = directory.file(current.fileName, inNew: current.inNew)
             let to = directory.file(newName, inNew: current.inNew)

@@ -8,9 +8,43 @@ import Darwin
 
 /// A message file found in `new/` or `cur/`.
 struct ScannedFile: Sendable {
-    var name: MaildirFileName
     var fileName: String
     var inNew: Bool
+    var summary: MaildirFileName.Summary
+
+    /// The base name (everything before `:`), sharing the file name's storage.
+    var base: Substring {
+        let utf8 = fileName.utf8
+        return Substring(utf8[utf8.startIndex..<utf8.index(utf8.startIndex, offsetBy: summary.baseLength)])
+    }
+
+    /// The fully parsed name (for renames); the scan already validated it.
+    func parsedName() throws -> MaildirFileName { try MaildirFileName(parsing: fileName) }
+}
+
+/// The files of a mailbox, found by base name.
+struct FileIndex: Sendable {
+    private(set) var files: [ScannedFile] = []
+    private var byBase: [Substring: Int] = [:]
+
+    init(capacity: Int) {
+        files.reserveCapacity(capacity)
+        byBase.reserveCapacity(capacity)
+    }
+
+    var count: Int { files.count }
+
+    /// Adds a file; returns the file already there under the same base name, if any.
+    mutating func insert(_ file: ScannedFile) -> ScannedFile? {
+        if let existing = byBase[file.base] { return files[existing] }
+        byBase[file.base] = files.count
+        files.append(file)
+        return nil
+    }
+
+    func position(of base: String) -> Int? { byBase[Substring(base)] }
+
+    subscript(base: String) -> ScannedFile? { position(of: base).map { files[$0] } }
 }
 
 /// One consistent read of a mailbox: its uidlist, keywords and files, matched by base name.
@@ -19,29 +53,44 @@ struct MailboxSnapshot: Sendable {
     var uidlist: Uidlist
     var keywords: KeywordTable
     /// Files by base name.
-    var files: [String: ScannedFile]
+    var files: FileIndex
     /// Whether `new/` and `cur/` did not change while they were listed.
     var isStable: Bool = true
-
     /// Messages in UID order: records whose file exists.
-    var messages: [(record: Uidlist.Record, file: ScannedFile)] {
-        var result: [(Uidlist.Record, ScannedFile)] = []
+    private(set) var messages: [(record: Uidlist.Record, file: ScannedFile)] = []
+    /// Files with no uidlist record.
+    private(set) var unassignedFiles: [ScannedFile] = []
+
+    init(directory: MailboxDirectory, uidlist: Uidlist, keywords: KeywordTable, files: FileIndex, isStable: Bool) throws {
+        self.directory = directory
+        self.uidlist = uidlist
+        self.keywords = keywords
+        self.files = files
+        self.isStable = isStable
+        try match()
+    }
+
+    /// Pairs records with files. Two records naming the same file make the uidlist corrupt.
+    mutating func match() throws {
+        var matched = [Bool](repeating: false, count: files.count)
+        var result: [(record: Uidlist.Record, file: ScannedFile)] = []
         result.reserveCapacity(files.count)
         for record in uidlist.records {
-            if let file = files[record.baseName] { result.append((record, file)) }
+            guard let position = files.position(of: record.baseName) else { continue }
+            if matched[position] {
+                throw MailStoreError(.badData, "two records (the second is UID \(record.uid)) name the same file \(record.baseName)", path: directory.uidlist)
+            }
+            matched[position] = true
+            result.append((record: record, file: files.files[position]))
         }
-        return result
+        messages = result
+        unassignedFiles = []
+        if result.count < files.count {
+            for (position, file) in files.files.enumerated() where !matched[position] { unassignedFiles.append(file) }
+        }
     }
 
     var mailboxGUID: MailboxGUID { uidlist.mailboxGUID! }
-
-    /// Files with no uidlist record.
-    var unassignedFiles: [ScannedFile] {
-        guard files.count > 0 else { return [] }
-        var known = Set<String>(minimumCapacity: uidlist.records.count)
-        for record in uidlist.records { known.insert(record.baseName) }
-        return files.values.filter { !known.contains($0.name.base) }
-    }
 }
 
 extension MailStore {
@@ -103,8 +152,8 @@ extension MailStore {
             uidlist = Uidlist(uidValidity: 0, nextUID: 1, mailboxGUID: nil)
         }
         let keywords = try readKeywords(directory)
-        let (files, stable) = try scanFiles(directory)
-        return MailboxSnapshot(directory: directory, uidlist: uidlist, keywords: keywords, files: files, isStable: stable)
+        let (files, stable) = try scanFiles(directory, expected: uidlist.records.count)
+        return try MailboxSnapshot(directory: directory, uidlist: uidlist, keywords: keywords, files: files, isStable: stable)
     }
 
     func readKeywords(_ directory: MailboxDirectory) throws -> KeywordTable {
@@ -114,12 +163,12 @@ extension MailStore {
 
     /// Lists `new/` and `cur/`; scans again when either changed during the scan (a
     /// concurrent rename could otherwise hide a file), like Dovecot's maildir sync.
-    func scanFiles(_ directory: MailboxDirectory) throws -> (files: [String: ScannedFile], stable: Bool) {
+    func scanFiles(_ directory: MailboxDirectory, expected: Int = 64) throws -> (files: FileIndex, stable: Bool) {
         var attempt = 0
         while true {
             attempt += 1
             let before = (try POSIX.status(directory.new), try POSIX.status(directory.cur))
-            var files: [String: ScannedFile] = [:]
+            var files = FileIndex(capacity: expected + expected / 8 + 16)
             try scan(directory.new, inNew: true, into: &files)
             try scan(directory.cur, inNew: false, into: &files)
             let after = (try POSIX.status(directory.new), try POSIX.status(directory.cur))
@@ -134,19 +183,19 @@ extension MailStore {
         a.modificationSeconds == b.modificationSeconds && a.modificationNanoseconds == b.modificationNanoseconds && a.inode == b.inode
     }
 
-    private func scan(_ path: String, inNew: Bool, into files: inout [String: ScannedFile]) throws {
+    private func scan(_ path: String, inNew: Bool, into files: inout FileIndex) throws {
         try POSIX.forEachDirectoryEntry(path) { nameBytes, type in
             if nameBytes.first == UInt8(ascii: ".") { return }
             if type == UInt8(DT_DIR) { return }
             let fileName = String(decoding: nameBytes, as: UTF8.self)
-            let parsed: MaildirFileName
+            let summary: MaildirFileName.Summary
             do {
-                parsed = try MaildirFileName(bytes: Array(nameBytes)[...], original: fileName)
+                summary = try MaildirFileName.Summary(parsing: nameBytes, original: fileName)
             } catch let error as MailStoreError {
                 throw MailStoreError(.badData, error.message, path: path + "/" + fileName)
             }
-            let file = ScannedFile(name: parsed, fileName: fileName, inNew: inNew)
-            if let other = files.updateValue(file, forKey: parsed.base) {
+            let file = ScannedFile(fileName: fileName, inNew: inNew, summary: summary)
+            if let other = files.insert(file) {
                 throw MailStoreError(
                     .badData,
                     "two message files have the same base name (the other is \((other.inNew ? "new/" : "cur/") + other.fileName))",
@@ -171,17 +220,18 @@ extension MailStore {
             snapshot.uidlist.uidValidity = try UIDValidityAllocator(root: root, owner: try owner(for: root)).next()
         }
         if snapshot.uidlist.mailboxGUID == nil { snapshot.uidlist.mailboxGUID = MailboxGUID.generate() }
-        let newFiles = snapshot.unassignedFiles.sorted { $0.name.base < $1.name.base }
+        let newFiles = snapshot.unassignedFiles.sorted { $0.base < $1.base }
         var appended: [Uidlist.Record] = []
         var next = snapshot.uidlist.nextUID
         for file in newFiles {
             guard next < UInt32.max else {
                 throw MailStoreError(.badData, "UIDs are exhausted (next UID \(next))", path: directory.uidlist)
             }
-            appended.append(Uidlist.Record(uid: next, baseName: file.name.base))
+            appended.append(Uidlist.Record(uid: next, baseName: String(file.base)))
             next += 1
         }
         snapshot.uidlist.records.append(contentsOf: appended)
+        try snapshot.match()
         if Self.shouldCompact(snapshot) { needsRewrite = true }
         if needsRewrite {
             try rewriteUidlist(&snapshot, lock: lock)
@@ -205,7 +255,7 @@ extension MailStore {
         let next = snapshot.uidlist.nextUID
         if snapshot.isStable {
             let files = snapshot.files
-            snapshot.uidlist.records.removeAll { files[$0.baseName] == nil }
+            snapshot.uidlist.records.removeAll { files.position(of: $0.baseName) == nil }
         }
         snapshot.uidlist.headerNextUID = next
         snapshot.uidlist.version = 3

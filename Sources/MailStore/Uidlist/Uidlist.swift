@@ -65,9 +65,11 @@ public struct Uidlist: Sendable, Equatable {
         self.records = records
     }
 
-    /// The next UID to assign: max(header N, highest UID + 1).
+    /// The next UID to assign: max(header N, highest UID + 1). `UInt32.max` when the
+    /// highest UID is `UInt32.max` (no UID is left; callers treat this as exhausted).
     public var nextUID: UInt32 {
-        let afterLast = records.last.map { $0.uid &+ 1 } ?? 1
+        // Saturate rather than wrap: a wrapped value would hand out a used UID again.
+        let afterLast = records.last.map { $0.uid == UInt32.max ? UInt32.max : $0.uid + 1 } ?? 1
         return max(headerNextUID, afterLast)
     }
 }
