@@ -44,7 +44,7 @@ let package = Package(
         ),
         .testTarget(
             name: "DuplexCLITests",
-            dependencies: ["DuplexCLI", "MailStore", "MailStoreTestSupport"]
+            dependencies: ["duplex", "DuplexCLI", "MailStore", "MailStoreTestSupport"]
         ),
     ],
     swiftLanguageModes: [.v6]

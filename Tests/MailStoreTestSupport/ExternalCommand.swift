@@ -1,0 +1,37 @@
+import Foundation
+
+/// Runs a program the way the tests need: arguments, optional stdin, captured output,
+/// a timeout. For the CLI tests that run the built `duplex` binary.
+public enum ExternalCommand {
+    /// The result of one run.
+    public struct Result: Sendable {
+        public var status: Int32
+        public var stdout: String
+        public var stderr: String
+    }
+
+    /// Runs `executable` with `arguments`; output is collected through temporary files.
+    public static func run(
+        _ executable: String, _ arguments: [String], stdin: Data? = nil, timeout: TimeInterval = 120
+    ) throws -> Result {
+        let scratch = try TemporaryDirectory(prefix: "duplex-cmd", mode: 0o700)
+        defer { scratch.cleanup() }
+        let output = try CommandRunner.run(
+            executable, arguments, stdin: stdin, scratchDirectory: scratch.path, timeout: timeout)
+        return Result(
+            status: output.status,
+            stdout: String(decoding: output.stdout, as: UTF8.self),
+            stderr: String(decoding: output.stderr, as: UTF8.self))
+    }
+
+    /// The `duplex` executable built next to the running test bundle.
+    public static var duplexExecutable: String {
+        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        var directory = (executable as NSString).deletingLastPathComponent
+        // macOS runs tests from inside a .xctest bundle.
+        while directory.hasSuffix(".xctest") || directory.hasSuffix("Contents") || directory.hasSuffix("MacOS") {
+            directory = (directory as NSString).deletingLastPathComponent
+        }
+        return directory + "/duplex"
+    }
+}
