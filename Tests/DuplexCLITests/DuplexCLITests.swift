@@ -78,6 +78,12 @@ import Testing
     @Test func saveFlagsFetchExpunge_roundTripThroughTheCLI() throws {
         try withMailRoot { root in
             let message = try writeMessage((root as NSString).deletingLastPathComponent, "Subject: hi\n\nbody\n")
+            // An empty directory is not a Maildir until INBOX is created.
+            let notYet = try duplex("mail", "save", root, "INBOX", message)
+            #expect(notYet.status == 65)
+            #expect(notYet.stderr.contains("cur"))
+            #expect(try FileManager.default.contentsOfDirectory(atPath: root).isEmpty)
+            #expect(try duplex("mailbox", "create", root, "INBOX").status == 0)
             let saved = try duplex("mail", "save", root, "INBOX", message, "--flags", "\\Seen $Label1")
             #expect(saved.status == 0, "\(saved.stderr)")
             #expect(saved.stdout.hasPrefix("saved uid=1 "))

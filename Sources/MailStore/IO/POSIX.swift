@@ -70,17 +70,22 @@ enum POSIX {
         if fstat(fd, &st) == 0, st.st_size > 0 { capacity = Int(st.st_size) + 1 }
         var buffer = [UInt8]()
         buffer.reserveCapacity(capacity)
-        var chunk = [UInt8](repeating: 0, count: max(65536, min(capacity, 1 << 22)))
+        try readChunks(fd: fd, path: path, chunkSize: max(65536, min(capacity, 1 << 22))) { buffer.append(contentsOf: $0) }
+        return buffer
+    }
+
+    /// Reads `fd` to its end in chunks of at most `chunkSize` bytes, retrying on `EINTR`.
+    static func readChunks(fd: Int32, path: String, chunkSize: Int = 65536, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+        var chunk = [UInt8](repeating: 0, count: chunkSize)
         while true {
             let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
             if n < 0 {
                 if errno == EINTR { continue }
                 throw MailStoreError.system("read", path: path, errno: errno)
             }
-            if n == 0 { break }
-            buffer.append(contentsOf: chunk[0..<n])
+            if n == 0 { return }
+            try chunk.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
         }
-        return buffer
     }
 
     static func writeAll(fd: Int32, _ bytes: UnsafeRawBufferPointer, path: String) throws {

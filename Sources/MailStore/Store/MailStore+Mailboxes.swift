@@ -101,7 +101,9 @@ extension MailStore {
         if let uidValidity, uidValidity == 0 {
             throw MailStoreError(.invalidArgument, "UIDVALIDITY 0 is not valid")
         }
-        try POSIX.makeDirectoryIfMissing(root + "/tmp")
+        // A folder implies the mail root is a Maildir: give it INBOX's directories, as
+        // Dovecot does when it first opens a user.
+        try createMaildirDirectories(root, owner: rootOwner)
         let staging = root + "/tmp/duplex-mailbox.\(getpid()).\(UInt64.random(in: 0...UInt64.max))"
         do {
             try POSIX.makeDirectory(staging)

@@ -87,16 +87,7 @@ extension MailStore {
         if fd < 0 { throw MailStoreError.system("open", path: path, errno: errno) }
         defer { close(fd) }
         return try saveMessage(in: name, options: options) { writer in
-            var buffer = [UInt8](repeating: 0, count: 1 << 16)
-            while true {
-                let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    throw MailStoreError.system("read", path: path, errno: errno)
-                }
-                if n == 0 { break }
-                try buffer.withUnsafeBytes { try writer.write(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
-            }
+            try POSIX.readChunks(fd: fd, path: path) { try writer.write($0) }
         }
     }
 

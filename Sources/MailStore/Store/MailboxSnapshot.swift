@@ -116,15 +116,13 @@ extension MailStore {
     }
 
     /// Returns the mailbox's directory after checking that it exists and has `cur/` and
-    /// `new/`. INBOX is created when the mail root has no Maildir yet (Dovecot autocreates it).
+    /// `new/`. Reading never creates anything, so a wrong path is reported, not turned
+    /// into a Maildir.
     func openDirectory(_ name: MailboxName) throws -> MailboxDirectory {
         try requireRoot()
         let directory = directory(name)
         guard let status = try POSIX.statusIfExists(directory.path), status.isDirectory else {
             throw MailStoreError(.notFound, "mailbox \"\(displayName(name))\" does not exist", path: directory.path)
-        }
-        if name.isInbox, !POSIX.exists(directory.cur), !POSIX.exists(directory.new), !POSIX.exists(directory.tmp) {
-            try createMaildirDirectories(directory.path, owner: try owner(for: root))
         }
         for sub in [directory.cur, directory.new] {
             guard let status = try POSIX.statusIfExists(sub), status.isDirectory else {
