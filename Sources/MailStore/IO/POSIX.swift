@@ -57,6 +57,21 @@ enum POSIX {
         return try readAll(fd: fd, path: path)
     }
 
+    /// Reads a whole file and the status of the file that was read; nil when it does not exist.
+    static func readFileWithStatus(_ path: String) throws -> (bytes: [UInt8], status: FileStatus)? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 {
+            let code = errno
+            if code == ENOENT { return nil }
+            throw MailStoreError.system("open", path: path, errno: code)
+        }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw MailStoreError.system("stat", path: path, errno: errno) }
+        let bytes = try readAll(fd: fd, path: path)
+        return (bytes, FileStatus(st))
+    }
+
     static func readFile(_ path: String) throws -> [UInt8] {
         guard let bytes = try readFileIfExists(path) else {
             throw MailStoreError(.notFound, "file does not exist", path: path, errno: ENOENT)
@@ -216,14 +231,14 @@ enum POSIX {
     }
 
     /// Writes `bytes` to `path` atomically: a temporary file next to it, fsync, rename.
-    static func writeFileAtomically(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o600, owner: FileOwner?) throws {
+    static func writeFileAtomically(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o600, owner: FileOwner?, durable: Bool = true) throws {
         let temporary = path + ".tmp.\(getpid()).\(UInt32.random(in: 0...UInt32.max))"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
         if fd < 0 { throw MailStoreError.system("create", path: temporary, errno: errno) }
         do {
             try owner?.apply(fd: fd, path: temporary)
             try writeAll(fd: fd, bytes, path: temporary)
-            try fsync(fd: fd, path: temporary)
+            if durable { try fsync(fd: fd, path: temporary) }
             close(fd)
             try rename(temporary, path)
         } catch {

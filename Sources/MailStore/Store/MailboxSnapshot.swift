@@ -26,10 +26,18 @@ struct ScannedFile: Sendable {
 struct FileIndex: Sendable {
     private(set) var files: [ScannedFile] = []
     private var byBase: [Substring: Int] = [:]
+    /// False for files loaded from the scan cache, which are already matched to records.
+    private(set) var isIndexed = true
 
     init(capacity: Int) {
         files.reserveCapacity(capacity)
         byBase.reserveCapacity(capacity)
+    }
+
+    /// Files from the scan cache, in record order, without a lookup table.
+    init(cached files: [ScannedFile]) {
+        self.files = files
+        isIndexed = false
     }
 
     var count: Int { files.count }
@@ -42,7 +50,10 @@ struct FileIndex: Sendable {
         return nil
     }
 
-    func position(of base: String) -> Int? { byBase[Substring(base)] }
+    func position(of base: String) -> Int? {
+        precondition(isIndexed, "files from the scan cache have no lookup table")
+        return byBase[Substring(base)]
+    }
 
     subscript(base: String) -> ScannedFile? { position(of: base).map { files[$0] } }
 }
@@ -68,6 +79,21 @@ struct MailboxSnapshot: Sendable {
         self.files = files
         self.isStable = isStable
         try match()
+    }
+
+    /// A snapshot whose files come from the scan cache: `cached[i]` is record `i`'s file.
+    init(directory: MailboxDirectory, uidlist: Uidlist, keywords: KeywordTable, cached: [ScannedFile?]) {
+        self.directory = directory
+        self.uidlist = uidlist
+        self.keywords = keywords
+        var messages: [(record: Uidlist.Record, file: ScannedFile)] = []
+        messages.reserveCapacity(cached.count)
+        for (record, file) in zip(uidlist.records, cached) {
+            if let file { messages.append((record: record, file: file)) }
+        }
+        self.messages = messages
+        self.files = FileIndex(cached: messages.map(\.file))
+        self.isStable = true
     }
 
     /// Pairs records with files. Two records naming the same file make the uidlist corrupt.
@@ -140,18 +166,36 @@ extension MailStore {
         }
     }
 
-    /// Reads uidlist, keywords and a stable scan of the files, without locking.
+    /// Reads uidlist, keywords and a stable scan of the files, without locking. When
+    /// nothing changed since the last scan, the files come from the scan cache instead.
     func readSnapshot(_ directory: MailboxDirectory, uidlistRequired: Bool) throws -> MailboxSnapshot {
         let uidlist: Uidlist
-        if let bytes = try POSIX.readFileIfExists(directory.uidlist) {
+        let uidlistStatus: POSIX.FileStatus?
+        if let (bytes, status) = try POSIX.readFileWithStatus(directory.uidlist) {
             uidlist = try Uidlist(parsing: bytes, path: directory.uidlist)
+            uidlistStatus = status
         } else {
             if uidlistRequired { throw MailStoreError(.notFound, "uidlist does not exist", path: directory.uidlist) }
             uidlist = Uidlist(uidValidity: 0, nextUID: 1, mailboxGUID: nil)
+            uidlistStatus = nil
         }
         let keywords = try readKeywords(directory)
+        let scanStart = POSIX.wallClock()
+        let stamps = try uidlistStatus.map {
+            ScanCache.Stamps(cur: try POSIX.status(directory.cur), new: try POSIX.status(directory.new), uidlist: $0)
+        }
+        if let stamps, let cached = ScanCache.load(directory, stamps: stamps, records: uidlist.records) {
+            return MailboxSnapshot(directory: directory, uidlist: uidlist, keywords: keywords, cached: cached)
+        }
         let (files, stable) = try scanFiles(directory, expected: uidlist.records.count)
-        return try MailboxSnapshot(directory: directory, uidlist: uidlist, keywords: keywords, files: files, isStable: stable)
+        let snapshot = try MailboxSnapshot(directory: directory, uidlist: uidlist, keywords: keywords, files: files, isStable: stable)
+        if let stamps, stable, snapshot.unassignedFiles.isEmpty,
+           stamps.cur.modificationSeconds < scanStart.seconds - 1, stamps.new.modificationSeconds < scanStart.seconds - 1,
+           let now = try? ScanCache.Stamps(cur: POSIX.status(directory.cur), new: POSIX.status(directory.new), uidlist: stamps.uidlist),
+           now == stamps {
+            ScanCache.store(directory, stamps: stamps, records: uidlist.records, files: files, owner: try? owner(for: directory.path))
+        }
+        return snapshot
     }
 
     func readKeywords(_ directory: MailboxDirectory) throws -> KeywordTable {
@@ -228,8 +272,10 @@ extension MailStore {
             appended.append(Uidlist.Record(uid: next, baseName: String(file.base)))
             next += 1
         }
-        snapshot.uidlist.records.append(contentsOf: appended)
-        try snapshot.match()
+        if !appended.isEmpty {
+            snapshot.uidlist.records.append(contentsOf: appended)
+            try snapshot.match()
+        }
         if Self.shouldCompact(snapshot) { needsRewrite = true }
         if needsRewrite {
             try rewriteUidlist(&snapshot, lock: lock)
@@ -252,8 +298,8 @@ extension MailStore {
     func rewriteUidlist(_ snapshot: inout MailboxSnapshot, lock: Dotlock) throws {
         let next = snapshot.uidlist.nextUID
         if snapshot.isStable {
-            let files = snapshot.files
-            snapshot.uidlist.records.removeAll { files.position(of: $0.baseName) == nil }
+            let live = Set(snapshot.messages.map(\.record.uid))
+            snapshot.uidlist.records.removeAll { !live.contains($0.uid) }
         }
         snapshot.uidlist.headerNextUID = next
         snapshot.uidlist.version = 3
