@@ -1,0 +1,321 @@
+import Foundation
+import MailStore
+import MailStoreTestSupport
+import Synchronization
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// MailStore and Dovecot changing the same mailbox at the same time, and the uidlist lock
+/// they share.
+@Suite(
+    "Concurrent saves with Dovecot",
+    .enabled(if: DovecotInstance.isAvailable, "Dovecot 2.3 (dovecot-core) not installed or not running as root"),
+    .serialized)
+struct ConcurrentSaveTests {
+    /// Saves per side in the save race.
+    static let savesPerSide = 300
+    /// Parallel `doveadm save` loops (each save is one process).
+    static let doveadmWorkers = 3
+
+    // MARK: Save race
+
+    @Test func mailStoreAndDoveadmSaveIntoOneMailbox_everyMessageOnceWithUniqueUIDs() async throws {
+        try await DovecotInstance.withInstance { dovecot in
+            let user = "racer"
+            let check = DovecotAgreement(dovecot: dovecot, user: user)
+            // Dovecot makes the Maildir: INBOX with its uidlist and index.
+            try check.doveadm(["mailbox", "status", "-u", user, "messages", "INBOX"])
+            let store = check.store
+            let progress = RaceProgress()
+            let started = ContinuousClock.now
+
+            async let mailStoreSaves = onThread { () throws -> [Int: SavedMessage] in
+                var saved: [Int: SavedMessage] = [:]
+                for index in 0..<Self.savesPerSide {
+                    progress.waitForDoveadm(toReach: index - 4)
+                    saved[index] = try store.saveMessage(in: .inbox, bytes: TestMessage.make(id: "ms-\(index)", lines: index % 7 + 1))
+                }
+                return saved
+            }
+            let workers = (0..<Self.doveadmWorkers).map { worker in
+                Task {
+                    try await onThread { () throws -> Int in
+                        var count = 0
+                        do {
+                            for index in stride(from: worker, to: Self.savesPerSide, by: Self.doveadmWorkers) {
+                                try check.doveadmSave(TestMessage.make(id: "dv-\(index)", lines: index % 5 + 1, crlf: index % 2 == 0))
+                                count += 1
+                                progress.doveadmSaved()
+                            }
+                        } catch {
+                            progress.doveadmFailed()
+                            throw error
+                        }
+                        return count
+                    }
+                }
+            }
+            var doveadmSaves = 0
+            for worker in workers { doveadmSaves += try await worker.value }
+            let mine = try await mailStoreSaves
+            let elapsed = ContinuousClock.now - started
+            #expect(doveadmSaves == Self.savesPerSide)
+            #expect(mine.count == Self.savesPerSide)
+            #expect(elapsed < .seconds(60), "the race took \(elapsed)")
+
+            // doveadm's view: UID, GUID and Message-ID of every message.
+            let fields = ["uid", "guid", "hdr.message-id"]
+            let fetched = DoveadmOutputParser.parseRecords(
+                try check.doveadm(["fetch", "-u", user, fields.joined(separator: " "), "mailbox", "INBOX", "all"]), fields: fields)
+            let dovecotView = try fetched.map { record in
+                RacedMessage(
+                    uid: try #require(record["uid"].flatMap { UInt32($0) }),
+                    guid: record["guid"] ?? "",
+                    messageID: record["hdr.message-id"] ?? "")
+            }.sorted { $0.uid < $1.uid }
+
+            // MailStore's view, with the Message-ID read from each body.
+            let storeView = try store.listMessages(in: .inbox).map { info in
+                RacedMessage(
+                    uid: info.uid, guid: info.guid,
+                    messageID: TestMessage.messageID(try store.openMessage(in: .inbox, uid: info.uid).readAll()) ?? "")
+            }
+            #expect(storeView == dovecotView)
+
+            let total = 2 * Self.savesPerSide
+            #expect(dovecotView.count == total)
+            #expect(Set(dovecotView.map(\.uid)).count == total, "UIDs are not unique")
+            #expect(dovecotView.map(\.uid) == Array(1...UInt32(total)), "UIDs have gaps")
+            #expect(Set(dovecotView.map(\.guid)).count == total, "GUIDs are not unique")
+            let expectedIDs = (0..<Self.savesPerSide).flatMap { ["<ms-\($0)@duplex.test>", "<dv-\($0)@duplex.test>"] }
+            let seen = Dictionary(grouping: dovecotView.map(\.messageID), by: { $0 }).mapValues(\.count)
+            #expect(Set(seen.keys) == Set(expectedIDs), "missing or unexpected messages")
+            #expect(seen.values.allSatisfy { $0 == 1 }, "duplicated: \(seen.filter { $0.value > 1 }.keys.sorted())")
+
+            // What each MailStore save returned is what both sides list.
+            let byUID = Dictionary(uniqueKeysWithValues: dovecotView.map { ($0.uid, $0) })
+            for (index, saved) in mine {
+                #expect(byUID[saved.uid] == RacedMessage(uid: saved.uid, guid: saved.guid, messageID: "<ms-\(index)@duplex.test>"))
+            }
+
+            // The two writers really interleaved in UID order.
+            let origins = dovecotView.map { $0.messageID.hasPrefix("<ms-") }
+            let switches = zip(origins, origins.dropFirst()).filter { $0 != $1 }.count
+            #expect(switches >= 50, "only \(switches) switches between writers in UID order")
+
+            let summary = try check.expectAgreement()
+            #expect(summary.mailboxes.first?.uidNext == UInt32(total + 1))
+            try check.expectEverythingOwnedByVmail()
+        }
+    }
+
+    // MARK: Flag and expunge race
+
+    @Test func mailStoreAndDoveadmChangeFlagsAndExpungeAtOnce_noChangeIsLost() async throws {
+        try await DovecotInstance.withInstance { dovecot in
+            let user = "flagger"
+            let check = DovecotAgreement(dovecot: dovecot, user: user)
+            try check.doveadm(["mailbox", "status", "-u", user, "messages", "INBOX"])
+            let store = check.store
+            var guids: [UInt32: String] = [:]
+            for index in 1...100 {
+                let saved = try store.saveMessage(in: .inbox, bytes: TestMessage.make(id: "f\(index)"))
+                guids[saved.uid] = saved.guid
+            }
+            #expect(guids.keys.sorted() == Array(1...100))
+            try check.expectAgreement()
+
+            // Even UIDs are MailStore's, odd ones Dovecot's; UIDs ending in 5 both change.
+            let evens = Array(stride(from: UInt32(2), through: 100, by: 2))
+            let odds = Array(stride(from: UInt32(1), through: 99, by: 2))
+            let contested = odds.filter { $0 % 10 == 5 }
+            let progress = RaceProgress()
+            let started = ContinuousClock.now
+
+            async let mailStoreChanges: Void = onThread {
+                for (step, uid) in evens.enumerated() {
+                    progress.waitForDoveadm(toReach: step - 2)
+                    try store.updateFlags(in: .inbox, uids: [uid], .add, MessageFlags(system: .seen, keywords: ["$MailStore"]))
+                    if uid % 10 == 0 { try store.expunge(in: .inbox, uids: [uid]) }
+                    if step < contested.count {
+                        try store.updateFlags(in: .inbox, uids: [contested[step]], .add, MessageFlags(system: .answered, keywords: ["$Both"]))
+                    }
+                }
+            }
+            let workers = (0..<2).map { worker in
+                Task {
+                    try await onThread {
+                        do {
+                            for uid in odds where (uid / 2) % 2 == UInt32(worker) {
+                                try check.doveadmFlags("add", "\\Flagged $Dovecot", mailbox: "INBOX", uids: String(uid))
+                                if uid % 10 == 1 {
+                                    try check.doveadm(["expunge", "-u", user, "mailbox", "INBOX", "uid", String(uid)])
+                                }
+                                progress.doveadmSaved()
+                            }
+                        } catch {
+                            progress.doveadmFailed()
+                            throw error
+                        }
+                    }
+                }
+            }
+            for worker in workers { try await worker.value }
+            try await mailStoreChanges
+            let elapsed = ContinuousClock.now - started
+            #expect(elapsed < .seconds(60), "the race took \(elapsed)")
+
+            let summary = try check.expectAgreement()
+            let messages = try #require(summary.messages["INBOX"])
+            let expunged = Set((1...100).filter { $0 % 10 == 0 || $0 % 10 == 1 }.map(UInt32.init))
+            #expect(messages.map(\.uid) == (1...100).map(UInt32.init).filter { !expunged.contains($0) })
+            for message in messages {
+                #expect(message.guid == guids[message.uid], "uid \(message.uid) changed its GUID")
+                if message.uid % 2 == 0 {
+                    #expect(message.flags == ["\\Seen", "$MailStore"], "uid \(message.uid)")
+                } else if contested.contains(message.uid) {
+                    #expect(message.flags == ["\\Flagged", "$Dovecot", "\\Answered", "$Both"], "uid \(message.uid)")
+                } else {
+                    #expect(message.flags == ["\\Flagged", "$Dovecot"], "uid \(message.uid)")
+                }
+            }
+            try check.expectEverythingOwnedByVmail()
+        }
+    }
+
+    // MARK: The uidlist lock
+
+    @Test func staleUidlistLock_isTakenOverByAMailStoreSave() async throws {
+        try await DovecotInstance.withInstance { dovecot in
+            let user = "stale"
+            let check = DovecotAgreement(dovecot: dovecot, user: user)
+            try check.doveadmSave(TestMessage.make(id: "before"))
+            let root = dovecot.mailRoot(user: user)
+            let lockPath = root + "/dovecot-uidlist.lock"
+
+            // A lock from a process on another host that last touched it 300 s ago.
+            try Self.writeForeignLock(lockPath, ageSeconds: 300)
+            let quick = MailStore(root: root, configuration: MailStoreConfiguration(lock: DotlockConfiguration(timeout: .seconds(10))))
+            let started = ContinuousClock.now
+            let saved = try quick.saveMessage(in: .inbox, bytes: TestMessage.make(id: "after-stale"))
+            #expect(ContinuousClock.now - started < .seconds(5))
+            #expect(saved.uid == 2)
+            #expect(!FileManager.default.fileExists(atPath: lockPath))
+            let summary = try check.expectAgreement()
+            #expect(summary.messages["INBOX"]?.map(\.uid) == [1, 2])
+        }
+    }
+
+    @Test func freshForeignUidlistLock_makesAMailStoreSaveTimeOutAndLeaveNothing() async throws {
+        try await DovecotInstance.withInstance { dovecot in
+            let user = "fresh"
+            let check = DovecotAgreement(dovecot: dovecot, user: user)
+            try check.doveadmSave(TestMessage.make(id: "before"))
+            let root = dovecot.mailRoot(user: user)
+            let lockPath = root + "/dovecot-uidlist.lock"
+
+            try Self.writeForeignLock(lockPath, ageSeconds: 10)
+            let quick = MailStore(root: root, configuration: MailStoreConfiguration(lock: DotlockConfiguration(timeout: .milliseconds(300))))
+            let error = #expect(throws: MailStoreError.self) {
+                try quick.saveMessage(in: .inbox, bytes: TestMessage.make(id: "blocked"))
+            }
+            #expect(error?.code == .lockTimeout)
+            #expect(FileManager.default.fileExists(atPath: lockPath))
+            for sub in ["new", "cur", "tmp"] {
+                let files = try FileManager.default.contentsOfDirectory(atPath: root + "/" + sub)
+                #expect(!files.contains { $0.contains("P\(getpid()).") }, "\(sub)/ kept \(files)")
+            }
+            try FileManager.default.removeItem(atPath: lockPath)
+            let summary = try check.expectAgreement()
+            #expect(summary.messages["INBOX"]?.map(\.uid) == [1])
+        }
+    }
+
+    /// Dovecot does not wait for a held uidlist lock when it saves: it leaves the new file
+    /// in `new/` without a UID, for whoever syncs the mailbox next to assign one. Both
+    /// orders must end with the same UID on both sides.
+    @Test func doveadmSaveDuringAMailStoreLock_getsItsUIDFromTheNextReader() async throws {
+        try await DovecotInstance.withInstance { dovecot in
+            let user = "waiter"
+            let check = DovecotAgreement(dovecot: dovecot, user: user)
+            try check.doveadmSave(TestMessage.make(id: "first"))
+            let store = check.store
+            let root = store.root
+            let uidlist = root + "/dovecot-uidlist"
+
+            func newFiles() throws -> Set<String> { Set(try FileManager.default.contentsOfDirectory(atPath: root + "/new")) }
+            func uidlistText() throws -> String { try String(contentsOfFile: uidlist, encoding: .utf8) }
+
+            // MailStore is the next reader.
+            var before = try newFiles()
+            try Dotlock.withLock(for: uidlist) { _ in
+                try check.doveadmSave(TestMessage.make(id: "second"))
+            }
+            let second = try #require(try newFiles().subtracting(before).first, "doveadm save left no file in new/")
+            try #require(!(try uidlistText()).contains(second), "Dovecot assigned a UID despite the lock; the scenario did not happen")
+            let listed = try store.listMessages(in: .inbox)
+            #expect(listed.map(\.uid) == [1, 2])
+            #expect(listed.last?.guid == second)
+            #expect(try uidlistText().contains("2 :" + second))
+            var summary = try check.expectAgreement()
+            #expect(summary.messages["INBOX"]?.last == MessageView(uid: 2, guid: second, flags: []))
+
+            // Dovecot is the next reader.
+            before = try newFiles()
+            try Dotlock.withLock(for: uidlist) { _ in
+                try check.doveadmSave(TestMessage.make(id: "third"))
+            }
+            let third = try #require(try newFiles().subtracting(before).first, "doveadm save left no file in new/")
+            try #require(!(try uidlistText()).contains(third), "Dovecot assigned a UID despite the lock; the scenario did not happen")
+            #expect(try check.doveadmMessages("INBOX").map(\.uid) == [1, 2, 3])
+            summary = try check.expectAgreement()
+            #expect(summary.messages["INBOX"]?.last == MessageView(uid: 3, guid: third, flags: []))
+            try check.expectEverythingOwnedByVmail()
+        }
+    }
+
+    // MARK: Helpers
+
+    /// Writes a dotlock naming a process on another host, owned by vmail, `ageSeconds` old.
+    static func writeForeignLock(_ path: String, ageSeconds: Int) throws {
+        try Data("4242:some-other-host".utf8).write(to: URL(fileURLWithPath: path))
+        try DovecotInstance.chownToVmail(path: path)
+        let then = time(nil) - ageSeconds
+        var times = [timeval(tv_sec: then, tv_usec: 0), timeval(tv_sec: then, tv_usec: 0)]
+        #expect(utimes(path, &times) == 0)
+    }
+}
+
+/// One message in the save race.
+struct RacedMessage: Hashable, Sendable, CustomStringConvertible {
+    var uid: UInt32
+    var guid: String
+    var messageID: String
+
+    var description: String { "uid=\(uid) guid=\(guid) id=\(messageID)" }
+}
+
+/// Lets the fast MailStore loop keep pace with the slow doveadm processes, so that the two
+/// really overlap for the whole race instead of one finishing before the other starts.
+final class RaceProgress: Sendable {
+    private let done = Atomic<Int>(0)
+    private let failed = Atomic<Bool>(false)
+
+    func doveadmSaved() { done.add(1, ordering: .releasing) }
+    func doveadmFailed() { failed.store(true, ordering: .releasing) }
+
+    /// Blocks until doveadm has done `count` steps, failed, or 30 s have passed.
+    func waitForDoveadm(toReach count: Int) {
+        let deadline = ContinuousClock.now + .seconds(30)
+        while done.load(ordering: .acquiring) < count, !failed.load(ordering: .acquiring), ContinuousClock.now < deadline {
+            usleep(500)
+        }
+    }
+}
