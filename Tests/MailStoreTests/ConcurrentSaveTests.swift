@@ -139,10 +139,14 @@ struct ConcurrentSaveTests {
             let progress = RaceProgress()
             let started = ContinuousClock.now
 
+            // The first eight on each side also get a keyword nobody used before, so both
+            // sides add to dovecot-keywords during the race.
+            @Sendable func ownKeyword(_ uid: UInt32) -> String? { uid <= 16 ? (uid % 2 == 0 ? "$ms\(uid)" : "$dv\(uid)") : nil }
             async let mailStoreChanges: Void = onThread {
                 for (step, uid) in evens.enumerated() {
                     progress.waitForDoveadm(toReach: step - 2)
-                    try store.updateFlags(in: .inbox, uids: [uid], .add, MessageFlags(system: .seen, keywords: ["$MailStore"]))
+                    let keywords = ["$MailStore"] + [ownKeyword(uid)].compactMap { $0 }
+                    try store.updateFlags(in: .inbox, uids: [uid], .add, MessageFlags(system: .seen, keywords: keywords))
                     if uid % 10 == 0 { try store.expunge(in: .inbox, uids: [uid]) }
                     if step < contested.count {
                         try store.updateFlags(in: .inbox, uids: [contested[step]], .add, MessageFlags(system: .answered, keywords: ["$Both"]))
@@ -154,7 +158,8 @@ struct ConcurrentSaveTests {
                     try await onThread {
                         do {
                             for uid in odds where (uid / 2) % 2 == UInt32(worker) {
-                                try check.doveadmFlags("add", "\\Flagged $Dovecot", mailbox: "INBOX", uids: String(uid))
+                                let flags = (["\\Flagged", "$Dovecot"] + [ownKeyword(uid)].compactMap { $0 }).joined(separator: " ")
+                                try check.doveadmFlags("add", flags, mailbox: "INBOX", uids: String(uid))
                                 if uid % 10 == 1 {
                                     try check.doveadm(["expunge", "-u", user, "mailbox", "INBOX", "uid", String(uid)])
                                 }
@@ -178,14 +183,61 @@ struct ConcurrentSaveTests {
             #expect(messages.map(\.uid) == (1...100).map(UInt32.init).filter { !expunged.contains($0) })
             for message in messages {
                 #expect(message.guid == guids[message.uid], "uid \(message.uid) changed its GUID")
-                if message.uid % 2 == 0 {
-                    #expect(message.flags == ["\\Seen", "$MailStore"], "uid \(message.uid)")
-                } else if contested.contains(message.uid) {
-                    #expect(message.flags == ["\\Flagged", "$Dovecot", "\\Answered", "$Both"], "uid \(message.uid)")
-                } else {
-                    #expect(message.flags == ["\\Flagged", "$Dovecot"], "uid \(message.uid)")
+                var expected: Set<String> = message.uid % 2 == 0 ? ["\\Seen", "$MailStore"] : ["\\Flagged", "$Dovecot"]
+                if contested.contains(message.uid) { expected.formUnion(["\\Answered", "$Both"]) }
+                if let keyword = ownKeyword(message.uid) { expected.insert(keyword) }
+                #expect(message.flags == expected, "uid \(message.uid)")
+            }
+            try check.expectEverythingOwnedByVmail()
+        }
+    }
+
+    // MARK: Mailbox and subscription race
+
+    /// Both sides create and subscribe mailboxes at once: they share `dovecot-uidvalidity`
+    /// (UIDVALIDITY allocation) and `subscriptions.lock`.
+    @Test func mailStoreAndDoveadmCreateAndSubscribeMailboxesAtOnce_nothingLost() async throws {
+        try await DovecotInstance.withInstance { dovecot in
+            let user = "creator"
+            let check = DovecotAgreement(dovecot: dovecot, user: user)
+            try check.doveadm(["mailbox", "status", "-u", user, "messages", "INBOX"])
+            let store = check.store
+            let perSide = 25
+            let progress = RaceProgress()
+
+            async let mailStoreCreates: Void = onThread {
+                for index in 0..<perSide {
+                    progress.waitForDoveadm(toReach: index - 1)
+                    let name = try store.mailboxName("ms/box \(index)")
+                    try store.createMailbox(name)
+                    try store.subscribe(name)
                 }
             }
+            let workers = (0..<2).map { worker in
+                Task {
+                    try await onThread {
+                        do {
+                            for index in stride(from: worker, to: perSide, by: 2) {
+                                try check.doveadm(["mailbox", "create", "-u", user, "dv/box \(index)"])
+                                try check.doveadm(["mailbox", "subscribe", "-u", user, "dv/box \(index)"])
+                                progress.doveadmSaved()
+                            }
+                        } catch {
+                            progress.doveadmFailed()
+                            throw error
+                        }
+                    }
+                }
+            }
+            for worker in workers { try await worker.value }
+            try await mailStoreCreates
+
+            let summary = try check.expectAgreement()
+            let expected = Set((0..<perSide).flatMap { ["ms/box \($0)", "dv/box \($0)"] })
+            #expect(Set(summary.mailboxes.map(\.name)) == expected.union(["INBOX"]))
+            #expect(summary.subscriptions == expected)
+            #expect(Set(summary.mailboxes.map(\.uidValidity)).count == summary.mailboxes.count, "UIDVALIDITY reused")
+            #expect(Set(summary.mailboxes.map(\.guid)).count == summary.mailboxes.count, "mailbox GUID reused")
             try check.expectEverythingOwnedByVmail()
         }
     }

@@ -37,6 +37,8 @@ struct AgreementSummary: Sendable {
     var mailboxes: [MailboxView] = []
     var messages: [String: [MessageView]] = [:]
     var subscriptions: Set<String> = []
+    /// Names doveadm still lists but cannot open (deleted parents of existing children).
+    var unopenable: [String] = []
 
     var messageCount: Int { messages.values.reduce(0) { $0 + $1.count } }
     var allFlags: Set<String> { messages.values.reduce(into: Set<String>()) { $0.formUnion($1.flatMap(\.flags)) } }
@@ -78,11 +80,29 @@ struct DovecotAgreement {
             .sorted { $0.uid < $1.uid }
     }
 
-    func doveadmMailboxes() throws -> [MailboxView] {
-        let text = try doveadm(["mailbox", "status", "-u", user, "guid uidvalidity uidnext messages", "*"])
-        return try DoveadmOutputParser.parseMailboxStatus(text)
+    /// `doveadm mailbox status '*'`, and the names it listed but could not open.
+    ///
+    /// Dovecot's list index can keep a deleted mailbox that still has children; status then
+    /// fails for it with "Mailbox doesn't exist" (exit 68). That error, and only that one,
+    /// is returned instead of thrown, so the caller can check the mailbox is not on disk.
+    func doveadmMailboxes() throws -> (mailboxes: [MailboxView], missing: [String]) {
+        let args = ["mailbox", "status", "-u", user, "guid uidvalidity uidnext messages", "*"]
+        let out = try dovecot.doveadm(args, checked: false)
+        var missing: [String] = []
+        for line in out.stderr.split(separator: "\n") where !line.trimmingCharacters(in: .whitespaces).isEmpty {
+            let marker = ": Failed to lookup mailbox status: Mailbox doesn't exist: "
+            guard let range = line.range(of: marker), line.contains("Error: Mailbox ") else {
+                throw DovecotTestError.unexpectedOutput(command: ["doveadm"] + args, output: out.stderr, reason: "doveadm printed to stderr")
+            }
+            missing.append(String(line[range.upperBound...]))
+        }
+        guard out.status == 0 || (out.status == 68 && !missing.isEmpty) else {
+            throw DovecotTestError.commandFailed(command: ["doveadm"] + args, status: out.status, stdout: out.stdout, stderr: out.stderr)
+        }
+        let mailboxes = try DoveadmOutputParser.parseMailboxStatus(out.stdout)
             .map { MailboxView(name: $0.name, guid: $0.guid, uidValidity: $0.uidValidity, uidNext: $0.uidNext, messages: $0.messages) }
             .sorted { $0.name < $1.name }
+        return (mailboxes, missing)
     }
 
     func doveadmSubscriptions() throws -> [String] {
@@ -121,7 +141,12 @@ struct DovecotAgreement {
     @discardableResult
     func expectAgreement(sourceLocation: SourceLocation = #_sourceLocation) throws -> AgreementSummary {
         var summary = AgreementSummary()
-        let dovecotMailboxes = try doveadmMailboxes()
+        let (dovecotMailboxes, missing) = try doveadmMailboxes()
+        for name in missing {
+            #expect(try !store.mailboxExists(try store.mailboxName(name)),
+                    "doveadm cannot open \(name), but it exists on disk", sourceLocation: sourceLocation)
+        }
+        summary.unopenable = missing
         var dovecotMessages: [String: [MessageView]] = [:]
         for mailbox in dovecotMailboxes {
             dovecotMessages[mailbox.name] = try doveadmMessages(mailbox.name)
