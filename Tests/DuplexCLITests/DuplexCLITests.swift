@@ -95,7 +95,7 @@ import Testing
             for row in rows { #expect(Set(row.keys) == ["uid", "guid", "flags", "size"]) }
             #expect(rows[0]["uid"] as? Int == 1)
             #expect(rows[0]["flags"] as? [String] == ["$Label1"])
-            #expect(rows[0]["size"] as? Int == 17)
+            #expect(rows[0]["size"] as? Int == 18)
             #expect(rows[1]["uid"] as? Int == 40)
             #expect(rows[1]["guid"] as? String == "my-guid-1")
             #expect(rows[1]["flags"] as? [String] == ["\\Flagged", "Junk"])

@@ -1,0 +1,111 @@
+import Testing
+
+@testable import MailStore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The scan cache may only ever save work: every listing must equal a listing without it.
+@Suite struct ScanCacheTests {
+    /// Saves `count` messages into INBOX (some flagged) and makes `new/` and `cur/` look
+    /// untouched for a minute, so the next listing may write the cache.
+    func makeAgedMailbox(_ scratch: ScratchDirectory, count: Int) throws -> MailStore {
+        let store = scratch.store
+        try store.createMailbox(.inbox)
+        for number in 0..<count {
+            let flags = number % 3 == 0 ? try MessageFlags(parsing: ["\\Seen"]) : MessageFlags()
+            try store.saveMessage(in: .inbox, bytes: sampleMessage(number), options: SaveOptions(flags: flags))
+        }
+        try age(scratch)
+        return store
+    }
+
+    func age(_ scratch: ScratchDirectory) throws {
+        let past = Int(time(nil)) - 60
+        try scratch.setModificationTime("cur", seconds: past)
+        try scratch.setModificationTime("new", seconds: past)
+    }
+
+    /// The listing with the cache removed first.
+    func uncachedListing(_ scratch: ScratchDirectory, _ store: MailStore) throws -> [MessageInfo] {
+        try scratch.remove(ScanCache.fileName)
+        return try store.listMessages(in: .inbox)
+    }
+
+    @Test func listingAnUnchangedMailbox_writesAndThenUsesTheCache() throws {
+        try ScratchDirectory.with { scratch in
+            let store = try makeAgedMailbox(scratch, count: 12)
+            let first = try store.listMessages(in: .inbox)
+            #expect(scratch.exists(ScanCache.fileName))
+            // The cache loads for the current stamps and holds exactly the listed files.
+            let directory = store.directory(.inbox)
+            let uidlist = try scratch.uidlist()
+            let status = try #require(try POSIX.readFileWithStatus(directory.uidlist)).status
+            let stamps = ScanCache.Stamps(cur: try POSIX.status(directory.cur), new: try POSIX.status(directory.new), uidlist: status)
+            let cached = try #require(ScanCache.load(directory, stamps: stamps, records: uidlist.records))
+            #expect(cached.compactMap { $0?.fileName } == first.map(\.fileName))
+            #expect(try store.listMessages(in: .inbox) == first)
+        }
+    }
+
+    @Test func flagChangeAfterCaching_isSeen() throws {
+        try ScratchDirectory.with { scratch in
+            let store = try makeAgedMailbox(scratch, count: 6)
+            _ = try store.listMessages(in: .inbox)
+            #expect(scratch.exists(ScanCache.fileName))
+            try store.updateFlags(in: .inbox, uids: [2], .add, try MessageFlags(parsing: ["\\Flagged", "$Label1"]))
+            let listed = try store.listMessages(in: .inbox)
+            #expect(listed.first { $0.uid == 2 }?.flags.imapNames == ["\\Flagged", "$Label1"])
+            #expect(listed == (try uncachedListing(scratch, store)))
+        }
+    }
+
+    @Test func externalRenameExpungeAndDelivery_afterCaching_areSeen() throws {
+        try ScratchDirectory.with { scratch in
+            let store = try makeAgedMailbox(scratch, count: 6)
+            let before = try store.listMessages(in: .inbox)
+            #expect(scratch.exists(ScanCache.fileName))
+            // What another writer (Dovecot, an MDA) does, behind the store's back.
+            let moved = before[0]
+            let from = (moved.isInNew ? "new/" : "cur/") + moved.fileName
+            #expect(rename(scratch.path(from), scratch.path("cur/" + moved.fileName.split(separator: ":")[0] + ":2,T")) == 0)
+            let gone = before[1]
+            #expect(unlink(scratch.path((gone.isInNew ? "new/" : "cur/") + gone.fileName)) == 0)
+            try scratch.write("new/1800000000.M1P1.mda,S=3,W=3", Array("x\n\n".utf8))
+            let after = try store.listMessages(in: .inbox)
+            #expect(after.first { $0.uid == moved.uid }?.flags.system == [.deleted])
+            #expect(!after.contains { $0.uid == gone.uid })
+            #expect(after.last?.uid == 7)
+            #expect(after.last?.guid == "1800000000.M1P1.mda,S=3,W=3")
+            #expect(after == (try uncachedListing(scratch, store)))
+        }
+    }
+
+    @Test func corruptOrForeignCache_isIgnored() throws {
+        try ScratchDirectory.with { scratch in
+            let store = try makeAgedMailbox(scratch, count: 5)
+            let truth = try store.listMessages(in: .inbox)
+            var bytes = try scratch.read(ScanCache.fileName)
+            for garbage in [[UInt8](), Array("DXSC".utf8), Array(repeating: 0xff, count: 200)] {
+                try scratch.write(ScanCache.fileName, garbage)
+                #expect(try store.listMessages(in: .inbox) == truth)
+            }
+            // A flipped byte in the entries breaks the checksum.
+            bytes[bytes.count - 20] ^= 0x5a
+            try scratch.write(ScanCache.fileName, bytes)
+            #expect(try store.listMessages(in: .inbox) == truth)
+        }
+    }
+
+    @Test func recentlyChangedDirectories_areNotCached() throws {
+        try ScratchDirectory.with { scratch in
+            let store = scratch.store
+            try store.createMailbox(.inbox)
+            try store.saveMessage(in: .inbox, bytes: sampleMessage(1))
+            _ = try store.listMessages(in: .inbox)
+            // new/ changed this very second: a change in the same clock tick could hide.
+            #expect(!scratch.exists(ScanCache.fileName))
+        }
+    }
+}
