@@ -192,6 +192,62 @@ struct ConcurrentSaveTests {
         }
     }
 
+    // MARK: Readers during Dovecot's moves
+
+    /// Dovecot moves messages from `new/` to `cur/` when it syncs a mailbox it may drop
+    /// \\Recent in (IMAP SELECT; `maildir_empty_new=yes` makes doveadm do the same). A
+    /// listing that reads `new/` before a move and `cur/` after it sees one message under
+    /// two names: that is a race to retry, not a corrupt mailbox. (Before MailStore
+    /// handled it, nearly every round failed with "two message files have the same base
+    /// name".)
+    @Test func listingWhileDovecotMovesNewToCur_neverFailsNorLosesAMessage() async throws {
+        try await DovecotInstance.withInstance { dovecot in
+            let user = "mover"
+            let check = DovecotAgreement(dovecot: dovecot, user: user)
+            try check.doveadm(["mailbox", "status", "-u", user, "messages", "INBOX"])
+            let store = check.store
+            // Setting up each round need not be durable.
+            let quickStore = MailStore(root: store.root, configuration: MailStoreConfiguration(fsync: false))
+            let rounds = 12, perRound = 300
+            let started = ContinuousClock.now
+            for round in 1...rounds {
+                let name = try store.mailboxName("round \(round)")
+                try store.createMailbox(name)
+                for index in 0..<perRound {
+                    try quickStore.saveMessage(in: name, bytes: TestMessage.make(id: "mv\(round)-\(index)"))
+                }
+                let stop = Atomic<Bool>(false)
+                let lister = Task {
+                    try await onThread { () throws -> (listings: Int, failures: [String]) in
+                        var listings = 0
+                        var failures: [String] = []
+                        while !stop.load(ordering: .acquiring) {
+                            do {
+                                let listed = try store.listMessages(in: name)
+                                listings += 1
+                                if listed.map(\.uid) != Array(1...UInt32(perRound)) { failures.append("listed UIDs \(listed.map(\.uid))") }
+                            } catch {
+                                failures.append(String(describing: error))
+                            }
+                        }
+                        return (listings, failures)
+                    }
+                }
+                try check.doveadm(["-o", "maildir_empty_new=yes", "mailbox", "status", "-u", user, "messages", "round \(round)"])
+                stop.store(true, ordering: .releasing)
+                let result = try await lister.value
+                #expect(result.failures.isEmpty, "round \(round): \(result.failures.count) of \(result.listings) listings failed, first: \(result.failures.prefix(2))")
+                let directory = store.root + "/." + name.storageName
+                try #require(try FileManager.default.contentsOfDirectory(atPath: directory + "/new").isEmpty,
+                             "Dovecot did not move new/ to cur/; the scenario did not happen")
+                #expect(try store.listMessages(in: name).allSatisfy { !$0.isInNew })
+            }
+            #expect(ContinuousClock.now - started < .seconds(60))
+            let summary = try check.expectAgreement()
+            #expect(summary.messageCount == rounds * perRound)
+        }
+    }
+
     // MARK: Mailbox and subscription race
 
     /// Both sides create and subscribe mailboxes at once: they share `dovecot-uidvalidity`

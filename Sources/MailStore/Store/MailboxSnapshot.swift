@@ -50,6 +50,12 @@ struct FileIndex: Sendable {
         return nil
     }
 
+    /// Puts `file` in place of the file with the same base name (seen under an older name).
+    mutating func replace(_ file: ScannedFile) {
+        guard let position = byBase[file.base] else { return }
+        files[position] = file
+    }
+
     func position(of base: String) -> Int? {
         precondition(isIndexed, "files from the scan cache have no lookup table")
         return byBase[Substring(base)]
@@ -211,10 +217,10 @@ extension MailStore {
             attempt += 1
             let before = (try POSIX.status(directory.new), try POSIX.status(directory.cur))
             var files = FileIndex(capacity: expected + expected / 8 + 16)
-            try scan(directory.new, inNew: true, into: &files)
-            try scan(directory.cur, inNew: false, into: &files)
+            let racedInNew = try scan(directory.new, inNew: true, directory: directory, into: &files)
+            let racedInCur = try scan(directory.cur, inNew: false, directory: directory, into: &files)
             let after = (try POSIX.status(directory.new), try POSIX.status(directory.cur))
-            let stable = Self.sameStamp(before.0, after.0) && Self.sameStamp(before.1, after.1)
+            let stable = !racedInNew && !racedInCur && Self.sameStamp(before.0, after.0) && Self.sameStamp(before.1, after.1)
             if stable || attempt >= 5 {
                 return (files, stable)
             }
@@ -225,7 +231,10 @@ extension MailStore {
         a.modificationSeconds == b.modificationSeconds && a.modificationNanoseconds == b.modificationNanoseconds && a.inode == b.inode
     }
 
-    private func scan(_ path: String, inNew: Bool, into files: inout FileIndex) throws {
+    /// Lists `new/` or `cur/` into `files`. Returns whether a file was seen under two names
+    /// because it was renamed during the listing.
+    private func scan(_ path: String, inNew: Bool, directory: MailboxDirectory, into files: inout FileIndex) throws -> Bool {
+        var raced = false
         try POSIX.forEachDirectoryEntry(path) { nameBytes, type in
             if nameBytes.first == UInt8(ascii: ".") { return }
             if type == UInt8(DT_DIR) { return }
@@ -238,12 +247,23 @@ extension MailStore {
             }
             let file = ScannedFile(fileName: fileName, inNew: inNew, summary: summary)
             if let other = files.insert(file) {
-                throw MailStoreError(
-                    .badData,
-                    "two message files have the same base name (the other is \((other.inNew ? "new/" : "cur/") + other.fileName))",
-                    path: path + "/" + fileName)
+                // A rename while listing (Dovecot moving new/ to cur/, a flag change) can show
+                // one file under its old and its new name; only two names that both still
+                // exist are two files.
+                if !POSIX.exists(directory.file(other.fileName, inNew: other.inNew)) {
+                    files.replace(file)
+                    raced = true
+                } else if !POSIX.exists(path + "/" + fileName) {
+                    raced = true
+                } else {
+                    throw MailStoreError(
+                        .badData,
+                        "two message files have the same base name (the other is \((other.inNew ? "new/" : "cur/") + other.fileName))",
+                        path: path + "/" + fileName)
+                }
             }
         }
+        return raced
     }
 
     /// Runs `body` holding the mailbox's `dovecot-uidlist.lock`.
