@@ -248,6 +248,50 @@ struct ConcurrentSaveTests {
         }
     }
 
+    /// The same for renames inside `cur/`: Dovecot changing flags while MailStore lists.
+    /// Every listing must show every message, once, with its UID.
+    @Test func listingWhileDovecotChangesFlags_alwaysShowsEveryMessage() async throws {
+        try await DovecotInstance.withInstance { dovecot in
+            let user = "renamer"
+            let check = DovecotAgreement(dovecot: dovecot, user: user)
+            try check.doveadm(["mailbox", "status", "-u", user, "messages", "INBOX"])
+            let store = check.store
+            let quickStore = MailStore(root: store.root, configuration: MailStoreConfiguration(fsync: false))
+            let count = 300
+            for index in 0..<count {
+                try quickStore.saveMessage(in: .inbox, bytes: TestMessage.make(id: "fl\(index)"), options: SaveOptions(flags: MessageFlags(system: .seen)))
+            }
+            let stop = Atomic<Bool>(false)
+            let lister = Task {
+                try await onThread { () throws -> (listings: Int, failures: [String]) in
+                    var listings = 0
+                    var failures: [String] = []
+                    while !stop.load(ordering: .acquiring) {
+                        do {
+                            let listed = try store.listMessages(in: .inbox)
+                            listings += 1
+                            if listed.map(\.uid) != Array(1...UInt32(count)) {
+                                let missing = Set(1...UInt32(count)).subtracting(listed.map(\.uid)).sorted()
+                                failures.append("\(listed.count) listed, missing \(missing.prefix(5))")
+                            }
+                        } catch {
+                            failures.append(String(describing: error))
+                        }
+                    }
+                    return (listings, failures)
+                }
+            }
+            for round in 0..<8 {
+                try check.doveadmFlags(round % 2 == 0 ? "add" : "remove", "\\Flagged", mailbox: "INBOX", uids: "1:*")
+            }
+            stop.store(true, ordering: .releasing)
+            let result = try await lister.value
+            #expect(result.failures.isEmpty, "\(result.failures.count) of \(result.listings) listings were wrong, first: \(result.failures.prefix(3))")
+            let summary = try check.expectAgreement()
+            #expect(summary.messages["INBOX"]?.allSatisfy { $0.flags == ["\\Seen"] } == true)
+        }
+    }
+
     // MARK: Mailbox and subscription race
 
     /// Both sides create and subscribe mailboxes at once: they share `dovecot-uidvalidity`
@@ -316,8 +360,30 @@ struct ConcurrentSaveTests {
             #expect(ContinuousClock.now - started < .seconds(5))
             #expect(saved.uid == 2)
             #expect(!FileManager.default.fileExists(atPath: lockPath))
+
+            // The keywords lock (also 120 s) and the subscriptions lock (30 s) likewise.
+            try Self.writeForeignLock(root + "/dovecot-keywords.lock", ageSeconds: 300)
+            try quick.updateFlags(in: .inbox, uids: [1, 2], .add, MessageFlags(keywords: ["$AfterStale"]))
+            #expect(!FileManager.default.fileExists(atPath: root + "/dovecot-keywords.lock"))
+            try Self.writeForeignLock(root + "/subscriptions.lock", ageSeconds: 60)
+            try quick.subscribe(.inbox)
+            #expect(!FileManager.default.fileExists(atPath: root + "/subscriptions.lock"))
+
+            // A fresh lock whose holder, on this host, has exited is stale at once.
+            let exited = Process()
+            exited.executableURL = URL(fileURLWithPath: "/bin/true")
+            try exited.run()
+            exited.waitUntilExit()
+            try Data("\(exited.processIdentifier):\(Self.hostName())".utf8).write(to: URL(fileURLWithPath: lockPath))
+            try DovecotInstance.chownToVmail(path: lockPath)
+            let third = try quick.saveMessage(in: .inbox, bytes: TestMessage.make(id: "after-dead-holder"))
+            #expect(third.uid == 3)
+            #expect(!FileManager.default.fileExists(atPath: lockPath))
+
             let summary = try check.expectAgreement()
-            #expect(summary.messages["INBOX"]?.map(\.uid) == [1, 2])
+            #expect(summary.messages["INBOX"]?.map(\.uid) == [1, 2, 3])
+            #expect(summary.messages["INBOX"]?.prefix(2).allSatisfy { $0.flags == ["$AfterStale"] } == true)
+            #expect(summary.subscriptions == ["INBOX"])
         }
     }
 
@@ -390,6 +456,13 @@ struct ConcurrentSaveTests {
     }
 
     // MARK: Helpers
+
+    /// This host's name as `gethostname` gives it (what dotlocks record).
+    static func hostName() -> String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count - 1) == 0 else { return "localhost" }
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
 
     /// Writes a dotlock naming a process on another host, owned by vmail, `ageSeconds` old.
     static func writeForeignLock(_ path: String, ageSeconds: Int) throws {
