@@ -309,6 +309,30 @@ extension POSIX {
         #endif
     }()
 
+    private typealias SyncFS = @convention(c) (Int32) -> Int32
+
+    private static let syncfsFunction: SyncFS? = {
+        #if os(Linux)
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "syncfs") else { return nil }
+        return unsafeBitCast(symbol, to: SyncFS.self)
+        #else
+        return nil
+        #endif
+    }()
+
+    /// Flushes every written file of the file system that holds `path` to stable storage
+    /// (Linux `syncfs`; elsewhere `sync`). One call makes a whole batch of new files durable.
+    static func syncFileSystem(containing path: String) throws {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 { throw MailStoreError.system("open", path: path, errno: errno) }
+        defer { close(fd) }
+        if let syncfs = syncfsFunction {
+            if syncfs(fd) != 0 { throw MailStoreError.system("syncfs", path: path, errno: errno) }
+        } else {
+            sync()
+        }
+    }
+
     /// Renames a directory only when the target does not exist (Linux `RENAME_NOREPLACE`;
     /// elsewhere an existence check first). Throws `alreadyExists` when it does.
     static func renameDirectoryNoReplace(_ from: String, _ to: String) throws {

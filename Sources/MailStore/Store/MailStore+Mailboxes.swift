@@ -133,15 +133,25 @@ extension MailStore {
     /// - Throws: `invalidArgument` for INBOX or a target inside the source; `notFound`
     ///   when neither the mailbox nor any child exists; `alreadyExists` when the target exists.
     public func renameMailbox(_ old: MailboxName, to new: MailboxName) throws {
+        try renameMailbox(old, to: new, includingChildren: true)
+    }
+
+    /// Renames a mailbox, with or without its children.
+    ///
+    /// The sync engine renames mailboxes one GUID at a time, so it renames without
+    /// children; in Maildir++ every folder is its own directory, so that is a single rename.
+    ///
+    /// - Throws: as ``renameMailbox(_:to:)``.
+    public func renameMailbox(_ old: MailboxName, to new: MailboxName, includingChildren: Bool) throws {
         try requireRoot()
         guard !old.isInbox, !new.isInbox else {
             throw MailStoreError(.invalidArgument, "renaming INBOX is not supported")
         }
-        guard !new.isSameOrDescendant(of: old) else {
+        guard !includingChildren || !new.isSameOrDescendant(of: old) else {
             throw MailStoreError(.invalidArgument, "cannot rename \"\(displayName(old))\" into itself (\"\(displayName(new))\")")
         }
         let all = try mailboxNames()
-        let moving = all.filter { $0.isSameOrDescendant(of: old) }
+        let moving = all.filter { includingChildren ? $0.isSameOrDescendant(of: old) : $0 == old }
         guard !moving.isEmpty else {
             throw MailStoreError(.notFound, "mailbox \"\(displayName(old))\" does not exist", path: directory(old).path)
         }

@@ -126,6 +126,50 @@ extension MailStore {
         return done
     }
 
+    /// Sets the flags of many messages at once (each to exactly the given flags), reading
+    /// the mailbox once. Keyword letters without a name in `dovecot-keywords` are kept.
+    ///
+    /// - Returns: the UIDs that were found (missing UIDs are ignored).
+    /// - Throws: `invalidArgument` when a 27th keyword would be needed.
+    @discardableResult
+    public func replaceFlags(in name: MailboxName, _ flags: [UInt32: MessageFlags]) throws -> [UInt32] {
+        guard !flags.isEmpty else { return [] }
+        var snapshot = try snapshot(name)
+        let keywords = Set(flags.values.flatMap(\.keywords))
+        if keywords.contains(where: { snapshot.keywords.index(of: $0) == nil }) {
+            snapshot.keywords = try addKeywords(Array(keywords), to: snapshot.directory)
+        }
+        let table = snapshot.keywords
+        var done: [UInt32] = []
+        for (record, file) in snapshot.messages {
+            guard let wanted = flags[record.uid] else { continue }
+            let indexes = wanted.keywords.compactMap { table.index(of: $0) }
+            let renamed = try renameMessageFile(snapshot.directory, record: record, from: file) { name in
+                var newName = name
+                newName.systemFlags = wanted.system
+                let unnamed = newName.keywordIndexes.filter { table.name(at: $0) == nil }
+                newName.keywordIndexes = Array(Set(unnamed).union(indexes)).sorted()
+                newName.foreignInfo = nil
+                newName.hasInfo = true
+                return newName
+            }
+            if renamed { done.append(record.uid) }
+        }
+        return done
+    }
+
+    /// Opens a message listed by ``listMessages(in:options:)`` directly by its file, falling
+    /// back to a lookup by UID when it was renamed since (a flag change).
+    ///
+    /// - Throws: `notFound` when it was expunged.
+    public func openMessage(in name: MailboxName, _ message: MessageInfo) throws -> MessageBodyReader {
+        let path = directory(name).file(message.fileName, inNew: message.isInNew)
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd >= 0 { return MessageBodyReader(fd: fd, path: path) }
+        guard errno == ENOENT else { throw MailStoreError.system("open", path: path, errno: errno) }
+        return try openMessage(in: name, uid: message.uid)
+    }
+
     /// Renames one message file to the name `transform` gives, following it when a
     /// concurrent writer renamed it first. Returns false when it was expunged meanwhile.
     private func renameMessageFile(
@@ -233,6 +277,13 @@ public final class MessageBodyReader {
             buffer.removeSubrange(n...)
             return buffer
         }
+    }
+
+    /// The received date (the file's modification time), Unix seconds.
+    public var receivedDate: Int64? {
+        var st = stat()
+        guard fd >= 0, fstat(fd, &st) == 0 else { return nil }
+        return Int64(st.st_mtim.tv_sec)
     }
 
     /// Reads the rest of the message.

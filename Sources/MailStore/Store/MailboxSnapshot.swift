@@ -42,6 +42,14 @@ struct FileIndex: Sendable {
 
     var count: Int { files.count }
 
+    /// Builds the lookup table for files that came from the scan cache.
+    mutating func ensureIndexed() {
+        guard !isIndexed else { return }
+        byBase.reserveCapacity(files.count)
+        for (position, file) in files.enumerated() { byBase[file.base] = position }
+        isIndexed = true
+    }
+
     /// Adds a file; returns the file already there under the same base name, if any.
     mutating func insert(_ file: ScannedFile) -> ScannedFile? {
         if let existing = byBase[file.base] { return files[existing] }
@@ -104,6 +112,7 @@ struct MailboxSnapshot: Sendable {
 
     /// Pairs records with files. Two records naming the same file make the uidlist corrupt.
     mutating func match() throws {
+        files.ensureIndexed()
         var matched = [Bool](repeating: false, count: files.count)
         var result: [(record: Uidlist.Record, file: ScannedFile)] = []
         result.reserveCapacity(files.count)
