@@ -334,6 +334,73 @@ struct DovecotInteroperabilityTests {
         }
     }
 
+    // MARK: Files written by others
+
+    /// Message files that appear without a UID (written by a delivery agent, or saved by
+    /// Dovecot while the uidlist was locked) get UIDs from whichever side reads the
+    /// mailbox next. Both must number them alike: by the time in the name (seconds, then
+    /// the microseconds after `M`), as Dovecot does, not by plain string order.
+    @Test func filesWithoutUIDs_getTheSameUIDsWhicheverSideReadsFirst() async throws {
+        try await DovecotInstance.withInstance { dovecot in
+            let user = "frank"
+            let check = DovecotAgreement(dovecot: dovecot, user: user)
+            let store = check.store
+            let root = try Self.makeEmptyMailRoot(dovecot, user: user)
+            try store.createMailbox(.inbox)
+
+            // Listed in the order Dovecot numbers them; as strings "M100000" < "M5" < "M99999".
+            let deliveries: [(base: String, directory: String, info: String)] = [
+                ("1699999999.M999999P7.mda", "cur", ":2,FR"),
+                ("1700000000.M5P7.mda", "cur", ":2,S"),
+                ("1700000000.M99999P7.mda", "new", ""),
+                ("1700000000.M100000P6.mda", "new", ""),
+                ("1700000000.M100000P7.mda", "cur", ":2,"),
+                ("1700000001.M0P7.mda", "new", ""),
+            ]
+            func deliver(into directory: String) throws {
+                for (index, delivery) in deliveries.enumerated() {
+                    let body = TestMessage.make(id: "delivered-\(index)")
+                    let base = delivery.base + ",S=\(body.count)"
+                    let path = directory + "/" + delivery.directory + "/" + base + delivery.info
+                    try Data(body).write(to: URL(fileURLWithPath: path))
+                    try dovecot.chownToVmail(path: path)
+                }
+            }
+            func order(_ listed: [MessageView]) -> [String] {
+                listed.map { String($0.guid.prefix { $0 != "," }) }
+            }
+            let expected = deliveries.map(\.base)
+
+            // Mailboxes with a uidlist, and hand-made ones without.
+            for folder in ["MailStore First", "Dovecot First"] { try store.createMailbox(try store.mailboxName(folder)) }
+            for folder in ["Hand Made MailStore First", "Hand Made Dovecot First"] {
+                let directory = root + "/." + (try store.mailboxName(folder)).storageName
+                for sub in ["", "/cur", "/new", "/tmp"] {
+                    try FileManager.default.createDirectory(atPath: directory + sub, withIntermediateDirectories: false)
+                }
+                try dovecot.chownToVmail(path: directory)
+            }
+            for folder in ["INBOX", "MailStore First", "Dovecot First", "Hand Made MailStore First", "Hand Made Dovecot First"] {
+                let name = try store.mailboxName(folder)
+                try deliver(into: name.isInbox ? root : root + "/." + name.storageName)
+            }
+
+            for folder in ["INBOX", "MailStore First", "Hand Made MailStore First"] {
+                #expect(order(try check.storeMessages(folder)) == expected, "\(folder), numbered by MailStore")
+            }
+            for folder in ["Dovecot First", "Hand Made Dovecot First"] {
+                #expect(order(try check.doveadmMessages(folder)) == expected, "\(folder), numbered by Dovecot")
+            }
+            try check.expectEverythingOwnedByVmail()
+            let summary = try check.expectAgreement()
+            #expect(summary.mailboxes.count == 5)
+            for (folder, messages) in summary.messages {
+                #expect(messages.map(\.uid) == Array(1...6), "\(folder)")
+                #expect(messages.first?.flags == ["\\Flagged", "\\Answered"], "\(folder)")
+            }
+        }
+    }
+
     // MARK: Listing cache
 
     /// MailStore caches a quiet mailbox's listing (`duplex-scan.cache`); every kind of

@@ -281,8 +281,9 @@ extension MailStore {
     }
 
     /// Under the uidlist lock: re-reads everything, creates a missing uidlist (new
-    /// UIDVALIDITY and GUID), assigns UIDs to files without a record (in file name order),
-    /// and rewrites or appends the uidlist as Dovecot would.
+    /// UIDVALIDITY and GUID), assigns UIDs to files without a record (in delivery order,
+    /// see ``deliveryOrderPrecedes(_:_:)``), and rewrites or appends the uidlist as Dovecot
+    /// would.
     func synchronize(_ directory: MailboxDirectory, lock: Dotlock) throws -> MailboxSnapshot {
         var snapshot = try readSnapshot(directory, uidlistRequired: false)
         let existed = snapshot.uidlist.uidValidity != 0
@@ -291,7 +292,7 @@ extension MailStore {
             snapshot.uidlist.uidValidity = try UIDValidityAllocator(root: root, owner: try owner(for: root)).next()
         }
         if snapshot.uidlist.mailboxGUID == nil { snapshot.uidlist.mailboxGUID = MailboxGUID.generate() }
-        let newFiles = snapshot.unassignedFiles.sorted { $0.base < $1.base }
+        let newFiles = snapshot.unassignedFiles.sorted { Self.deliveryOrderPrecedes($0.base, $1.base) }
         var appended: [Uidlist.Record] = []
         var next = snapshot.uidlist.nextUID
         for file in newFiles {
@@ -312,6 +313,47 @@ extension MailStore {
             try appendToUidlist(directory, appended)
         }
         return snapshot
+    }
+
+    /// Whether the file `a` is numbered before `b` when both get new UIDs: by the Unix
+    /// seconds the name starts with, then by the microseconds after the first `M` of the
+    /// name's second part (when both have one), then by the rest of the name, byte by byte.
+    /// This is Dovecot's order; plain string order would put `M100000` before `M99999`.
+    static func deliveryOrderPrecedes(_ a: Substring, _ b: Substring) -> Bool {
+        let (secondsA, restA) = leadingNumber(a.utf8[...])
+        let (secondsB, restB) = leadingNumber(b.utf8[...])
+        if secondsA != secondsB { return secondsA < secondsB }
+        if let microsA = microseconds(restA), let microsB = microseconds(restB), microsA != microsB {
+            return microsA < microsB
+        }
+        return restA.lexicographicallyPrecedes(restB)
+    }
+
+    /// The decimal number at the start of `bytes` (0 when there is none) and what follows it.
+    private static func leadingNumber(_ bytes: Substring.UTF8View.SubSequence) -> (UInt64, Substring.UTF8View.SubSequence) {
+        var value: UInt64 = 0
+        var index = bytes.startIndex
+        while index < bytes.endIndex, let digit = decimalDigit(bytes[index]) {
+            value = value &* 10 &+ UInt64(digit)
+            index = bytes.index(after: index)
+        }
+        return (value, bytes[index...])
+    }
+
+    /// In `.<unique part>…`, the number after the unique part's first `M`; nil without one.
+    private static func microseconds(_ rest: Substring.UTF8View.SubSequence) -> UInt64? {
+        guard rest.first == UInt8(ascii: ".") else { return nil }
+        var index = rest.index(after: rest.startIndex)
+        while index < rest.endIndex, rest[index] != UInt8(ascii: "."), rest[index] != UInt8(ascii: ":") {
+            let byte = rest[index]
+            index = rest.index(after: index)
+            if byte == UInt8(ascii: "M") { return leadingNumber(rest[index...]).0 }
+        }
+        return nil
+    }
+
+    private static func decimalDigit(_ byte: UInt8) -> UInt8? {
+        byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") ? byte - UInt8(ascii: "0") : nil
     }
 
     /// Whether a quarter or more of the records have no file (Dovecot compacts then).
