@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .executable(name: "duplex", targets: ["duplex"]),
         .library(name: "MailStore", targets: ["MailStore"]),
+        .library(name: "Dsync", targets: ["Dsync"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -22,9 +23,18 @@ let package = Package(
             ]
         ),
         .target(
+            name: "Dsync",
+            dependencies: [
+                "MailStore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        .target(
             name: "DuplexCLI",
             dependencies: [
                 "MailStore",
+                "Dsync",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -41,6 +51,10 @@ let package = Package(
         .testTarget(
             name: "MailStoreTests",
             dependencies: ["MailStore", "MailStoreTestSupport"]
+        ),
+        .testTarget(
+            name: "DsyncTests",
+            dependencies: ["Dsync", "MailStore", "MailStoreTestSupport"]
         ),
         .testTarget(
             name: "DuplexCLITests",

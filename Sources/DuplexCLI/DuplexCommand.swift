@@ -2,7 +2,7 @@ import ArgumentParser
 import MailStore
 
 /// The `duplex` command line: one binary for the agent, the coordinator and administration.
-public struct DuplexCommand: ParsableCommand {
+public struct DuplexCommand: AsyncParsableCommand {
     /// The release version printed by `duplex --version`.
     public static let version = "0.1.0"
 
@@ -15,10 +15,25 @@ public struct DuplexCommand: ParsableCommand {
             (lock timeout; retry), 77 permission denied.
             """,
         version: version,
-        subcommands: [MailboxCommand.self, FetchCommand.self, MailCommand.self]
+        subcommands: [SyncCommand.self, MailboxCommand.self, FetchCommand.self, MailCommand.self]
     )
 
     public init() {}
+
+    /// Parses the process arguments and runs the chosen command (async or not), exiting
+    /// with its exit code.
+    public static func start() async {
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
 }
 
 /// Options every command that opens a mail root takes.

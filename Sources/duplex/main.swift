@@ -1,3 +1,3 @@
 import DuplexCLI
 
-DuplexCommand.main()
+await DuplexCommand.start()

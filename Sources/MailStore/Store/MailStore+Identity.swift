@@ -1,3 +1,11 @@
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// A change to a mailbox's identity or UID numbering made by rewriting its uidlist.
 public struct UidlistUpdate: Sendable {
     /// New mailbox GUID, or nil to keep it.
@@ -72,6 +80,12 @@ extension MailStore {
                 snapshot.uidlist = uidlist
                 try snapshot.match()
                 try rewriteUidlist(&snapshot, lock: lock)
+                // Dovecot's mailbox list index keeps serving its cached STATUS (UIDNEXT,
+                // UIDVALIDITY, GUID) while new/ and cur/ keep their modification times, so
+                // a change to the uidlist alone must move one of them.
+                if utimensat(AT_FDCWD, directory.cur, nil, 0) != 0 {
+                    throw MailStoreError.system("touch", path: directory.cur, errno: errno)
+                }
             }
         }
         return try status(of: name)

@@ -25,7 +25,22 @@ extension MailStore {
     /// - Throws: `notFound` when the mailbox does not exist; `badData` for a corrupt
     ///   uidlist, keywords file or message file name.
     public func listMessages(in name: MailboxName, options: MessageListOptions = MessageListOptions()) throws -> [MessageInfo] {
+        try messages(of: try snapshot(name), options: options)
+    }
+
+    /// A mailbox's status and messages from one read (what a sync needs).
+    ///
+    /// - Throws: as ``listMessages(in:options:)``.
+    public func contents(of name: MailboxName, options: MessageListOptions = MessageListOptions()) throws -> (status: MailboxStatus, messages: [MessageInfo]) {
         let snapshot = try snapshot(name)
+        let status = MailboxStatus(
+            name: name, guid: snapshot.mailboxGUID, uidValidity: snapshot.uidlist.uidValidity,
+            uidNext: snapshot.uidlist.nextUID, messages: snapshot.messages.count,
+            isSubscribed: try readSubscriptions().contains(name))
+        return (status, try messages(of: snapshot, options: options))
+    }
+
+    private func messages(of snapshot: MailboxSnapshot, options: MessageListOptions) throws -> [MessageInfo] {
         var result: [MessageInfo] = []
         result.reserveCapacity(snapshot.files.count)
         for (record, file) in snapshot.messages {

@@ -1,0 +1,197 @@
+/// Plans the message changes of one mailbox present (or to be present) on both sides.
+///
+/// Rules (DESIGN "Sync semantics"; UID handling after Dovecot's dsync importer, reference
+/// §6.10):
+/// - A message of the common state present on both sides keeps its UID; its flags are
+///   merged one flag at a time against the common state.
+/// - A message of the common state missing on one side was expunged there: it is
+///   expunged on the other side too, whatever flags changed (expunge wins).
+/// - New messages (not in the common state) are merged by GUID: the same GUID new on
+///   both sides is one message. A new message keeps its UID when that UID is still free on
+///   the other side (at or above its next UID); otherwise, and when both sides gave one UID
+///   to different messages, it gets a fresh UID on both sides, assigned in (GUID, UID)
+///   order from max(next UID of A, next UID of B), so both sides end with the same map.
+struct MessagePlanner {
+    struct Side {
+        var messages: [MessageState]
+        var uidNext: UInt32
+    }
+
+    struct Result {
+        var changesA: [ReplicaChange] = []
+        var changesB: [ReplicaChange] = []
+        var final: [MessageState] = []
+        var uidNext: UInt32 = 1
+        var vanishedOnA = 0
+        var vanishedOnB = 0
+        var conflicts = 0
+    }
+
+    /// A new message and where it is.
+    private struct NewItem {
+        var guid: String
+        var uidA: UInt32?
+        var uidB: UInt32?
+        var flags: SyncFlags
+        var sortUID: UInt32 { min(uidA ?? .max, uidB ?? .max) }
+    }
+
+    /// - Parameters:
+    ///   - mailbox: the mailbox's GUID after the sync.
+    ///   - sourceA: its GUID on side A as read (where copies to B come from).
+    ///   - sourceB: its GUID on side B as read (where copies to A come from).
+    static func plan(mailbox: String, sourceA: String, sourceB: String, base: [MessageState]?, a: Side, b: Side) -> Result {
+        var result = Result()
+        var byUIDA: [UInt32: MessageState] = [:]
+        byUIDA.reserveCapacity(a.messages.count)
+        for message in a.messages { byUIDA[message.uid] = message }
+        var byUIDB: [UInt32: MessageState] = [:]
+        byUIDB.reserveCapacity(b.messages.count)
+        for message in b.messages { byUIDB[message.uid] = message }
+
+        var handledA = Set<UInt32>(), handledB = Set<UInt32>()
+        var final: [MessageState] = []
+        var flagsA: [(UInt32, SyncFlags)] = [], flagsB: [(UInt32, SyncFlags)] = []
+        var expungeA: [UInt32] = [], expungeB: [UInt32] = []
+
+        // 1. The common state.
+        for common in base ?? [] {
+            let onA = byUIDA[common.uid].flatMap { $0.guid == common.guid ? $0 : nil }
+            let onB = byUIDB[common.uid].flatMap { $0.guid == common.guid ? $0 : nil }
+            if onA != nil { handledA.insert(common.uid) }
+            if onB != nil { handledB.insert(common.uid) }
+            switch (onA, onB) {
+            case let (.some(x), .some(y)):
+                let merged = SyncFlags.merge(base: common.flags, x.flags, y.flags)
+                if x.flags != merged { flagsA.append((common.uid, merged)) }
+                if y.flags != merged { flagsB.append((common.uid, merged)) }
+                final.append(MessageState(uid: common.uid, guid: common.guid, flags: merged))
+            case (.some, nil):
+                expungeA.append(common.uid)
+                result.vanishedOnB += 1
+            case (nil, .some):
+                expungeB.append(common.uid)
+                result.vanishedOnA += 1
+            case (nil, nil):
+                break
+            }
+        }
+
+        // 2. New messages, merged by GUID (the k-th new copy on A pairs with the k-th on B).
+        var itemsByGUID: [String: [NewItem]] = [:]
+        for message in a.messages where !handledA.contains(message.uid) {
+            itemsByGUID[message.guid, default: []].append(NewItem(guid: message.guid, uidA: message.uid, flags: message.flags))
+        }
+        for message in b.messages where !handledB.contains(message.uid) {
+            var list = itemsByGUID[message.guid, default: []]
+            if let index = list.firstIndex(where: { $0.uidB == nil && $0.uidA != nil }) {
+                list[index].uidB = message.uid
+                list[index].flags = SyncFlags.merge(base: nil, list[index].flags, message.flags)
+            } else {
+                list.append(NewItem(guid: message.guid, uidB: message.uid, flags: message.flags))
+            }
+            itemsByGUID[message.guid] = list
+        }
+        let items = itemsByGUID.values.flatMap { $0 }.sorted {
+            $0.guid != $1.guid ? $0.guid < $1.guid : $0.sortUID < $1.sortUID
+        }
+
+        var fresh = max(a.uidNext, b.uidNext)
+        // Target UID on each side → what to do there, applied in ascending target order.
+        var placementsA: [(target: UInt32, change: Placement)] = []
+        var placementsB: [(target: UInt32, change: Placement)] = []
+        func freshUID() -> UInt32 {
+            defer { fresh += 1 }
+            return fresh
+        }
+        for item in items {
+            let target: UInt32
+            switch (item.uidA, item.uidB) {
+            case let (.some(x), .some(y)):
+                if x == y {
+                    target = x
+                } else if x >= b.uidNext {
+                    target = x
+                    placementsB.append((x, .renumber(from: y)))
+                } else if y >= a.uidNext {
+                    target = y
+                    placementsA.append((y, .renumber(from: x)))
+                } else {
+                    target = freshUID()
+                    placementsA.append((target, .renumber(from: x)))
+                    placementsB.append((target, .renumber(from: y)))
+                    result.conflicts += 1
+                }
+                if byUIDA[x]?.flags != item.flags { flagsA.append((target, item.flags)) }
+                if byUIDB[y]?.flags != item.flags { flagsB.append((target, item.flags)) }
+            case let (.some(x), nil):
+                if x >= b.uidNext {
+                    target = x
+                } else {
+                    target = freshUID()
+                    placementsA.append((target, .renumber(from: x)))
+                    result.conflicts += 1
+                }
+                placementsB.append((target, .copy(sourceUID: x)))
+            case let (nil, .some(y)):
+                if y >= a.uidNext {
+                    target = y
+                } else {
+                    target = freshUID()
+                    placementsB.append((target, .renumber(from: y)))
+                    result.conflicts += 1
+                }
+                placementsA.append((target, .copy(sourceUID: y)))
+            case (nil, nil):
+                continue
+            }
+            final.append(MessageState(uid: target, guid: item.guid, flags: item.flags))
+        }
+        final.sort { $0.uid < $1.uid }
+        result.final = final
+        result.uidNext = max(max(a.uidNext, b.uidNext), fresh, (final.last?.uid ?? 0) &+ 1)
+
+        let flagsByUID = Dictionary(final.map { ($0.uid, $0) }, uniquingKeysWith: { first, _ in first })
+        result.changesA = emit(mailbox: mailbox, source: sourceB, placements: placementsA, flags: flagsA, expunge: expungeA,
+                               currentNext: a.uidNext, finalNext: result.uidNext, final: flagsByUID)
+        result.changesB = emit(mailbox: mailbox, source: sourceA, placements: placementsB, flags: flagsB, expunge: expungeB,
+                               currentNext: b.uidNext, finalNext: result.uidNext, final: flagsByUID)
+        return result
+    }
+
+    private enum Placement {
+        case renumber(from: UInt32)
+        case copy(sourceUID: UInt32)
+    }
+
+    /// Orders one side's changes: copies and renumbers in ascending target UID (a UID can
+    /// only be given at or above the next UID), then flags, expunges and the next UID.
+    private static func emit(
+        mailbox: String, source: String, placements: [(target: UInt32, change: Placement)], flags: [(UInt32, SyncFlags)],
+        expunge: [UInt32], currentNext: UInt32, finalNext: UInt32, final: [UInt32: MessageState]
+    ) -> [ReplicaChange] {
+        var changes: [ReplicaChange] = []
+        var pendingRenumber: [UInt32: UInt32] = [:]
+        func flushRenumber() {
+            if !pendingRenumber.isEmpty { changes.append(.renumber(mailbox: mailbox, pendingRenumber)) }
+            pendingRenumber = [:]
+        }
+        for placement in placements.sorted(by: { $0.target < $1.target }) {
+            switch placement.change {
+            case .renumber(let from):
+                pendingRenumber[from] = placement.target
+            case .copy(let sourceUID):
+                flushRenumber()
+                let message = final[placement.target]!
+                changes.append(.copyMessage(
+                    mailbox: mailbox, uid: placement.target, guid: message.guid, flags: message.flags,
+                    sourceMailbox: source, sourceUID: sourceUID))
+            }
+        }
+        flushRenumber()
+        for (uid, flags) in flags.sorted(by: { $0.0 < $1.0 }) { changes.append(.setFlags(mailbox: mailbox, uid: uid, flags: flags)) }
+        if !expunge.isEmpty { changes.append(.expunge(mailbox: mailbox, uids: expunge.sorted())) }
+        if currentNext < finalNext { changes.append(.raiseUIDNext(mailbox: mailbox, to: finalNext)) }
+        return changes
+    }
+}

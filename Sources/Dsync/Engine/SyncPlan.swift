@@ -1,0 +1,62 @@
+/// Which of the two sides a change is for.
+public enum SyncSide: String, Sendable, Codable, CaseIterable {
+    case a, b
+    /// The other side.
+    public var other: SyncSide { self == .a ? .b : .a }
+}
+
+/// One change to apply to one side. Mailboxes are named by GUID; the side's current name
+/// is looked up when applying.
+public enum ReplicaChange: Hashable, Sendable {
+    /// Create a mailbox with the peer's GUID and UIDVALIDITY.
+    case createMailbox(guid: String, name: [String], uidValidity: UInt32)
+    /// Give an existing mailbox (found by its current GUID) another GUID and/or UIDVALIDITY.
+    case adoptIdentity(currentGUID: String, guid: String, uidValidity: UInt32)
+    /// Rename a mailbox (without its children).
+    case renameMailbox(guid: String, to: [String])
+    /// Delete a mailbox and its messages.
+    case deleteMailbox(guid: String)
+    /// Move messages to new UIDs within a mailbox.
+    case renumber(mailbox: String, [UInt32: UInt32])
+    /// Copy a message from the other side, found there by its GUID in the mailbox that had
+    /// GUID `sourceMailbox` when the sync read it (`sourceUID` is its UID there before the
+    /// sync, a hint: renumbering on that side may move it).
+    case copyMessage(mailbox: String, uid: UInt32, guid: String, flags: SyncFlags, sourceMailbox: String, sourceUID: UInt32)
+    /// Set a message's flags to exactly these.
+    case setFlags(mailbox: String, uid: UInt32, flags: SyncFlags)
+    /// Expunge messages.
+    case expunge(mailbox: String, uids: [UInt32])
+    /// Raise the mailbox's next UID.
+    case raiseUIDNext(mailbox: String, to: UInt32)
+    case subscribe([String])
+    case unsubscribe([String])
+}
+
+/// What a sync will do and what both sides will look like afterwards.
+public struct SyncPlan: Sendable {
+    /// Changes for side A, in the order they must be applied.
+    public var changesA: [ReplicaChange] = []
+    /// Changes for side B, in the order they must be applied.
+    public var changesB: [ReplicaChange] = []
+    /// What both sides hold after the changes: the next common state.
+    public var final: ReplicaView = ReplicaView()
+    /// Messages that disappeared on each side since the common state (they will be
+    /// expunged on the other side), for the mass-loss guard.
+    public var vanished: [SyncSide: Int] = [.a: 0, .b: 0]
+    /// Messages in the common state.
+    public var commonMessages = 0
+    /// Messages that got new UIDs because both sides used one UID for different messages
+    /// or a UID was no longer free on the other side.
+    public var uidConflicts = 0
+    /// Mailboxes renamed to keep two different mailboxes that claimed one name.
+    public var nameConflicts = 0
+
+    public func changes(for side: SyncSide) -> [ReplicaChange] { side == .a ? changesA : changesB }
+
+    mutating func append(_ change: ReplicaChange, to side: SyncSide) {
+        if side == .a { changesA.append(change) } else { changesB.append(change) }
+    }
+
+    /// Whether nothing needs to change on either side.
+    public var isEmpty: Bool { changesA.isEmpty && changesB.isEmpty }
+}

@@ -1,0 +1,95 @@
+import MailStore
+
+/// A message's flags in a form that compares and merges exactly: system flags as bits and
+/// keywords as a sorted set of names.
+public struct SyncFlags: Hashable, Sendable, Codable {
+    /// ``SystemFlags`` raw bits (\Answered 1, \Flagged 2, \Deleted 4, \Seen 8, \Draft 16).
+    public var system: UInt8
+    /// Keyword names, sorted, without duplicates.
+    public var keywords: [String]
+
+    public init(system: UInt8 = 0, keywords: [String] = []) {
+        self.system = system
+        self.keywords = Array(Set(keywords)).sorted()
+    }
+
+    public init(_ flags: MessageFlags) {
+        self.init(system: flags.system.rawValue, keywords: flags.keywords)
+    }
+
+    /// The store's form.
+    public var messageFlags: MessageFlags {
+        MessageFlags(system: SystemFlags(rawValue: system), keywords: keywords)
+    }
+
+    /// Three-way merge, one flag at a time: a flag changed on one side since `base` takes
+    /// that side's value; a flag changed on both sides changed to the same value (a flag
+    /// is on or off), so the merge never conflicts. Without a base the union is taken.
+    public static func merge(base: SyncFlags?, _ a: SyncFlags, _ b: SyncFlags) -> SyncFlags {
+        guard let base else {
+            return SyncFlags(system: a.system | b.system, keywords: a.keywords + b.keywords)
+        }
+        let changedOnA = a.system ^ base.system
+        let system = (a.system & changedOnA) | (b.system & ~changedOnA)
+        let baseKeywords = Set(base.keywords), aKeywords = Set(a.keywords), bKeywords = Set(b.keywords)
+        var keywords: [String] = []
+        for keyword in baseKeywords.union(aKeywords).union(bKeywords) {
+            let inBase = baseKeywords.contains(keyword), inA = aKeywords.contains(keyword)
+            if inA != inBase ? inA : bKeywords.contains(keyword) { keywords.append(keyword) }
+        }
+        return SyncFlags(system: system, keywords: keywords)
+    }
+}
+
+/// One message as the sync engine sees it.
+public struct MessageState: Hashable, Sendable, Codable {
+    public var uid: UInt32
+    /// The message GUID (Maildir: the uidlist `G` extension or the base file name).
+    public var guid: String
+    public var flags: SyncFlags
+
+    public init(uid: UInt32, guid: String, flags: SyncFlags) {
+        self.uid = uid
+        self.guid = guid
+        self.flags = flags
+    }
+}
+
+/// One mailbox as the sync engine sees it on one side, or as both sides last agreed.
+public struct MailboxView: Hashable, Sendable, Codable {
+    /// The mailbox GUID, 32 hex digits.
+    public var guid: String
+    /// Name levels, e.g. `["Archive", "2024"]`.
+    public var name: [String]
+    public var uidValidity: UInt32
+    public var uidNext: UInt32
+    /// Messages in UID order.
+    public var messages: [MessageState]
+
+    public init(guid: String, name: [String], uidValidity: UInt32, uidNext: UInt32, messages: [MessageState]) {
+        self.guid = guid
+        self.name = name
+        self.uidValidity = uidValidity
+        self.uidNext = uidNext
+        self.messages = messages
+    }
+
+    /// The name with `/` between levels.
+    public var displayName: String { name.joined(separator: "/") }
+}
+
+/// All mailboxes and subscriptions of one side.
+public struct ReplicaView: Hashable, Sendable, Codable {
+    /// Mailboxes by GUID.
+    public var mailboxes: [String: MailboxView]
+    /// Subscribed names (levels).
+    public var subscriptions: Set<[String]>
+
+    public init(mailboxes: [String: MailboxView] = [:], subscriptions: Set<[String]> = []) {
+        self.mailboxes = mailboxes
+        self.subscriptions = subscriptions
+    }
+
+    /// The number of messages in all mailboxes.
+    public var messageCount: Int { mailboxes.values.reduce(0) { $0 + $1.messages.count } }
+}

@@ -1,0 +1,274 @@
+import MailStore
+import Synchronization
+
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#endif
+
+/// A replica on this host: a ``MailStore`` mail root.
+///
+/// The user's sync lock is an exclusive `flock` on `.<root name>.duplex-sync.lock` next to
+/// the mail root (released by the kernel if the process dies).
+public final class LocalReplica: Replica, Sendable {
+    public let store: MailStore
+    public var description: String { store.root }
+    /// Messages in one save batch before it is committed.
+    let batchMessages = 512
+    /// Bytes in one save batch before it is committed.
+    let batchBytes: Int64 = 64 << 20
+
+    private struct Known: Sendable {
+        /// Mailbox GUID → current name.
+        var names: [String: MailboxName] = [:]
+        /// Mailbox GUID → next UID when it was read (to notice deliveries before a delete).
+        var uidNextAtRead: [String: UInt32] = [:]
+        /// Mailbox GUID → message GUID → messages with that GUID.
+        var listings: [String: [String: [MessageInfo]]] = [:]
+    }
+
+    private let known = Mutex(Known())
+
+    public init(store: MailStore) {
+        self.store = store
+    }
+
+    var lockPath: String {
+        let root = store.root
+        guard let slash = root.lastIndex(of: "/") else { return ".\(root).duplex-sync.lock" }
+        let parent = root[..<slash]
+        return (parent.isEmpty ? "" : String(parent)) + "/." + root[root.index(after: slash)...] + ".duplex-sync.lock"
+    }
+
+    public func withUserLock<T: Sendable>(timeout: Duration, _ body: @Sendable () async throws -> T) async throws -> T {
+        let path = lockPath
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else {
+            let code = errno
+            if code == ENOENT {
+                throw DsyncError(.noSuchUser, "the directory of mail root \(store.root) does not exist")
+            }
+            throw DsyncError(.io, "\(path): cannot open the sync lock (errno \(code))")
+        }
+        defer { close(fd) }
+        let clock = ContinuousClock()
+        let deadline = clock.now.advanced(by: timeout)
+        while flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            guard errno == EWOULDBLOCK || errno == EINTR else {
+                throw DsyncError(.io, "\(path): flock failed (errno \(errno))")
+            }
+            if clock.now >= deadline {
+                throw DsyncError(.lockTimeout, "\(path): another sync of this user holds the lock (waited \(timeout))")
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        defer { flock(fd, LOCK_UN) }
+        return try await body()
+    }
+
+    public func exists() async throws -> Bool {
+        (try? store.mailboxNames()) != nil
+    }
+
+    public func stamp() async throws -> StoreStamp {
+        try mapErrors { try store.stamp() }
+    }
+
+    public func read(reusing: [String: MailboxView]) async throws -> ReplicaView {
+        try mapErrors {
+            var view = ReplicaView()
+            var names: [String: MailboxName] = [:]
+            var uidNexts: [String: UInt32] = [:]
+            for name in try store.mailboxNames() {
+                let key = name.joined(separator: "/")
+                let mailbox: MailboxView
+                if let reused = reusing[key] {
+                    mailbox = reused
+                } else {
+                    let (status, messages) = try store.contents(of: name)
+                    mailbox = MailboxView(
+                        guid: status.guid.hex, name: name.levels, uidValidity: status.uidValidity, uidNext: status.uidNext,
+                        messages: messages.map { MessageState(uid: $0.uid, guid: $0.guid, flags: SyncFlags($0.flags)) })
+                }
+                if let other = view.mailboxes[mailbox.guid] {
+                    throw DsyncError(.badData, "mailboxes \"\(other.displayName)\" and \"\(mailbox.displayName)\" in \(store.root) have the same GUID \(mailbox.guid)")
+                }
+                view.mailboxes[mailbox.guid] = mailbox
+                names[mailbox.guid] = name
+                uidNexts[mailbox.guid] = mailbox.uidNext
+            }
+            view.subscriptions = Set(try store.subscriptions().map(\.levels))
+            known.withLock { known in
+                known.names = names
+                known.uidNextAtRead = uidNexts
+                known.listings = [:]
+            }
+            return view
+        }
+    }
+
+    public func body(mailbox: String, guid: String, uidHint: UInt32) async throws -> (bytes: [UInt8], receivedDate: Int64?)? {
+        try mapErrors {
+            guard let name = known.withLock({ $0.names[mailbox] }) else { return nil }
+            for attempt in 0..<2 {
+                var listing = known.withLock { $0.listings[mailbox] }
+                if listing == nil || attempt > 0 {
+                    var byGUID: [String: [MessageInfo]] = [:]
+                    for message in try store.listMessages(in: name) { byGUID[message.guid, default: []].append(message) }
+                    listing = byGUID
+                    known.withLock { $0.listings[mailbox] = byGUID }
+                }
+                guard let candidates = listing?[guid], !candidates.isEmpty else {
+                    if attempt == 0 { continue }
+                    return nil
+                }
+                let message = candidates.first { $0.uid == uidHint } ?? candidates[0]
+                do {
+                    let reader = try store.openMessage(in: name, message)
+                    defer { reader.close() }
+                    return (try reader.readAll(), reader.receivedDate)
+                } catch let error as MailStoreError where error.code == .notFound {
+                    continue
+                }
+            }
+            return nil
+        }
+    }
+
+    public func apply(_ changes: [ReplicaChange], source: any Replica) async throws -> ApplyReport {
+        var report = ApplyReport()
+        var index = 0
+        while index < changes.count {
+            do {
+                switch changes[index] {
+                case .copyMessage(let mailbox, _, _, _, _, _):
+                    var run: [(uid: UInt32, guid: String, flags: SyncFlags, sourceMailbox: String, sourceUID: UInt32)] = []
+                    while index < changes.count, case .copyMessage(mailbox, let uid, let guid, let flags, let sourceMailbox, let sourceUID) = changes[index] {
+                        run.append((uid, guid, flags, sourceMailbox, sourceUID))
+                        index += 1
+                    }
+                    try await copy(run, into: mailbox, from: source, report: &report)
+                    continue
+                case .setFlags(let mailbox, _, _):
+                    var run: [UInt32: MessageFlags] = [:]
+                    while index < changes.count, case .setFlags(mailbox, let uid, let flags) = changes[index] {
+                        run[uid] = flags.messageFlags
+                        index += 1
+                    }
+                    let name = try self.name(of: mailbox)
+                    let done = try store.replaceFlags(in: name, run)
+                    report.flagChanges += done.count
+                    report.skipped += run.count - done.count
+                    continue
+                default:
+                    try applyOne(changes[index], report: &report)
+                }
+            } catch let error as MailStoreError {
+                switch error.code {
+                case .uidNotAvailable, .notFound, .alreadyExists:
+                    // Someone changed this mailbox meanwhile: leave it for the next sync.
+                    report.skipped += 1
+                default:
+                    throw DsyncError.from(error, user: nil)
+                }
+            }
+            index += 1
+        }
+        return report
+    }
+
+    private func name(of mailbox: String) throws -> MailboxName {
+        guard let name = known.withLock({ $0.names[mailbox] }) else {
+            throw MailStoreError(.notFound, "mailbox with GUID \(mailbox) is no longer in \(store.root)")
+        }
+        return name
+    }
+
+    private func applyOne(_ change: ReplicaChange, report: inout ApplyReport) throws {
+        switch change {
+        case .createMailbox(let guid, let levels, let uidValidity):
+            let name = try MailboxName(levels: levels)
+            try store.createMailbox(name, guid: MailboxGUID(hex: guid), uidValidity: uidValidity)
+            known.withLock { $0.names[guid] = name; $0.uidNextAtRead[guid] = 1 }
+            report.mailboxesCreated += 1
+        case .adoptIdentity(let currentGUID, let guid, let uidValidity):
+            let name = try name(of: currentGUID)
+            try store.updateUidlist(of: name, UidlistUpdate(mailboxGUID: MailboxGUID(hex: guid), uidValidity: uidValidity))
+            known.withLock { known in
+                // The old GUID stays known: the peer may still ask for bodies by it.
+                known.names[guid] = name
+                known.uidNextAtRead[guid] = known.uidNextAtRead[currentGUID]
+                known.listings[guid] = known.listings[currentGUID]
+            }
+        case .renameMailbox(let guid, let levels):
+            let name = try name(of: guid)
+            let target = try MailboxName(levels: levels)
+            try store.renameMailbox(name, to: target, includingChildren: false)
+            known.withLock { known in
+                for (key, value) in known.names where value == name { known.names[key] = target }
+            }
+            report.mailboxesRenamed += 1
+        case .deleteMailbox(let guid):
+            let name = try name(of: guid)
+            let status = try store.status(of: name)
+            guard status.guid.hex == guid, status.uidNext == known.withLock({ $0.uidNextAtRead[guid] }) else {
+                // Mail arrived since it was read: not ours to delete now.
+                report.skipped += 1
+                return
+            }
+            try store.deleteMailbox(name)
+            known.withLock { known in
+                for (key, value) in known.names where value == name { known.names[key] = nil }
+            }
+            report.mailboxesDeleted += 1
+        case .renumber(let mailbox, let map):
+            try store.updateUidlist(of: try name(of: mailbox), UidlistUpdate(renumber: map))
+            report.renumbered += map.count
+        case .expunge(let mailbox, let uids):
+            let done = try store.expunge(in: try name(of: mailbox), uids: uids)
+            report.expunges += done.count
+        case .raiseUIDNext(let mailbox, let uidNext):
+            try store.updateUidlist(of: try name(of: mailbox), UidlistUpdate(minimumNextUID: uidNext))
+        case .subscribe(let levels):
+            try store.subscribe(try MailboxName(levels: levels))
+            report.subscriptionChanges += 1
+        case .unsubscribe(let levels):
+            try store.unsubscribe(try MailboxName(levels: levels))
+            report.subscriptionChanges += 1
+        case .copyMessage, .setFlags:
+            preconditionFailure("copies and flag changes are applied in runs")
+        }
+    }
+
+    /// Copies messages from `source` in batches: bodies into `tmp/`, then one commit.
+    private func copy(
+        _ run: [(uid: UInt32, guid: String, flags: SyncFlags, sourceMailbox: String, sourceUID: UInt32)], into mailbox: String,
+        from source: any Replica, report: inout ApplyReport
+    ) async throws {
+        let name = try name(of: mailbox)
+        var batch = try store.makeSaveBatch(in: name)
+        for item in run {
+            guard let (bytes, receivedDate) = try await source.body(mailbox: item.sourceMailbox, guid: item.guid, uidHint: item.sourceUID) else {
+                report.skipped += 1  // expunged on the other side meanwhile
+                continue
+            }
+            try batch.add(options: SaveOptions(uid: item.uid, flags: item.flags.messageFlags, guid: item.guid, receivedDate: receivedDate)) {
+                try $0.write(bytes)
+            }
+            if batch.count >= batchMessages || batch.byteCount >= batchBytes {
+                report.bytesCopied += batch.byteCount
+                report.messagesCopied += try batch.commit().count
+                batch = try store.makeSaveBatch(in: name)
+            }
+        }
+        report.bytesCopied += batch.byteCount
+        report.messagesCopied += try batch.commit().count
+    }
+
+    private func mapErrors<T>(_ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let error as MailStoreError {
+            throw DsyncError.from(error, user: nil)
+        }
+    }
+}

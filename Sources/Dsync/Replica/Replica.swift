@@ -1,0 +1,53 @@
+import MailStore
+
+/// One side of a sync: a user's mail on this host or, later, on a peer over TLS.
+///
+/// All calls happen while the sync holds the replica's user lock
+/// (``withUserLock(timeout:_:)``).
+public protocol Replica: Sendable {
+    /// A short description for messages, e.g. the mail root or `tls://host:port`.
+    var description: String { get }
+
+    /// Runs `body` holding the user's sync lock on this replica.
+    ///
+    /// - Throws: ``DsyncError`` `lockTimeout` when it is not free within `timeout`.
+    func withUserLock<T: Sendable>(timeout: Duration, _ body: @Sendable () async throws -> T) async throws -> T
+
+    /// Whether the replica has a mail root at all.
+    func exists() async throws -> Bool
+
+    /// The stamps of every mailbox (a few `stat`s each; no message list).
+    func stamp() async throws -> StoreStamp
+
+    /// Reads every mailbox with its messages. A mailbox whose name (levels joined by `/`)
+    /// is a key of `reusing` is not read: that view is taken as it is (the caller knows from
+    /// the stamps that it did not change).
+    func read(reusing: [String: MailboxView]) async throws -> ReplicaView
+
+    /// Reads one message body (the whole RFC 5322 message) and its received date, found by
+    /// GUID in the mailbox with GUID `mailbox`; nil when it is gone.
+    func body(mailbox: String, guid: String, uidHint: UInt32) async throws -> (bytes: [UInt8], receivedDate: Int64?)?
+
+    /// Applies changes in order. Bodies for copies are fetched from `source`.
+    ///
+    /// - Returns: what was done.
+    func apply(_ changes: [ReplicaChange], source: any Replica) async throws -> ApplyReport
+}
+
+/// What applying changes did on one side.
+public struct ApplyReport: Sendable, Codable, Equatable {
+    public var mailboxesCreated = 0
+    public var mailboxesRenamed = 0
+    public var mailboxesDeleted = 0
+    public var messagesCopied = 0
+    public var bytesCopied: Int64 = 0
+    public var flagChanges = 0
+    public var expunges = 0
+    public var renumbered = 0
+    public var subscriptionChanges = 0
+    /// Changes that could not be made because the mailbox changed meanwhile (the sync
+    /// must run again).
+    public var skipped = 0
+
+    public init() {}
+}

@@ -1,0 +1,206 @@
+import Foundation
+import MailStore
+
+/// Options of one sync run (`duplex sync`).
+public struct SyncOptions: Sendable {
+    /// The user, for state files and messages.
+    public var user: String
+    /// Ignore the saved state and compare everything (still never duplicates).
+    public var full = false
+    /// Plan only; change nothing.
+    public var dryRun = false
+    /// How long to wait for each side's user lock.
+    public var lockTimeout: Duration = .seconds(30)
+    /// Where states are kept; nil keeps none (every sync is a full sync).
+    public var stateDirectory: String?
+    /// Let a mass disappearance through.
+    public var acceptMassExpunge = false
+    /// Share of the common messages whose disappearance on one side counts as mass loss.
+    public var massLossShare = 0.5
+    /// Fewer vanished messages than this never count as mass loss.
+    public var massLossMinimum = 100
+
+    public init(user: String) { self.user = user }
+}
+
+/// What a sync did.
+public struct SyncReport: Sendable, Codable {
+    public var user: String
+    /// Nothing changed since the last sync: only stamps were read.
+    public var fastPath = false
+    public var dryRun = false
+    /// Changes planned for each side.
+    public var plannedA = 0
+    public var plannedB = 0
+    /// What was applied on each side.
+    public var appliedA = ApplyReport()
+    public var appliedB = ApplyReport()
+    public var uidConflicts = 0
+    public var nameConflicts = 0
+    /// A side changed during the sync; run again.
+    public var changedDuringSync = false
+    /// Mailboxes and messages in the common state afterwards.
+    public var mailboxes = 0
+    public var messages = 0
+    public var seconds = 0.0
+    /// The planned changes, for `--dry-run`.
+    public var planA: [String] = []
+    public var planB: [String] = []
+}
+
+/// Runs one two-way sync between two replicas of a user.
+///
+/// Order: both user locks; the saved state; the stamps of both sides (if nothing changed
+/// since the state, stop: the fast path); reading what changed; the plan; the mass-loss
+/// guard; applying A's then B's changes; verifying both sides against the plan; saving the
+/// new state. The state is only replaced when both sides verifiably hold what was planned,
+/// so an interrupted or disturbed sync leaves the previous state and the next sync
+/// converges without losing or duplicating anything.
+public struct SyncSession: Sendable {
+    public let a: any Replica
+    public let b: any Replica
+    public let options: SyncOptions
+
+    public init(a: any Replica, b: any Replica, options: SyncOptions) {
+        self.a = a
+        self.b = b
+        self.options = options
+    }
+
+    public func run() async throws -> SyncReport {
+        let started = ContinuousClock.now
+        let a = self.a, b = self.b
+        var report = try await a.withUserLock(timeout: options.lockTimeout) {
+            try await b.withUserLock(timeout: options.lockTimeout) {
+                try await self.locked()
+            }
+        }
+        let elapsed = ContinuousClock.now - started
+        report.seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        return report
+    }
+
+    private func fail(_ code: DsyncError.Code, _ message: String) -> DsyncError {
+        DsyncError(code, message, user: options.user)
+    }
+
+    private func locked() async throws -> SyncReport {
+        var report = SyncReport(user: options.user)
+        report.dryRun = options.dryRun
+        let stateStore = options.stateDirectory.map {
+            SyncStateStore(directory: $0, user: options.user, sideA: a.description, sideB: b.description)
+        }
+        var header: SyncState.Header?
+        if !options.full, let stateStore {
+            do {
+                header = try stateStore.loadHeader()
+            } catch let error as DsyncError {
+                FileHandle.standardError.write(Data("duplex: warning: \(error.description); doing a full sync\n".utf8))
+            }
+        }
+        let existsA = try await a.exists(), existsB = try await b.exists()
+        if !existsA || !existsB {
+            let missing = !existsA ? a.description : b.description
+            if header != nil || (!existsA && !existsB) {
+                throw fail(.massLoss, "mail root \(missing) is gone (or not a Maildir) although it was synced before; nothing was changed. If the user was really removed there, remove the sync state")
+            }
+            throw fail(.noSuchUser, "mail root \(missing) does not exist or is not a Maildir; create it (duplex mailbox create \(missing) INBOX) for a first sync")
+        }
+
+        let stampA = try await a.stamp(), stampB = try await b.stamp()
+        if let header, Self.unchanged(header.stampA, stampA), Self.unchanged(header.stampB, stampB) {
+            report.fastPath = true
+            report.mailboxes = header.mailboxes
+            report.messages = header.messages
+            return report
+        }
+        var base: ReplicaView?
+        if let saved = header, let stateStore {
+            do {
+                base = try stateStore.loadView(saved)
+            } catch let error as DsyncError {
+                FileHandle.standardError.write(Data("duplex: warning: \(error.description); doing a full sync\n".utf8))
+                header = nil
+            }
+        }
+        let viewA = try await a.read(reusing: Self.reusable(base: base, saved: header?.stampA, now: stampA))
+        let viewB = try await b.read(reusing: Self.reusable(base: base, saved: header?.stampB, now: stampB))
+        let plan = SyncPlanner.plan(base: base, a: viewA, b: viewB)
+        report.plannedA = plan.changesA.count
+        report.plannedB = plan.changesB.count
+        report.uidConflicts = plan.uidConflicts
+        report.nameConflicts = plan.nameConflicts
+        report.mailboxes = plan.final.mailboxes.count
+        report.messages = plan.final.messageCount
+
+        for side in SyncSide.allCases {
+            let vanished = plan.vanished[side, default: 0]
+            if !options.acceptMassExpunge, vanished >= options.massLossMinimum,
+               Double(vanished) > options.massLossShare * Double(max(plan.commonMessages, 1)) {
+                let where_ = side == .a ? a.description : b.description
+                throw fail(.massLoss, "\(vanished) of \(plan.commonMessages) messages vanished from \(where_) since the last sync; refusing to expunge them on the other side. Nothing was changed. Check that replica, then rerun with --accept-mass-expunge to let it through")
+            }
+        }
+        if options.dryRun {
+            report.planA = plan.changesA.map(String.init(describing:))
+            report.planB = plan.changesB.map(String.init(describing:))
+            return report
+        }
+
+        report.appliedA = try await a.apply(plan.changesA, source: b)
+        report.appliedB = try await b.apply(plan.changesB, source: a)
+
+        // Verify: both sides must now hold exactly the planned view.
+        let afterA = try await a.stamp(), afterB = try await b.stamp()
+        let checkA = try await a.read(reusing: Self.untouched(view: viewA, before: stampA, after: afterA, final: plan.final))
+        let checkB = try await b.read(reusing: Self.untouched(view: viewB, before: stampB, after: afterB, final: plan.final))
+        let matches = Self.same(checkA, plan.final) && Self.same(checkB, plan.final)
+        report.changedDuringSync = !matches || report.appliedA.skipped > 0 || report.appliedB.skipped > 0
+        if matches, let stateStore {
+            try stateStore.save(view: plan.final, stampA: afterA, stampB: afterB, previous: header)
+        }
+        return report
+    }
+
+    /// Whether nothing on a side changed since `saved` and `saved` was not taken so soon
+    /// after a change that a change in the same clock tick could hide.
+    static func unchanged(_ saved: StoreStamp, _ now: StoreStamp) -> Bool {
+        saved.mailboxes == now.mailboxes && saved.subscriptions == now.subscriptions
+            && saved.ambiguousMailboxes.isEmpty && !saved.subscriptionsAmbiguous
+    }
+
+    /// Mailboxes whose stamp did not change since the state: their view is the state's.
+    static func reusable(base: ReplicaView?, saved: StoreStamp?, now: StoreStamp) -> [String: MailboxView] {
+        guard let base, let saved else { return [:] }
+        let ambiguous = saved.ambiguousMailboxes
+        var byName: [String: MailboxView] = [:]
+        for mailbox in base.mailboxes.values { byName[mailbox.displayName] = mailbox }
+        var result: [String: MailboxView] = [:]
+        for (name, stamp) in now.mailboxes where saved.mailboxes[name] == stamp && !ambiguous.contains(name) {
+            if let view = byName[name] { result[name] = view }
+        }
+        return result
+    }
+
+    /// Mailboxes the apply did not touch on a side (same stamp) and that already held the
+    /// final view: no need to read them again.
+    static func untouched(view: ReplicaView, before: StoreStamp, after: StoreStamp, final: ReplicaView) -> [String: MailboxView] {
+        var result: [String: MailboxView] = [:]
+        for mailbox in view.mailboxes.values {
+            let name = mailbox.displayName
+            guard let stamp = before.mailboxes[name], after.mailboxes[name] == stamp,
+                  let planned = final.mailboxes[mailbox.guid], Self.same(mailbox, planned) else { continue }
+            result[name] = mailbox
+        }
+        return result
+    }
+
+    static func same(_ x: MailboxView, _ y: MailboxView) -> Bool {
+        x.guid == y.guid && x.name == y.name && x.uidValidity == y.uidValidity && x.uidNext >= y.uidNext && x.messages == y.messages
+    }
+
+    static func same(_ x: ReplicaView, _ y: ReplicaView) -> Bool {
+        guard x.subscriptions == y.subscriptions, x.mailboxes.count == y.mailboxes.count else { return false }
+        return x.mailboxes.allSatisfy { guid, mailbox in y.mailboxes[guid].map { same(mailbox, $0) } ?? false }
+    }
+}

@@ -1,0 +1,143 @@
+import Crypto
+import Foundation
+import MailStore
+
+/// What both sides agreed on at the end of the last sync of one user with one peer,
+/// and the stamps of both sides at that moment.
+///
+/// Stored in the state directory as two files, both replaced atomically (temporary file,
+/// fsync, rename): `<key>.state` (JSON: version, user, sides, stamps, and the name of the
+/// messages file) and `<key>.<generation>.messages` (JSON: the common view with every
+/// message). A sync with nothing changed reads only the first.
+public struct SyncState: Sendable {
+    /// The format version written; readers accept this and older versions.
+    public static let currentVersion = 1
+
+    public struct Header: Codable, Sendable {
+        public var version: Int
+        public var user: String
+        public var sideA: String
+        public var sideB: String
+        public var savedAt: Date
+        public var stampA: StoreStamp
+        public var stampB: StoreStamp
+        public var messagesFile: String
+        public var mailboxes: Int
+        public var messages: Int
+    }
+
+    public var header: Header
+    /// The common view; loaded on demand.
+    public var view: ReplicaView?
+}
+
+/// Reads and writes ``SyncState`` files for one user and pair of sides.
+public struct SyncStateStore: Sendable {
+    public let directory: String
+    public let user: String
+    public let sideA: String
+    public let sideB: String
+
+    public init(directory: String, user: String, sideA: String, sideB: String) {
+        self.directory = directory
+        self.user = user
+        self.sideA = sideA
+        self.sideB = sideB
+    }
+
+    /// `<user, made file-name safe>-<first 16 hex digits of SHA-256(user, A, B)>`.
+    var key: String {
+        let safe = String(user.unicodeScalars.map { scalar -> Character in
+            let allowed = (scalar.value >= 0x30 && scalar.value <= 0x39) || (scalar.value >= 0x41 && scalar.value <= 0x5a)
+                || (scalar.value >= 0x61 && scalar.value <= 0x7a) || "@._-".unicodeScalars.contains(scalar)
+            return allowed ? Character(scalar) : "_"
+        }.prefix(64))
+        let digest = SHA256.hash(data: Array("\(user)\u{0}\(sideA)\u{0}\(sideB)".utf8))
+        return safe + "-" + digest.prefix(8).map { String(format: "%02x", $0) }.joined()
+    }
+
+    var headerPath: String { directory + "/" + key + ".state" }
+
+    /// Loads the header; nil when there is no state.
+    ///
+    /// - Throws: ``DsyncError`` `badData` naming the file when it is corrupt or of a newer version.
+    public func loadHeader() throws -> SyncState.Header? {
+        guard let data = FileManager.default.contents(atPath: headerPath) else { return nil }
+        do {
+            let header = try JSONDecoder.state.decode(SyncState.Header.self, from: data)
+            guard header.version <= SyncState.currentVersion else {
+                throw DsyncError(.badData, "\(headerPath): state version \(header.version) is newer than this Duplex (\(SyncState.currentVersion))")
+            }
+            guard header.user == user, header.sideA == sideA, header.sideB == sideB else {
+                throw DsyncError(.badData, "\(headerPath): state belongs to user \(header.user) between \(header.sideA) and \(header.sideB)")
+            }
+            return header
+        } catch let error as DsyncError {
+            throw error
+        } catch {
+            throw DsyncError(.badData, "\(headerPath): corrupt state: \(error)")
+        }
+    }
+
+    /// Loads the common view named by `header`.
+    public func loadView(_ header: SyncState.Header) throws -> ReplicaView {
+        let path = directory + "/" + header.messagesFile
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw DsyncError(.badData, "\(path): the state's messages file is missing")
+        }
+        do {
+            return try JSONDecoder.state.decode(ReplicaView.self, from: data)
+        } catch {
+            throw DsyncError(.badData, "\(path): corrupt state: \(error)")
+        }
+    }
+
+    /// Saves a new state: the messages file first, then the header that names it; then the
+    /// previous messages file is removed.
+    public func save(view: ReplicaView, stampA: StoreStamp, stampB: StoreStamp, previous: SyncState.Header?) throws {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let generation = String(UInt64(Date().timeIntervalSince1970 * 1_000_000), radix: 16)
+        let messagesFile = "\(key).\(generation).messages"
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        try writeAtomically(directory + "/" + messagesFile, try encoder.encode(view))
+        let header = SyncState.Header(
+            version: SyncState.currentVersion, user: user, sideA: sideA, sideB: sideB, savedAt: Date(),
+            stampA: stampA, stampB: stampB, messagesFile: messagesFile,
+            mailboxes: view.mailboxes.count, messages: view.messageCount)
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try writeAtomically(headerPath, try encoder.encode(header))
+        if let previous, previous.messagesFile != messagesFile {
+            try? FileManager.default.removeItem(atPath: directory + "/" + previous.messagesFile)
+        }
+    }
+
+    /// Removes the state (after a mailbox identity problem that needs a full sync).
+    public func remove() {
+        if let header = try? loadHeader() {
+            try? FileManager.default.removeItem(atPath: directory + "/" + header.messagesFile)
+        }
+        try? FileManager.default.removeItem(atPath: headerPath)
+    }
+
+    private func writeAtomically(_ path: String, _ data: Data) throws {
+        let temporary = path + ".tmp.\(ProcessInfo.processInfo.processIdentifier)"
+        guard FileManager.default.createFile(atPath: temporary, contents: data, attributes: [.posixPermissions: 0o600]) else {
+            throw DsyncError(.io, "\(temporary): cannot write the state")
+        }
+        let fd = open(temporary, O_RDONLY)
+        if fd >= 0 { fsync(fd); close(fd) }
+        guard rename(temporary, path) == 0 else {
+            unlink(temporary)
+            throw DsyncError(.io, "\(path): cannot replace the state (errno \(errno))")
+        }
+    }
+}
+
+extension JSONDecoder {
+    static var state: JSONDecoder {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        return decoder
+    }
+}

@@ -1,0 +1,127 @@
+import ArgumentParser
+import Dsync
+import Foundation
+import MailStore
+
+/// `duplex sync -u USER [--full] [--state-dir DIR] [--lock-timeout SECS] [--dry-run] [--json] MAILROOT_A MAILROOT_B`:
+/// a two-way sync of one user's mail, like `doveadm sync`, both directions in one run.
+struct SyncCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sync",
+        abstract: "Make two copies of a user's Maildir identical (two-way, master/master).",
+        discussion: """
+            Exit codes: 0 synced; 2 a side changed during the sync (safe to run again); \
+            64 usage; 65 bad data, or a mass disappearance refused (see --accept-mass-expunge); \
+            67 no such user (a mail root is missing); 75 a user lock was not free in time.
+            """
+    )
+
+    @Option(name: .shortAndLong, help: "The user (names the saved state).")
+    var user: String
+
+    @Flag(help: "Ignore the saved state and compare everything (never duplicates).")
+    var full = false
+
+    @Option(name: .long, help: ArgumentHelp("Where sync states are kept (default $DUPLEX_STATE_DIR or ~/.local/state/duplex/sync).", valueName: "DIR"))
+    var stateDir: String?
+
+    @Option(name: .long, help: ArgumentHelp("Seconds to wait for each side's user lock.", valueName: "SECS"))
+    var lockTimeout: Double = 30
+
+    @Flag(help: "Print the plan and change nothing.")
+    var dryRun = false
+
+    @Flag(help: "Print the report as JSON.")
+    var json = false
+
+    @Flag(help: "Propagate even a mass disappearance of messages (more than half of a user's messages vanishing on one side).")
+    var acceptMassExpunge = false
+
+    @Argument(help: "Side A: a mail root (INBOX's Maildir).")
+    var mailRootA: String
+
+    @Argument(help: "Side B: another mail root.")
+    var mailRootB: String
+
+    func validate() throws {
+        guard !user.isEmpty else { throw ValidationError("-u USER must not be empty") }
+        guard lockTimeout >= 0, lockTimeout <= 3600 else { throw ValidationError("--lock-timeout must be between 0 and 3600 seconds") }
+        for root in [mailRootA, mailRootB] where root.hasPrefix("tls://") {
+            throw ValidationError("\(root): TLS peers are not supported by this version; give two local mail roots")
+        }
+        guard mailRootA != mailRootB else { throw ValidationError("both sides are \(mailRootA)") }
+    }
+
+    var stateDirectory: String {
+        if let stateDir { return stateDir }
+        let environment = ProcessInfo.processInfo.environment
+        if let directory = environment["DUPLEX_STATE_DIR"], !directory.isEmpty { return directory }
+        return (environment["HOME"] ?? "/var/lib/duplex") + "/.local/state/duplex/sync"
+    }
+
+    func run() async throws {
+        var options = SyncOptions(user: user)
+        options.full = full
+        options.dryRun = dryRun
+        options.lockTimeout = .milliseconds(Int64(lockTimeout * 1000))
+        options.stateDirectory = stateDirectory
+        options.acceptMassExpunge = acceptMassExpunge
+        let session = SyncSession(
+            a: LocalReplica(store: MailStore(root: mailRootA)),
+            b: LocalReplica(store: MailStore(root: mailRootB)),
+            options: options)
+        let report: SyncReport
+        do {
+            report = try await session.run()
+        } catch let error as DsyncError {
+            Output.error(error.description)
+            throw ExitCode(error.code.exitCode)
+        }
+        if json {
+            try Output.json(report)
+        } else {
+            Output.write(Self.describe(report, a: mailRootA, b: mailRootB))
+        }
+        if report.changedDuringSync { throw ExitCode(2) }
+    }
+
+    static func describe(_ report: SyncReport, a: String, b: String) -> String {
+        if report.fastPath {
+            return "user \(report.user): no changes since the last sync (\(report.mailboxes) mailboxes, \(report.messages) messages; \(String(format: "%.3f", report.seconds)) s)\n"
+        }
+        var text = ""
+        if report.dryRun {
+            text += "user \(report.user): dry run, nothing changed\n"
+            text += "changes planned on A (\(a)): \(report.plannedA)\n"
+            for line in report.planA { text += "  \(line)\n" }
+            text += "changes planned on B (\(b)): \(report.plannedB)\n"
+            for line in report.planB { text += "  \(line)\n" }
+            return text
+        }
+        func row(_ label: String, _ x: ApplyReport, _ y: ApplyReport, _ value: (ApplyReport) -> Int64) -> [String] {
+            [label, String(value(x)), String(value(y))]
+        }
+        let x = report.appliedA, y = report.appliedB
+        text += Output.table(
+            header: ["CHANGE", "ON A", "ON B"],
+            rows: [
+                row("mailboxes created", x, y) { Int64($0.mailboxesCreated) },
+                row("mailboxes renamed", x, y) { Int64($0.mailboxesRenamed) },
+                row("mailboxes deleted", x, y) { Int64($0.mailboxesDeleted) },
+                row("messages copied", x, y) { Int64($0.messagesCopied) },
+                row("bytes copied", x, y) { $0.bytesCopied },
+                row("flag changes", x, y) { Int64($0.flagChanges) },
+                row("expunges", x, y) { Int64($0.expunges) },
+                row("UIDs moved", x, y) { Int64($0.renumbered) },
+                row("subscriptions", x, y) { Int64($0.subscriptionChanges) },
+            ],
+            rightAligned: [1, 2])
+        text += "user \(report.user): \(report.mailboxes) mailboxes, \(report.messages) messages in sync"
+        text += "; UID conflicts \(report.uidConflicts), name conflicts \(report.nameConflicts)"
+        text += "; \(String(format: "%.3f", report.seconds)) s\n"
+        if report.changedDuringSync {
+            text += "a side changed during the sync: run it again (exit code 2)\n"
+        }
+        return text
+    }
+}
