@@ -401,6 +401,58 @@ struct DovecotInteroperabilityTests {
         }
     }
 
+    // MARK: Identity and numbering changes
+
+    /// The sync engine rewrites a uidlist to adopt a peer's mailbox GUID and UIDVALIDITY,
+    /// raise the next UID, or move a message to a new UID. Dovecot, which already indexed
+    /// the mailbox, must follow without complaint.
+    @Test func uidlistUpdates_areWhatDoveadmReportsNext() async throws {
+        try await DovecotInstance.withInstance { dovecot in
+            let user = "gina"
+            let check = DovecotAgreement(dovecot: dovecot, user: user)
+            let store = check.store
+            for index in 1...4 { try check.doveadmSave(TestMessage.make(id: "u\(index)"), mailbox: "INBOX") }
+            try check.doveadm(["mailbox", "create", "-u", user, "Peer"])
+            for index in 1...3 { try check.doveadmSave(TestMessage.make(id: "p\(index)"), mailbox: "Peer") }
+            try check.doveadmFlags("add", "\\Seen $Label1", mailbox: "INBOX", uids: "2")
+            // Make new/ and cur/ look quiet, so that Dovecot's next sync records them in its
+            // mailbox list index and later answers STATUS from there while they stay as they are.
+            let root = dovecot.mailRoot(user: user)
+            Self.backdate([root + "/new", root + "/cur", root + "/.Peer/new", root + "/.Peer/cur"])
+            let before = try check.expectAgreement()
+            let moved = try #require(before.messages["INBOX"]?.first { $0.uid == 2 })
+
+            // Renumber one message and raise the next UID.
+            let inbox = try store.updateUidlist(of: .inbox, UidlistUpdate(minimumNextUID: 40, renumber: [2: 30]))
+            #expect(inbox.uidNext == 40)
+            var summary = try check.expectAgreement()
+            #expect(summary.messages["INBOX"]?.map(\.uid) == [1, 3, 4, 30])
+            #expect(summary.messages["INBOX"]?.last == MessageView(uid: 30, guid: moved.guid, flags: moved.flags))
+            #expect(summary.mailboxes.first { $0.name == "INBOX" }?.uidNext == 40)
+            try check.doveadmSave(TestMessage.make(id: "u5"))
+            #expect(try check.doveadmMessages("INBOX").last?.uid == 40)
+
+            // Adopt a peer's GUID and UIDVALIDITY.
+            let peerGUID = try #require(MailboxGUID(hex: "0123456789abcdef0123456789abcdef"))
+            let peer = try store.updateUidlist(of: try store.mailboxName("Peer"), UidlistUpdate(mailboxGUID: peerGUID, uidValidity: 1_234_567))
+            #expect(peer.guid == peerGUID)
+            // STATUS first: Dovecot must not answer from its list index cache. Its index
+            // still has the old UIDVALIDITY, so this first look says so (a warning; the
+            // index is rebuilt); nothing else may be reported.
+            let firstRead = try dovecot.doveadm(["mailbox", "status", "-u", user, "guid uidvalidity uidnext messages", "Peer"])
+            let unexpected = firstRead.stderr.split(separator: "\n").filter { !($0.contains("UIDVALIDITY changed (") && $0.hasSuffix(" -> 1234567)")) }
+            #expect(unexpected.isEmpty, "\(firstRead.stderr)")
+            let peerStatus = try DoveadmOutputParser.parseMailboxStatus(firstRead.stdout)
+            #expect(peerStatus.first?.uidValidity == 1_234_567)
+            #expect(peerStatus.first?.guid == peerGUID.hex)
+            summary = try check.expectAgreement()
+            let status = try #require(summary.mailboxes.first { $0.name == "Peer" })
+            #expect(status.guid == peerGUID.hex)
+            #expect(status.uidValidity == 1_234_567)
+            #expect(summary.messages["Peer"]?.map(\.uid) == [1, 2, 3])
+        }
+    }
+
     // MARK: Listing cache
 
     /// MailStore caches a quiet mailbox's listing (`duplex-scan.cache`); every kind of
@@ -418,11 +470,7 @@ struct DovecotInteroperabilityTests {
             // Makes new/ and cur/ look untouched for 10 s, lists (which writes the cache)
             // and returns the listing.
             func listQuietMailbox() throws -> [MessageView] {
-                for directory in [root + "/new", root + "/cur"] {
-                    let then = time(nil) - 10
-                    var times = [timeval(tv_sec: then, tv_usec: 0), timeval(tv_sec: then, tv_usec: 0)]
-                    #expect(utimes(directory, &times) == 0)
-                }
+                Self.backdate([root + "/new", root + "/cur"])
                 try? FileManager.default.removeItem(atPath: cache)
                 let listed = try check.storeMessages("INBOX")
                 #expect(FileManager.default.fileExists(atPath: cache), "the listing cache was not written")
@@ -482,11 +530,7 @@ struct DovecotInteroperabilityTests {
                 try store.createMailbox(name)
                 try store.saveMessage(in: name, bytes: TestMessage.make(id: folder), options: SaveOptions(flags: MessageFlags(system: .seen)))
                 let directory = root + "/." + name.storageName
-                for sub in ["/new", "/cur"] {
-                    let then = time(nil) - 10
-                    var times = [timeval(tv_sec: then, tv_usec: 0), timeval(tv_sec: then, tv_usec: 0)]
-                    #expect(utimes(directory + sub, &times) == 0)
-                }
+                Self.backdate([directory + "/new", directory + "/cur"])
                 #expect(try store.listMessages(in: name).count == 1)
                 #expect(FileManager.default.fileExists(atPath: directory + "/duplex-scan.cache"))
             }
@@ -543,6 +587,16 @@ struct DovecotInteroperabilityTests {
     }
 
     // MARK: Helpers
+
+    /// Sets the modification time of `directories` 10 s back, as if nothing had changed in
+    /// them for a while (instead of waiting).
+    static func backdate(_ directories: [String], sourceLocation: SourceLocation = #_sourceLocation) {
+        let then = time(nil) - 10
+        for directory in directories {
+            var times = [timeval(tv_sec: then, tv_usec: 0), timeval(tv_sec: then, tv_usec: 0)]
+            #expect(utimes(directory, &times) == 0, "utimes \(directory)", sourceLocation: sourceLocation)
+        }
+    }
 
     /// Makes the user's home and an empty `Maildir` owned by vmail, as provisioning would,
     /// without letting Dovecot create anything in it.
