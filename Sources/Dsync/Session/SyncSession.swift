@@ -17,7 +17,9 @@ public struct SyncOptions: Sendable {
     public var acceptMassExpunge = false
     /// Share of the common messages whose disappearance on one side counts as mass loss.
     public var massLossShare = 0.5
-    /// Fewer vanished messages than this never count as mass loss.
+    /// A common state with fewer messages than this never counts as mass loss (emptying a
+    /// small mailbox is ordinary housekeeping); from this size on, more than
+    /// ``massLossShare`` of it vanishing from one side does.
     public var massLossMinimum = 100
 
     public init(user: String) { self.user = user }
@@ -135,7 +137,7 @@ public struct SyncSession: Sendable {
 
         for side in SyncSide.allCases {
             let vanished = plan.vanished[side, default: 0]
-            if !options.acceptMassExpunge, vanished >= options.massLossMinimum,
+            if !options.acceptMassExpunge, plan.commonMessages >= options.massLossMinimum,
                Double(vanished) > options.massLossShare * Double(max(plan.commonMessages, 1)) {
                 let where_ = side == .a ? a.description : b.description
                 throw fail(.massLoss, "\(vanished) of \(plan.commonMessages) messages vanished from \(where_) since the last sync; refusing to expunge them on the other side. Nothing was changed. Check that replica, then rerun with --accept-mass-expunge to let it through")

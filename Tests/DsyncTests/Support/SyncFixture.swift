@@ -1,0 +1,208 @@
+import Foundation
+import MailStore
+import MailStoreTestSupport
+import Testing
+
+@testable import Dsync
+
+/// Two temporary mail roots, A and B, a state directory, and the calls the sync tests
+/// make on them. Everything is removed when the fixture is released.
+final class SyncFixture: Sendable {
+    let directory: TemporaryDirectory
+    let a: MailStore
+    let b: MailStore
+    let stateDirectory: String
+    let user = "alice@example.com"
+
+    /// Stores without fsync (speed) and with short lock timeouts (a stuck lock fails fast).
+    static let configuration = MailStoreConfiguration(
+        lock: DotlockConfiguration(timeout: .seconds(10)),
+        subscriptionsLock: DotlockConfiguration(staleAfter: .seconds(30), timeout: .seconds(10)),
+        fsync: false,
+        hostName: "dsynctest")
+
+    /// - Parameters:
+    ///   - inboxes: create INBOX on both sides (each with its own GUID and UIDVALIDITY, as two
+    ///     independently made Maildirs have).
+    ///   - inboxGUIDs: the INBOX GUIDs (A, B) to use; random when nil.
+    init(inboxes: Bool = true, inboxGUIDs: (String, String)? = nil, inboxUIDValidities: (UInt32, UInt32)? = nil) throws {
+        directory = try TemporaryDirectory(prefix: "dsync-test")
+        a = MailStore(root: directory.appending("A"), configuration: Self.configuration)
+        b = MailStore(root: directory.appending("B"), configuration: Self.configuration)
+        stateDirectory = directory.appending("state")
+        for root in [a.root, b.root] {
+            try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: false)
+        }
+        if inboxes {
+            try a.createMailbox(.inbox, guid: inboxGUIDs.flatMap { MailboxGUID(hex: $0.0) }, uidValidity: inboxUIDValidities?.0)
+            try b.createMailbox(.inbox, guid: inboxGUIDs.flatMap { MailboxGUID(hex: $0.1) }, uidValidity: inboxUIDValidities?.1)
+        }
+    }
+
+    deinit { directory.cleanup() }
+
+    // MARK: - Syncing
+
+    func options(full: Bool = false, dryRun: Bool = false, acceptMassExpunge: Bool = false, state: Bool = true) -> SyncOptions {
+        var options = SyncOptions(user: user)
+        options.full = full
+        options.dryRun = dryRun
+        options.acceptMassExpunge = acceptMassExpunge
+        options.stateDirectory = state ? stateDirectory : nil
+        options.lockTimeout = .seconds(10)
+        return options
+    }
+
+    func session(_ options: SyncOptions) -> SyncSession {
+        SyncSession(a: LocalReplica(store: a), b: LocalReplica(store: b), options: options)
+    }
+
+    /// Runs one sync and checks that nothing was skipped (nothing else writes the stores).
+    @discardableResult
+    func sync(
+        full: Bool = false, dryRun: Bool = false, acceptMassExpunge: Bool = false, state: Bool = true,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) async throws -> SyncReport {
+        let report = try await session(options(full: full, dryRun: dryRun, acceptMassExpunge: acceptMassExpunge, state: state)).run()
+        #expect(!report.changedDuringSync, "the sync reported a change during the sync: \(report)", sourceLocation: sourceLocation)
+        #expect(report.appliedA.skipped == 0 && report.appliedB.skipped == 0, "skipped changes: \(report)", sourceLocation: sourceLocation)
+        return report
+    }
+
+    /// The state store the sessions use.
+    var stateStore: SyncStateStore {
+        SyncStateStore(directory: stateDirectory, user: user, sideA: a.root, sideB: b.root)
+    }
+
+    /// Plans a sync the way ``SyncSession`` does (saved state as the base) without applying it.
+    func plan() async throws -> (plan: SyncPlan, a: LocalReplica, b: LocalReplica) {
+        let replicaA = LocalReplica(store: a), replicaB = LocalReplica(store: b)
+        let header = try? stateStore.loadHeader()
+        let base = try header.flatMap { try stateStore.loadView($0) }
+        let viewA = try await replicaA.read(reusing: [:])
+        let viewB = try await replicaB.read(reusing: [:])
+        return (SyncPlanner.plan(base: base, a: viewA, b: viewB), replicaA, replicaB)
+    }
+
+    /// Simulates a sync interrupted after `countA` changes on A and `countB` on B: the
+    /// state is not saved.
+    func interruptedSync(countA: Int, countB: Int) async throws {
+        let (plan, replicaA, replicaB) = try await plan()
+        _ = try await replicaA.apply(Array(plan.changesA.prefix(countA)), source: replicaB)
+        _ = try await replicaB.apply(Array(plan.changesB.prefix(countB)), source: replicaA)
+    }
+
+    // MARK: - Editing
+
+    /// The body of a test message; `marker` is its Message-ID's local part.
+    static func body(_ marker: String) -> [UInt8] {
+        Array("From: sender@example.org\r\nTo: alice@example.com\r\nMessage-ID: <\(marker)@duplex.test>\r\nSubject: \(marker)\r\n\r\nThis is \(marker).\r\n".utf8)
+    }
+
+    /// Saves a message whose GUID and marker are `guid`.
+    @discardableResult
+    func save(
+        _ store: MailStore, _ mailbox: String = "INBOX", guid: String, flags: String = "", uid: UInt32? = nil, date: Int64? = nil,
+        marker: String? = nil
+    ) throws -> SavedMessage {
+        try store.saveMessage(
+            in: try MailboxName(mailbox), bytes: Self.body(marker ?? guid),
+            options: SaveOptions(uid: uid, flags: MessageFlags(SyncFlags(flags)), guid: guid, receivedDate: date))
+    }
+
+    /// Saves `guids` in one batch (fast), in order, with the next UIDs.
+    func saveMany(_ store: MailStore, _ mailbox: String = "INBOX", guids: [String]) throws {
+        let batch = try store.makeSaveBatch(in: try MailboxName(mailbox))
+        for guid in guids {
+            try batch.add(options: SaveOptions(guid: guid)) { try $0.write(Self.body(guid)) }
+        }
+        _ = try batch.commit()
+    }
+
+    @discardableResult
+    func create(_ store: MailStore, _ mailbox: String, guid: String? = nil, uidValidity: UInt32? = nil) throws -> MailboxStatus {
+        try store.createMailbox(try MailboxName(mailbox), guid: guid.flatMap { MailboxGUID(hex: $0) }, uidValidity: uidValidity)
+    }
+
+    func setFlags(_ store: MailStore, _ mailbox: String = "INBOX", uid: UInt32, _ action: FlagUpdateAction, _ flags: String) throws {
+        let done = try store.updateFlags(in: try MailboxName(mailbox), uids: [uid], action, MessageFlags(SyncFlags(flags)))
+        #expect(done == [uid], "no message \(uid) in \(mailbox) of \(store.root)")
+    }
+
+    func expunge(_ store: MailStore, _ mailbox: String = "INBOX", uids: [UInt32]) throws {
+        let done = try store.expunge(in: try MailboxName(mailbox), uids: uids)
+        #expect(done == uids.sorted(), "not all of \(uids) expunged in \(mailbox) of \(store.root)")
+    }
+
+    func rename(_ store: MailStore, _ old: String, _ new: String) throws {
+        try store.renameMailbox(try MailboxName(old), to: try MailboxName(new))
+    }
+
+    func delete(_ store: MailStore, _ mailbox: String) throws {
+        try store.deleteMailbox(try MailboxName(mailbox))
+    }
+
+    func subscribe(_ store: MailStore, _ mailbox: String) throws {
+        try store.subscribe(try MailboxName(mailbox))
+    }
+
+    func unsubscribe(_ store: MailStore, _ mailbox: String) throws {
+        try store.unsubscribe(try MailboxName(mailbox))
+    }
+
+    /// A message's whole body.
+    func body(_ store: MailStore, _ mailbox: MailboxName, uid: UInt32) throws -> [UInt8] {
+        let reader = try store.openMessage(in: mailbox, uid: uid)
+        defer { reader.close() }
+        return try reader.readAll()
+    }
+
+    func guid(of store: MailStore, _ mailbox: String) throws -> String {
+        try store.status(of: try MailboxName(mailbox)).guid.hex
+    }
+
+    // MARK: - Checking
+
+    /// Checks that both sides hold exactly `expected` (mailbox name → UID → (GUID, flags)),
+    /// that they agree on every mailbox's GUID, UIDVALIDITY, next UID and on the
+    /// subscriptions, and (by default) that another sync plans nothing.
+    func expectConverged(
+        _ expected: [String: [UInt32: MessageEntry]], secondSyncIsEmpty: Bool = true,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) async throws {
+        let mapA = try mapOf(a), mapB = try mapOf(b)
+        #expect(mapA.messages == expected, "side A:\n\(mapA)", sourceLocation: sourceLocation)
+        #expect(mapB.messages == expected, "side B:\n\(mapB)", sourceLocation: sourceLocation)
+        #expect(mapA == mapB, "the sides differ:\nA:\n\(mapA)\nB:\n\(mapB)", sourceLocation: sourceLocation)
+        if secondSyncIsEmpty {
+            let dry = try await sync(dryRun: true, sourceLocation: sourceLocation)
+            #expect(dry.planA.isEmpty && dry.planB.isEmpty, "a second sync would change:\nA: \(dry.planA)\nB: \(dry.planB)", sourceLocation: sourceLocation)
+            let again = try await sync(sourceLocation: sourceLocation)
+            #expect(again.plannedA == 0 && again.plannedB == 0, "a second sync planned changes", sourceLocation: sourceLocation)
+        }
+    }
+
+    /// Both sides, read again.
+    func maps() throws -> (a: StoreMap, b: StoreMap) { (try mapOf(a), try mapOf(b)) }
+
+    /// Every file under the fixture's directory with its size and modification time, to show
+    /// that a refused sync wrote nothing.
+    func fileTree() throws -> [String: String] {
+        var tree: [String: String] = [:]
+        let root = directory.path
+        guard let enumerator = FileManager.default.enumerator(atPath: root) else { return tree }
+        for case let relative as String in enumerator {
+            // The user locks, and listing caches a read may write.
+            if relative.hasSuffix(".duplex-sync.lock") || relative.hasSuffix("duplex-scan.cache") { continue }
+            let attributes = try FileManager.default.attributesOfItem(atPath: root + "/" + relative)
+            let size = (attributes[.size] as? NSNumber)?.int64Value ?? -1
+            let date = (attributes[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
+            tree[relative] = "\(attributes[.type] ?? "?") \(size) \(date)"
+        }
+        return tree
+    }
+}
+
+extension MessageFlags {
+    init(_ flags: SyncFlags) { self = flags.messageFlags }
+}
