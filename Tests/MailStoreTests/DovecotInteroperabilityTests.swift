@@ -569,6 +569,10 @@ struct DovecotInteroperabilityTests {
                 var info = stat()
                 #expect(lstat(lock.lockPath, &info) == 0)
                 #expect(info.st_uid == vmail.uid && info.st_gid == vmail.gid)
+                // Dovecot waiting for this lock watches it with inotify, which needs read
+                // access, also in the instant before the fchown (Dovecot: "inotify_add_watch
+                // failed: Permission denied").
+                #expect(info.st_mode & 0o044 == 0o044, "lock mode \(String(info.st_mode & 0o777, radix: 8))")
             }
             try check.expectEverythingOwnedByVmail()
 

@@ -100,7 +100,10 @@ public final class Dotlock {
         let deadline = clock.now.advanced(by: configuration.timeout)
         var pause = Duration.milliseconds(2)
         while true {
-            let fd = open(lockPath, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+            // Readable by others, as Dovecot's own dotlocks are: a Dovecot process waiting
+            // for the lock watches it with inotify, which needs read access, and as root the
+            // file is root's until the fchown below.
+            let fd = open(lockPath, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
             if fd >= 0 {
                 var st = stat()
                 fstat(fd, &st)
