@@ -70,50 +70,118 @@ struct ConcurrentSaveTests {
             #expect(mine.count == Self.savesPerSide)
             #expect(elapsed < .seconds(60), "the race took \(elapsed)")
 
-            // doveadm's view: UID, GUID and Message-ID of every message.
-            let fields = ["uid", "guid", "hdr.message-id"]
-            let fetched = DoveadmOutputParser.parseRecords(
-                try check.doveadm(["fetch", "-u", user, fields.joined(separator: " "), "mailbox", "INBOX", "all"]), fields: fields)
-            let dovecotView = try fetched.map { record in
-                RacedMessage(
-                    uid: try #require(record["uid"].flatMap { UInt32($0) }),
-                    guid: record["guid"] ?? "",
-                    messageID: record["hdr.message-id"] ?? "")
-            }.sorted { $0.uid < $1.uid }
-
-            // MailStore's view, with the Message-ID read from each body.
-            let storeView = try store.listMessages(in: .inbox).map { info in
-                RacedMessage(
-                    uid: info.uid, guid: info.guid,
-                    messageID: TestMessage.messageID(try store.openMessage(in: .inbox, uid: info.uid).readAll()) ?? "")
-            }
-            #expect(storeView == dovecotView)
-
-            let total = 2 * Self.savesPerSide
-            #expect(dovecotView.count == total)
-            #expect(Set(dovecotView.map(\.uid)).count == total, "UIDs are not unique")
-            #expect(dovecotView.map(\.uid) == Array(1...UInt32(total)), "UIDs have gaps")
-            #expect(Set(dovecotView.map(\.guid)).count == total, "GUIDs are not unique")
-            let expectedIDs = (0..<Self.savesPerSide).flatMap { ["<ms-\($0)@duplex.test>", "<dv-\($0)@duplex.test>"] }
-            let seen = Dictionary(grouping: dovecotView.map(\.messageID), by: { $0 }).mapValues(\.count)
-            #expect(Set(seen.keys) == Set(expectedIDs), "missing or unexpected messages")
-            #expect(seen.values.allSatisfy { $0 == 1 }, "duplicated: \(seen.filter { $0.value > 1 }.keys.sorted())")
-
-            // What each MailStore save returned is what both sides list.
-            let byUID = Dictionary(uniqueKeysWithValues: dovecotView.map { ($0.uid, $0) })
-            for (index, saved) in mine {
-                #expect(byUID[saved.uid] == RacedMessage(uid: saved.uid, guid: saved.guid, messageID: "<ms-\(index)@duplex.test>"))
-            }
-
-            // The two writers really interleaved in UID order.
-            let origins = dovecotView.map { $0.messageID.hasPrefix("<ms-") }
-            let switches = zip(origins, origins.dropFirst()).filter { $0 != $1 }.count
-            #expect(switches >= 50, "only \(switches) switches between writers in UID order")
-
-            let summary = try check.expectAgreement()
-            #expect(summary.mailboxes.first?.uidNext == UInt32(total + 1))
-            try check.expectEverythingOwnedByVmail()
+            let saved = Dictionary(uniqueKeysWithValues: mine.map { ("ms-\($0.key)", $0.value) })
+            try Self.expectEveryMessageOnce(
+                check, savedByMailStore: saved, savedByDoveadm: (0..<Self.savesPerSide).map { "dv-\($0)" }, minimumSwitches: 50)
         }
+    }
+
+    /// MailStore's batched saves (one lock and one uidlist append per batch) racing doveadm.
+    @Test func mailStoreSaveBatchesRaceDoveadmSaves_everyMessageOnceWithUniqueUIDs() async throws {
+        try await DovecotInstance.withInstance { dovecot in
+            let user = "batcher"
+            let check = DovecotAgreement(dovecot: dovecot, user: user)
+            try check.doveadm(["mailbox", "status", "-u", user, "messages", "INBOX"])
+            let store = check.store
+            let progress = RaceProgress()
+            let batches = 10, perBatch = 20, doveadmSaves = 100
+
+            async let mailStoreSaves = onThread { () throws -> [String: SavedMessage] in
+                var saved: [String: SavedMessage] = [:]
+                for batchIndex in 0..<batches {
+                    progress.waitForDoveadm(toReach: batchIndex * doveadmSaves / batches)
+                    let batch = try store.makeSaveBatch(in: .inbox)
+                    var ids: [String] = []
+                    for index in 0..<perBatch {
+                        let id = "mb-\(batchIndex)-\(index)"
+                        let flags = index % 3 == 0 ? MessageFlags(system: .seen, keywords: ["$Batch\(batchIndex % 4)"]) : MessageFlags()
+                        let bytes = TestMessage.make(id: id, lines: index % 4 + 1)
+                        try batch.add(options: SaveOptions(flags: flags)) { writer in try writer.write(bytes) }
+                        ids.append(id)
+                    }
+                    for (id, result) in zip(ids, try batch.commit()) { saved[id] = result }
+                }
+                return saved
+            }
+            let workers = (0..<2).map { worker in
+                Task {
+                    try await onThread {
+                        do {
+                            for index in stride(from: worker, to: doveadmSaves, by: 2) {
+                                try check.doveadmSave(TestMessage.make(id: "db-\(index)"))
+                                progress.doveadmSaved()
+                            }
+                        } catch {
+                            progress.doveadmFailed()
+                            throw error
+                        }
+                    }
+                }
+            }
+            for worker in workers { try await worker.value }
+            let saved = try await mailStoreSaves
+            #expect(saved.count == batches * perBatch)
+            try Self.expectEveryMessageOnce(
+                check, savedByMailStore: saved, savedByDoveadm: (0..<doveadmSaves).map { "db-\($0)" }, minimumSwitches: 8)
+            let flagged = try check.storeMessages("INBOX").filter { !$0.flags.isEmpty }
+            #expect(flagged.count == batches * ((perBatch + 2) / 3))
+        }
+    }
+
+    /// After a save race: both sides list the same UID, GUID and Message-ID for every
+    /// message; each expected message is there exactly once; UIDs run from 1 without gaps;
+    /// GUIDs are unique; what MailStore's saves returned is what both list; the writers
+    /// took turns in UID order at least `minimumSwitches` times; files belong to vmail.
+    static func expectEveryMessageOnce(
+        _ check: DovecotAgreement, savedByMailStore: [String: SavedMessage], savedByDoveadm: [String],
+        minimumSwitches: Int, sourceLocation: SourceLocation = #_sourceLocation
+    ) throws {
+        let store = check.store
+        // doveadm's view: UID, GUID and Message-ID of every message.
+        let fields = ["uid", "guid", "hdr.message-id"]
+        let fetched = DoveadmOutputParser.parseRecords(
+            try check.doveadm(["fetch", "-u", check.user, fields.joined(separator: " "), "mailbox", "INBOX", "all"]), fields: fields)
+        let dovecotView = try fetched.map { record in
+            RacedMessage(
+                uid: try #require(record["uid"].flatMap { UInt32($0) }, sourceLocation: sourceLocation),
+                guid: record["guid"] ?? "",
+                messageID: record["hdr.message-id"] ?? "")
+        }.sorted { $0.uid < $1.uid }
+
+        // MailStore's view, with the Message-ID read from each body.
+        let storeView = try store.listMessages(in: .inbox).map { info in
+            RacedMessage(
+                uid: info.uid, guid: info.guid,
+                messageID: TestMessage.messageID(try store.openMessage(in: .inbox, uid: info.uid).readAll()) ?? "")
+        }
+        #expect(storeView == dovecotView, sourceLocation: sourceLocation)
+
+        let total = savedByMailStore.count + savedByDoveadm.count
+        #expect(dovecotView.count == total, sourceLocation: sourceLocation)
+        #expect(Set(dovecotView.map(\.uid)).count == total, "UIDs are not unique", sourceLocation: sourceLocation)
+        #expect(dovecotView.map(\.uid) == Array(1...UInt32(total)), "UIDs have gaps", sourceLocation: sourceLocation)
+        #expect(Set(dovecotView.map(\.guid)).count == total, "GUIDs are not unique", sourceLocation: sourceLocation)
+        let expectedIDs = (Array(savedByMailStore.keys) + savedByDoveadm).map { "<\($0)@duplex.test>" }
+        let seen = Dictionary(grouping: dovecotView.map(\.messageID), by: { $0 }).mapValues(\.count)
+        #expect(Set(seen.keys) == Set(expectedIDs), "missing or unexpected messages", sourceLocation: sourceLocation)
+        #expect(seen.values.allSatisfy { $0 == 1 }, "duplicated: \(seen.filter { $0.value > 1 }.keys.sorted())", sourceLocation: sourceLocation)
+
+        // What each MailStore save returned is what both sides list.
+        let byUID = Dictionary(uniqueKeysWithValues: dovecotView.map { ($0.uid, $0) })
+        for (id, saved) in savedByMailStore {
+            #expect(byUID[saved.uid] == RacedMessage(uid: saved.uid, guid: saved.guid, messageID: "<\(id)@duplex.test>"),
+                    sourceLocation: sourceLocation)
+        }
+
+        // The two writers really interleaved in UID order.
+        let mailStoreIDs = Set(savedByMailStore.keys.map { "<\($0)@duplex.test>" })
+        let origins = dovecotView.map { mailStoreIDs.contains($0.messageID) }
+        let switches = zip(origins, origins.dropFirst()).filter { $0 != $1 }.count
+        #expect(switches >= minimumSwitches, "only \(switches) switches between writers in UID order", sourceLocation: sourceLocation)
+
+        let summary = try check.expectAgreement(sourceLocation: sourceLocation)
+        #expect(summary.mailboxes.first?.uidNext == UInt32(total + 1), sourceLocation: sourceLocation)
+        try check.expectEverythingOwnedByVmail(sourceLocation: sourceLocation)
     }
 
     // MARK: Flag and expunge race
