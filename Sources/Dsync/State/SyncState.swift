@@ -7,8 +7,9 @@ import MailStore
 ///
 /// Stored in the state directory as two files, both replaced atomically (temporary file,
 /// fsync, rename): `<key>.state` (JSON: version, user, sides, stamps, and the name of the
-/// messages file) and `<key>.<generation>.messages` (JSON: the common view with every
-/// message). A sync with nothing changed reads only the first.
+/// messages file) and `<key>.<generation>.messages` (the common view with every message,
+/// in the binary form of ``ReplicaView/binaryEncoded()``). A sync with nothing changed
+/// reads only the first.
 public struct SyncState: Sendable {
     /// The format version written; readers accept this and older versions.
     public static let currentVersion = 1
@@ -85,11 +86,7 @@ public struct SyncStateStore: Sendable {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw DsyncError(.badData, "\(path): the state's messages file is missing")
         }
-        do {
-            return try JSONDecoder.state.decode(ReplicaView.self, from: data)
-        } catch {
-            throw DsyncError(.badData, "\(path): corrupt state: \(error)")
-        }
+        return try ReplicaView(binary: [UInt8](data), path: path)
     }
 
     /// Saves a new state: the messages file first, then the header that names it; then the
@@ -100,7 +97,7 @@ public struct SyncStateStore: Sendable {
         let messagesFile = "\(key).\(generation).messages"
         let encoder = JSONEncoder()
         encoder.dateEncodingStrategy = .iso8601
-        try writeAtomically(directory + "/" + messagesFile, try encoder.encode(view))
+        try writeAtomically(directory + "/" + messagesFile, Data(view.binaryEncoded()))
         let header = SyncState.Header(
             version: SyncState.currentVersion, user: user, sideA: sideA, sideB: sideB, savedAt: Date(),
             stampA: stampA, stampB: stampB, messagesFile: messagesFile,
