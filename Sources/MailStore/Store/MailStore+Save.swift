@@ -294,7 +294,13 @@ public final class SaveBatch {
                 uids.append(uid)
                 next = uid + 1
             }
-            let keywords = Array(Set(items.flatMap { $0.options.flags.keywords }))
+            // New keywords get indexes in the order they are first given (as in Dovecot);
+            // deduplicating through a Set would number them in hash order, differently on
+            // every run.
+            var keywords: [String] = []
+            for keyword in items.lazy.flatMap(\.options.flags.keywords) where !keywords.contains(keyword) {
+                keywords.append(keyword)
+            }
             var table = try store.readKeywords(directory)
             if keywords.contains(where: { table.index(of: $0) == nil }) {
                 table = try store.addKeywordsHoldingUidlistLock(keywords, to: directory)
