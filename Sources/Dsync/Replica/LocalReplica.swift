@@ -138,27 +138,30 @@ public final class LocalReplica: Replica, Sendable {
         var report = ApplyReport()
         var index = 0
         while index < changes.count {
+            // Where the next change starts: after the whole run of copies or flag changes,
+            // also when the run fails (a failed run must not swallow the change after it).
+            var next = index + 1
             do {
                 switch changes[index] {
                 case .copyMessage(let mailbox, _, _, _, _, _):
                     var run: [(uid: UInt32, guid: String, flags: SyncFlags, sourceMailbox: String, sourceUID: UInt32)] = []
-                    while index < changes.count, case .copyMessage(mailbox, let uid, let guid, let flags, let sourceMailbox, let sourceUID) = changes[index] {
+                    next = index
+                    while next < changes.count, case .copyMessage(mailbox, let uid, let guid, let flags, let sourceMailbox, let sourceUID) = changes[next] {
                         run.append((uid, guid, flags, sourceMailbox, sourceUID))
-                        index += 1
+                        next += 1
                     }
                     try await copy(run, into: mailbox, from: source, report: &report)
-                    continue
                 case .setFlags(let mailbox, _, _):
                     var run: [UInt32: MessageFlags] = [:]
-                    while index < changes.count, case .setFlags(mailbox, let uid, let flags) = changes[index] {
+                    next = index
+                    while next < changes.count, case .setFlags(mailbox, let uid, let flags) = changes[next] {
                         run[uid] = flags.messageFlags
-                        index += 1
+                        next += 1
                     }
                     let name = try self.name(of: mailbox)
                     let done = try store.replaceFlags(in: name, run)
                     report.flagChanges += done.count
                     report.skipped += run.count - done.count
-                    continue
                 default:
                     try applyOne(changes[index], report: &report)
                 }
@@ -171,7 +174,7 @@ public final class LocalReplica: Replica, Sendable {
                     throw DsyncError.from(error, user: nil)
                 }
             }
-            index += 1
+            index = next
         }
         return report
     }

@@ -1,0 +1,100 @@
+import Foundation
+import MailStore
+import Testing
+
+@testable import Dsync
+
+/// ``LocalReplica/apply(_:source:)`` when a side changed between reading and applying.
+@Suite struct LocalReplicaTests {
+    /// Reads both sides as a sync does and returns the replicas with INBOX's GUID on each.
+    func readBoth(_ f: SyncFixture) async throws -> (a: LocalReplica, b: LocalReplica, inboxA: String, inboxB: String) {
+        let replicaA = LocalReplica(store: f.a), replicaB = LocalReplica(store: f.b)
+        let viewA = try await replicaA.read(reusing: [:]), viewB = try await replicaB.read(reusing: [:])
+        let inboxA = try #require(viewA.mailboxes.values.first { $0.name == ["INBOX"] }).guid
+        let inboxB = try #require(viewB.mailboxes.values.first { $0.name == ["INBOX"] }).guid
+        return (replicaA, replicaB, inboxA, inboxB)
+    }
+
+    @Test func copyRunRefusedBecauseItsUIDWasTaken_isSkippedAlone_andTheNextChangesApply() async throws {
+        let f = try SyncFixture()
+        try f.save(f.a, guid: "a-1")
+        try f.save(f.b, guid: "b-1")
+        let (replicaA, replicaB, inboxA, inboxB) = try await readBoth(f)
+        // A delivery takes UID 2 on A after the sync read it.
+        try f.save(f.a, guid: "delivered")
+        let report = try await replicaA.apply([
+            .copyMessage(mailbox: inboxA, uid: 2, guid: "b-1", flags: SyncFlags(), sourceMailbox: inboxB, sourceUID: 1),
+            .setFlags(mailbox: inboxA, uid: 1, flags: SyncFlags("\\Seen")),
+            .raiseUIDNext(mailbox: inboxA, to: 10),
+        ], source: replicaB)
+
+        #expect(report.skipped == 1)
+        #expect(report.messagesCopied == 0)
+        #expect(report.flagChanges == 1, "the flag change after the refused copy was not applied")
+        let inbox = try #require(try mapOf(f.a).mailboxes["INBOX"])
+        #expect(inbox.messages == [1: m("a-1", "\\Seen"), 2: m("delivered")])
+        #expect(inbox.uidNext == 10, "the next UID after the refused copy was not raised")
+    }
+
+    @Test func flagRunOnAMailboxDeletedMeanwhile_isSkippedAlone_andTheNextChangesApply() async throws {
+        let f = try SyncFixture()
+        try f.create(f.a, "Work")
+        try f.save(f.a, "Work", guid: "w-1")
+        try f.save(f.a, guid: "a-1")
+        let (replicaA, replicaB, inboxA, _) = try await readBoth(f)
+        let work = try f.guid(of: f.a, "Work")
+        try f.delete(f.a, "Work")
+        let report = try await replicaA.apply([
+            .setFlags(mailbox: work, uid: 1, flags: SyncFlags("\\Seen")),
+            .setFlags(mailbox: inboxA, uid: 1, flags: SyncFlags("\\Flagged")),
+            .subscribe(["INBOX"]),
+        ], source: replicaB)
+
+        #expect(report.skipped == 1)
+        #expect(report.flagChanges == 1)
+        #expect(report.subscriptionChanges == 1)
+        let map = try mapOf(f.a)
+        #expect(map.messages == ["INBOX": [1: m("a-1", "\\Flagged")]])
+        #expect(map.subscriptions == ["INBOX"])
+    }
+
+    @Test func copyOfAMessageExpungedOnTheSourceMeanwhile_isSkipped_andTheRestIsCopied() async throws {
+        let f = try SyncFixture()
+        try f.save(f.b, guid: "b-1")
+        try f.save(f.b, guid: "b-2")
+        let (replicaA, replicaB, inboxA, inboxB) = try await readBoth(f)
+        try f.expunge(f.b, uids: [1])
+        let report = try await replicaA.apply([
+            .copyMessage(mailbox: inboxA, uid: 1, guid: "b-1", flags: SyncFlags(), sourceMailbox: inboxB, sourceUID: 1),
+            .copyMessage(mailbox: inboxA, uid: 2, guid: "b-2", flags: SyncFlags("\\Seen"), sourceMailbox: inboxB, sourceUID: 2),
+        ], source: replicaB)
+
+        #expect(report.skipped == 1 && report.messagesCopied == 1)
+        #expect(try mapOf(f.a).messages == ["INBOX": [2: m("b-2", "\\Seen")]])
+    }
+
+    @Test func deleteOfAMailboxThatGotMailMeanwhile_isSkipped() async throws {
+        let f = try SyncFixture()
+        try f.create(f.a, "Work")
+        let (replicaA, replicaB, _, _) = try await readBoth(f)
+        let work = try f.guid(of: f.a, "Work")
+        try f.save(f.a, "Work", guid: "late")
+        let report = try await replicaA.apply([.deleteMailbox(guid: work)], source: replicaB)
+
+        #expect(report.skipped == 1 && report.mailboxesDeleted == 0)
+        #expect(try mapOf(f.a).messages["Work"] == [1: m("late")])
+    }
+
+    @Test func bodiesAreStillFound_byTheOldMailboxGUID_afterTheSourceAdoptedAnother() async throws {
+        let f = try SyncFixture()
+        try f.save(f.a, guid: "a-1")
+        let (replicaA, replicaB, inboxA, inboxB) = try await readBoth(f)
+        _ = try await replicaA.apply([.adoptIdentity(currentGUID: inboxA, guid: inboxB, uidValidity: 77)], source: replicaB)
+        let body = try await replicaA.body(mailbox: inboxA, guid: "a-1", uidHint: 1)
+        #expect(body?.bytes == SyncFixture.body("a-1"))
+        let byNewGUID = try await replicaA.body(mailbox: inboxB, guid: "a-1", uidHint: 1)
+        #expect(byNewGUID?.bytes == SyncFixture.body("a-1"))
+        let status = try f.a.status(of: .inbox)
+        #expect(status.guid.hex == inboxB && status.uidValidity == 77)
+    }
+}
