@@ -5,10 +5,6 @@ import Testing
 
 @testable import Dsync
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// A sync interrupted at any point, then run again, converges with nothing lost or duplicated.
 @Suite struct SyncInterruptionTests {
     static let guids = (1...7).map { String(repeating: String($0), count: 32) }
@@ -168,11 +164,10 @@ import Glibc
         let arguments = ["sync", "-u", f.user, "--state-dir", f.stateDirectory, f.a.root, f.b.root]
         var progress: [Int] = []
         for delay in [100, 60, 250] {
-            let pid = try spawn(ExternalCommand.duplexExecutable, arguments)
+            let process = try DuplexProcess(arguments, outputDirectory: f.directory.path)
             try await Task.sleep(for: .milliseconds(delay))
-            kill(pid, SIGKILL)
-            var status: Int32 = 0
-            _ = waitpid(pid, &status, 0)
+            process.kill()
+            _ = await process.exitStatus()
             let copied = (try? mapOf(f.b).messages["INBOX"]?.count) ?? -1
             progress.append(copied)
         }
@@ -219,22 +214,4 @@ struct FailingReplica: Replica {
         _ = try await base.apply(Array(changes.prefix(count)), source: source)
         throw DsyncError(.io, "simulated crash")
     }
-}
-
-/// Starts a program with its output discarded; returns its process id.
-func spawn(_ executable: String, _ arguments: [String]) throws -> pid_t {
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-    posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
-    let argv = ([executable] + arguments).map { strdup($0) } + [nil]
-    defer { for pointer in argv { free(pointer) } }
-    var pid: pid_t = 0
-    let result = posix_spawn(&pid, executable, &actions, nil, argv, environ)
-    guard result == 0 else {
-        throw DsyncError(.io, "cannot start \(executable): \(String(cString: strerror(result)))")
-    }
-    return pid
 }

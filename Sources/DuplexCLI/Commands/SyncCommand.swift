@@ -49,7 +49,16 @@ struct SyncCommand: AsyncParsableCommand {
         for root in [mailRootA, mailRootB] where root.hasPrefix("tls://") {
             throw ValidationError("\(root): TLS peers are not supported by this version; give two local mail roots")
         }
-        guard mailRootA != mailRootB else { throw ValidationError("both sides are \(mailRootA)") }
+        guard Self.canonicalPath(mailRootA) != Self.canonicalPath(mailRootB) else {
+            throw ValidationError("both sides are \(mailRootA)")
+        }
+    }
+
+    /// The absolute path without `.`, `..`, a trailing `/` or symbolic links, so that one
+    /// mail root given two ways is recognized (syncing it with itself would wait for its own
+    /// lock).
+    static func canonicalPath(_ path: String) -> String {
+        URL(fileURLWithPath: path).standardizedFileURL.resolvingSymlinksInPath().path
     }
 
     var stateDirectory: String {

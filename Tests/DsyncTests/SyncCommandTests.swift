@@ -1,0 +1,200 @@
+import Foundation
+import MailStore
+import Synchronization
+import MailStoreTestSupport
+import Testing
+
+@testable import Dsync
+
+/// `duplex sync` through the built binary: exit codes, the table, `--json`, `--dry-run`.
+@Suite struct SyncCommandTests {
+    func duplex(_ arguments: [String]) throws -> ExternalCommand.Result {
+        try ExternalCommand.run(ExternalCommand.duplexExecutable, arguments)
+    }
+
+    func syncArguments(_ f: SyncFixture, _ extra: String...) -> [String] {
+        ["sync", "-u", f.user, "--state-dir", f.stateDirectory] + extra + [f.a.root, f.b.root]
+    }
+
+    @Test func sync_exitsZero_printsTheTable_andJSONHasTheDocumentedKeys() throws {
+        let f = try SyncFixture()
+        try f.save(f.a, guid: "m-1", flags: "\\Seen")
+        try f.create(f.b, "Work")
+        let first = try duplex(syncArguments(f))
+        #expect(first.status == 0, "\(first.stderr)")
+        #expect(first.stdout.contains("messages copied"), "\(first.stdout)")
+        #expect(first.stdout.contains("user \(f.user): 2 mailboxes, 1 messages in sync"), "\(first.stdout)")
+        #expect(first.stderr.isEmpty, "\(first.stderr)")
+
+        try f.save(f.b, "Work", guid: "w-1")
+        let second = try duplex(syncArguments(f, "--json"))
+        #expect(second.status == 0, "\(second.stderr)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(second.stdout.utf8)) as? [String: Any], "\(second.stdout)")
+        #expect(Set(json.keys) == [
+            "user", "fastPath", "dryRun", "plannedA", "plannedB", "appliedA", "appliedB", "uidConflicts", "nameConflicts",
+            "changedDuringSync", "mailboxes", "messages", "seconds", "planA", "planB",
+        ])
+        #expect(json["user"] as? String == f.user)
+        #expect(json["changedDuringSync"] as? Bool == false)
+        #expect(json["mailboxes"] as? Int == 2 && json["messages"] as? Int == 2)
+        let appliedA = try #require(json["appliedA"] as? [String: Any])
+        #expect(Set(appliedA.keys) == [
+            "mailboxesCreated", "mailboxesRenamed", "mailboxesDeleted", "messagesCopied", "bytesCopied", "flagChanges",
+            "expunges", "renumbered", "subscriptionChanges", "skipped",
+        ])
+        #expect(appliedA["messagesCopied"] as? Int == 1)
+        #expect(appliedA["bytesCopied"] as? Int == SyncFixture.body("w-1").count)
+
+        let (mapA, mapB) = try f.maps()
+        #expect(mapA == mapB)
+        #expect(mapA.messages == ["INBOX": [1: m("m-1", "\\Seen")], "Work": [1: m("w-1")]])
+    }
+
+    @Test func dryRun_printsThePlan_andChangesNothing() throws {
+        let f = try SyncFixture()
+        try f.save(f.a, guid: "m-1")
+        let synced = try duplex(syncArguments(f))
+        #expect(synced.status == 0, "\(synced.stderr)")
+        try f.save(f.a, guid: "m-2")
+        try f.expunge(f.b, uids: [1])
+        try f.create(f.b, "Work")
+        let before = try f.maps(), files = try f.fileTree()
+
+        let dry = try duplex(syncArguments(f, "--dry-run"))
+        #expect(dry.status == 0, "\(dry.stderr)")
+        #expect(dry.stdout.contains("dry run, nothing changed"), "\(dry.stdout)")
+        let json = try duplex(syncArguments(f, "--dry-run", "--json"))
+        #expect(json.status == 0)
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+        #expect(report["dryRun"] as? Bool == true)
+        let planA = try #require(report["planA"] as? [String]), planB = try #require(report["planB"] as? [String])
+        #expect(report["plannedA"] as? Int == planA.count && report["plannedB"] as? Int == planB.count)
+        // A: create Work, expunge m-1; B: copy m-2.
+        #expect(planA.contains { $0.hasPrefix("createMailbox") } && planA.contains { $0.hasPrefix("expunge") }, "\(planA)")
+        #expect(planB.contains { $0.hasPrefix("copyMessage") }, "\(planB)")
+        #expect(dry.stdout.contains("changes planned on A (\(f.a.root)): \(planA.count)"), "\(dry.stdout)")
+        #expect(dry.stdout.contains("changes planned on B (\(f.b.root)): \(planB.count)"), "\(dry.stdout)")
+        for line in planA + planB { #expect(dry.stdout.contains("  \(line)\n")) }
+
+        let after = try f.maps()
+        #expect(after.a == before.a && after.b == before.b)
+        #expect(try f.fileTree() == files, "a dry run wrote files")
+    }
+
+    @Test func usageErrors_exit64_andTouchNothing() throws {
+        let f = try SyncFixture()
+        try f.save(f.a, guid: "m-1")
+        let cases: [(String, [String])] = [
+            ("TLS peer", ["sync", "-u", f.user, "--state-dir", f.stateDirectory, f.a.root, "tls://peer.example.com:7070"]),
+            ("same path twice", ["sync", "-u", f.user, "--state-dir", f.stateDirectory, f.a.root, f.a.root]),
+            ("same path with a trailing slash", ["sync", "-u", f.user, "--state-dir", f.stateDirectory, "--lock-timeout", "1", f.a.root, f.a.root + "/"]),
+            ("same path through ..", ["sync", "-u", f.user, "--state-dir", f.stateDirectory, "--lock-timeout", "1", f.a.root, f.b.root + "/../A"]),
+            ("empty user", ["sync", "-u", "", "--state-dir", f.stateDirectory, f.a.root, f.b.root]),
+            ("no user", ["sync", "--state-dir", f.stateDirectory, f.a.root, f.b.root]),
+            ("one side", ["sync", "-u", f.user, "--state-dir", f.stateDirectory, f.a.root]),
+            ("negative lock timeout", ["sync", "-u", f.user, "--lock-timeout", "-1", f.a.root, f.b.root]),
+        ]
+        let before = try f.maps()
+        for (label, arguments) in cases {
+            let result = try duplex(arguments)
+            #expect(result.status == 64, "\(label): exit \(result.status)\n\(result.stderr)")
+            #expect(!result.stderr.isEmpty, "\(label): no message")
+        }
+        let after = try f.maps()
+        #expect(after.a == before.a && after.b == before.b)
+        #expect(!FileManager.default.fileExists(atPath: f.stateDirectory), "a refused sync made a state")
+    }
+
+    @Test func massLoss_exits65_andChangesNothing_untilAccepted() throws {
+        let f = try SyncFixture()
+        try f.saveMany(f.a, guids: (1...150).map { "m-\($0)" })
+        #expect(try duplex(syncArguments(f)).status == 0)
+        try f.expunge(f.b, uids: Array(1...100))
+        let before = try f.maps()
+
+        let refused = try duplex(syncArguments(f))
+        #expect(refused.status == 65, "\(refused.stderr)")
+        #expect(refused.stderr.contains("--accept-mass-expunge"), "\(refused.stderr)")
+        let after = try f.maps()
+        #expect(after.a == before.a && after.b == before.b)
+
+        let accepted = try duplex(syncArguments(f, "--accept-mass-expunge"))
+        #expect(accepted.status == 0, "\(accepted.stderr)")
+        let (mapA, mapB) = try f.maps()
+        #expect(mapA == mapB && mapA.messages["INBOX"]?.count == 50)
+    }
+
+    @Test func missingMailRoot_exits67_withoutAState_and65_withOne() throws {
+        let f = try SyncFixture()
+        try f.save(f.a, guid: "m-1")
+        let missing = f.directory.appending("nobody")
+        let noUser = try duplex(["sync", "-u", f.user, "--state-dir", f.stateDirectory, f.a.root, missing])
+        #expect(noUser.status == 67, "\(noUser.stderr)")
+
+        #expect(try duplex(syncArguments(f)).status == 0)
+        try FileManager.default.removeItem(atPath: f.b.root)
+        let gone = try duplex(syncArguments(f))
+        #expect(gone.status == 65, "\(gone.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: f.b.root))
+        #expect(try mapOf(f.a).messages == ["INBOX": [1: m("m-1")]])
+    }
+
+    @Test func lockHeldElsewhere_exits75() async throws {
+        let f = try SyncFixture()
+        try f.save(f.a, guid: "m-1")
+        let arguments = syncArguments(f, "--lock-timeout", "0.2")
+        let result = try await LocalReplica(store: f.b).withUserLock(timeout: .seconds(1)) {
+            try ExternalCommand.run(ExternalCommand.duplexExecutable, arguments)
+        }
+        #expect(result.status == 75, "\(result.stderr)")
+        #expect(try mapOf(f.b).messages == ["INBOX": [:]])
+        #expect(try duplex(syncArguments(f)).status == 0)
+    }
+
+    @Test func mailArrivingDuringTheSync_exits2_andTheNextRunConverges() async throws {
+        let f = try SyncFixture()
+        try f.saveMany(f.a, guids: (1...2000).map { "bulk-\($0)" })
+        let process = try DuplexProcess(syncArguments(f), outputDirectory: f.directory.path)
+        // A thread of its own: the deliveries must go on while other tests occupy the
+        // concurrency pool.
+        let deliveries = Deliveries(store: f.a)
+        let status = await process.exitStatus()
+        let delivered = deliveries.stop()
+        #expect(status == 2, "exit \(status) with \(delivered) deliveries during the sync\n\(process.stdout)\n\(process.stderr)")
+        #expect(process.stdout.contains("run it again"), "\(process.stdout)")
+
+        let again = try duplex(syncArguments(f))
+        #expect(again.status == 0, "\(again.stderr)")
+        let (mapA, mapB) = try f.maps()
+        #expect(mapA == mapB)
+        #expect(mapA.guidCounts.count == 2000 + delivered && mapA.guidCounts.values.allSatisfy { $0 == 1 })
+    }
+}
+
+/// Saves a new message into a store's INBOX every few milliseconds on a thread of its own
+/// until stopped.
+final class Deliveries: Sendable {
+    private let state = Mutex((stop: false, count: 0))
+    private let done = DispatchSemaphore(value: 0)
+
+    init(store: MailStore) {
+        Thread.detachNewThread { [self] in
+            while !state.withLock({ $0.stop }) {
+                let count = state.withLock { state -> Int in
+                    state.count += 1
+                    return state.count
+                }
+                _ = try? store.saveMessage(in: .inbox, bytes: SyncFixture.body("late-\(count)"), options: SaveOptions(guid: "late-\(count)"))
+                usleep(3000)
+            }
+            done.signal()
+        }
+    }
+
+    /// Stops the deliveries; returns how many messages were delivered.
+    func stop() -> Int {
+        state.withLock { $0.stop = true }
+        done.wait()
+        return state.withLock { $0.count }
+    }
+}
