@@ -15,6 +15,8 @@ struct FileTreeSnapshot: Equatable {
     enum Entry: Equatable {
         case directory(mode: UInt32)
         case file(mode: UInt32, content: [UInt8])
+        /// A file this process may not read (a test made it unreadable): mode and size only.
+        case unreadableFile(mode: UInt32, size: Int64)
         case symlink(target: String)
         case other(mode: UInt32)
     }
@@ -47,7 +49,11 @@ struct FileTreeSnapshot: Equatable {
                 try record(full + "/" + name, relative: relative.isEmpty ? name : relative + "/" + name)
             }
         case UInt32(S_IFREG):
-            entries[relative] = .file(mode: permissions, content: try readFile(full))
+            if access(full, R_OK) != 0 && errno == EACCES {
+                entries[relative] = .unreadableFile(mode: permissions, size: Int64(st.st_size))
+            } else {
+                entries[relative] = .file(mode: permissions, content: try readFile(full))
+            }
         case UInt32(S_IFLNK):
             var buffer = [CChar](repeating: 0, count: 4096)
             let n = readlink(full, &buffer, buffer.count - 1)
