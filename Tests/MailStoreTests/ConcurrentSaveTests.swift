@@ -260,6 +260,74 @@ struct ConcurrentSaveTests {
         }
     }
 
+    /// Both sides add new keywords to `dovecot-keywords` at once, many times. Dovecot
+    /// trusts its cached copy while the file's modification time (whole seconds) is
+    /// unchanged, so every rewrite must move it forward, or a keyword one side added is
+    /// lost and its letter comes to mean the other side's keyword.
+    @Test func mailStoreAndDoveadmAddNewKeywordsAtOnce_noKeywordIsLost() async throws {
+        try await DovecotInstance.withInstance { dovecot in
+            let user = "keywords"
+            let check = DovecotAgreement(dovecot: dovecot, user: user)
+            try check.doveadm(["mailbox", "status", "-u", user, "messages", "INBOX"])
+            let store = check.store
+
+            // Each rewrite moves the whole-second modification time forward, even two
+            // within one second.
+            try store.saveMessage(in: .inbox, bytes: TestMessage.make(id: "k0"))
+            var seconds: [Int64] = []
+            for keyword in ["$first", "$second", "$third"] {
+                try store.updateFlags(in: .inbox, uids: [1], .add, MessageFlags(keywords: [keyword]))
+                let modified = try #require(
+                    try FileManager.default.attributesOfItem(atPath: store.root + "/dovecot-keywords")[.modificationDate] as? Date)
+                seconds.append(Int64(modified.timeIntervalSince1970.rounded(.down)))
+            }
+            #expect(seconds == seconds.sorted() && Set(seconds).count == seconds.count, "dovecot-keywords mtimes \(seconds)")
+
+            let rounds = 4, perSide = 12
+            for round in 1...rounds {
+                let name = try store.mailboxName("round \(round)")
+                try store.createMailbox(name)
+                for index in 0..<(2 * perSide) {
+                    try store.saveMessage(in: name, bytes: TestMessage.make(id: "k\(round)-\(index)"))
+                }
+                // UIDs 1...perSide are MailStore's, the rest Dovecot's; each gets a new keyword.
+                let progress = RaceProgress()
+                async let mailStoreSide: Void = onThread {
+                    for index in 0..<perSide {
+                        progress.waitForDoveadm(toReach: index - 1)
+                        // Land at a different point of the next doveadm process each time.
+                        usleep(useconds_t((index * 7 + round * 3) % 16) * 1_000)
+                        try store.updateFlags(in: name, uids: [UInt32(index + 1)], .add, MessageFlags(keywords: ["$m\(index)"]))
+                    }
+                }
+                let dovecotSide = Task {
+                    try await onThread {
+                        do {
+                            for index in 0..<perSide {
+                                try check.doveadmFlags("add", "$d\(index)", mailbox: "round \(round)", uids: String(perSide + index + 1))
+                                progress.doveadmSaved()
+                            }
+                        } catch {
+                            progress.doveadmFailed()
+                            throw error
+                        }
+                    }
+                }
+                try await dovecotSide.value
+                try await mailStoreSide
+                let messages = try check.storeMessages("round \(round)")
+                #expect(messages.count == 2 * perSide)
+                for message in messages {
+                    let index = Int(message.uid) - 1
+                    let expected = index < perSide ? "$m\(index)" : "$d\(index - perSide)"
+                    #expect(message.flags == [expected], "round \(round), uid \(message.uid)")
+                }
+                #expect(messages == (try check.doveadmMessages("round \(round)")), "round \(round)")
+            }
+            try check.expectAgreement()
+        }
+    }
+
     // MARK: Readers during Dovecot's moves
 
     /// Dovecot moves messages from `new/` to `cur/` when it syncs a mailbox it may drop

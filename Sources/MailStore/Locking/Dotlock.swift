@@ -63,11 +63,24 @@ public final class Dotlock {
 
     /// Writes `bytes` as the target's new content and renames the lock file over the target.
     /// After this the lock is released.
-    public func replaceTarget(with bytes: [UInt8], fsync: Bool = true) throws {
+    ///
+    /// - Parameter modifiedAfter: when set, the new content's modification time is made
+    ///   later than these Unix seconds (one second ahead of the clock if need be), for
+    ///   readers that cache a file while its whole-second modification time is unchanged.
+    public func replaceTarget(with bytes: [UInt8], fsync: Bool = true, modifiedAfter: Int64? = nil) throws {
         precondition(!released, "dotlock already released")
         if ftruncate(fd, 0) != 0 { throw MailStoreError.system("truncate", path: lockPath, errno: errno) }
         if lseek(fd, 0, SEEK_SET) < 0 { throw MailStoreError.system("seek", path: lockPath, errno: errno) }
         try POSIX.writeAll(fd: fd, bytes, path: lockPath)
+        if let modifiedAfter {
+            var st = stat()
+            if fstat(fd, &st) != 0 { throw MailStoreError.system("stat", path: lockPath, errno: errno) }
+            if POSIX.FileStatus(st).modificationSeconds <= modifiedAfter {
+                let later = timespec(tv_sec: Int(modifiedAfter + 1), tv_nsec: 0)
+                var times = [later, later]
+                if futimens(fd, &times) != 0 { throw MailStoreError.system("set modification time", path: lockPath, errno: errno) }
+            }
+        }
         if fsync { try POSIX.fsync(fd: fd, path: lockPath) }
         try POSIX.rename(lockPath, targetPath)
         close(fd)

@@ -221,8 +221,12 @@ extension MailStore {
             changed = true
         }
         if changed {
+            // Dovecot re-reads dovecot-keywords only when its modification time (whole
+            // seconds) changed, so a rewrite within the second of the last one must still
+            // move it forward; otherwise Dovecot gives the new keyword's letter to another.
+            let previous = try POSIX.statusIfExists(directory.keywords)?.modificationSeconds
             try Dotlock.withLock(for: directory.keywords, configuration: configuration.lock, owner: configuration.owner) { lock in
-                try lock.replaceTarget(with: table.serialized(), fsync: configuration.fsync)
+                try lock.replaceTarget(with: table.serialized(), fsync: configuration.fsync, modifiedAfter: previous)
             }
         }
         return table
