@@ -69,6 +69,12 @@ extension DsyncRuleTests {
         #expect(third.fastPath, "the third sync read more than stamps")
         #expect(third.mailboxes == 2 && third.messages == 21)
 
+        // A subscription alone leaves the fast path too.
+        try f.subscribe(f.a, "Work")
+        let subscribed = try await f.sync()
+        #expect(!subscribed.fastPath && subscribed.appliedB.subscriptionChanges == 1)
+        #expect(try mapOf(f.b).subscriptions == ["Work"])
+
         // Any change leaves the fast path.
         try f.setFlags(f.b, uid: 3, .add, "\\Seen")
         let fourth = try await f.sync()
@@ -103,6 +109,22 @@ extension DsyncRuleTests {
         #expect(files == [f.stateStore.key + ".state", secondHeader.messagesFile])
         let view = try f.stateStore.loadView(secondHeader)
         #expect(view.messageCount == 2)
+
+        // A full sync, and a sync after the header was lost, leave no stale messages file either.
+        try f.save(f.a, guid: "m-3")
+        try await f.sync(full: true)
+        try FileManager.default.removeItem(atPath: f.stateStore.headerPath)
+        // What a crash during a write leaves, and files that are not this state's.
+        let key = f.stateStore.key
+        let foreign = ["bob@example.com-0123456789abcdef.6616f2ce2a137.messages", key + ".notes", key + "x.1234.messages"]
+        for name in [key + ".state.tmp.4242", key + ".6616f2ce25239.messages.tmp.4242"] + foreign {
+            try Data("x".utf8).write(to: URL(fileURLWithPath: f.stateDirectory + "/" + name))
+        }
+        try f.save(f.b, guid: "m-4")
+        try await f.sync()
+        let lastHeader = try #require(try f.stateStore.loadHeader())
+        let remaining = Set(try FileManager.default.contentsOfDirectory(atPath: f.stateDirectory))
+        #expect(remaining == Set([key + ".state", lastHeader.messagesFile] + foreign), "stale state files are left behind, or others' removed")
     }
 
     @Test func corruptState_fallsBackToAFullSync_withNoLoss() async throws {
@@ -252,5 +274,54 @@ extension DsyncRuleTests {
         // Released, the sync runs.
         try await f.sync()
         try await f.expectConverged(["INBOX": [1: m("m-1")]])
+    }
+}
+
+extension DsyncRuleTests {
+    @Test func changesAfterAnUnambiguousState_areFound_inReusedAndReadMailboxesAlike() async throws {
+        let f = try SyncFixture()
+        for name in ["One", "Two", "Three", "Four"] {
+            try f.create(f.a, name)
+            try f.saveMany(f.a, name, guids: (1...3).map { "\(name)-\($0)" })
+        }
+        try await f.sync()
+        try await Task.sleep(for: .milliseconds(250))
+        try await f.sync()  // a state whose stamps are unambiguous
+
+        // One mailbox changed on each side, one renamed, one untouched (reused from the state).
+        try f.setFlags(f.a, "One", uid: 2, .add, "\\Seen")
+        try f.expunge(f.b, "Two", uids: [3])
+        try f.rename(f.a, "Three", "Drei")
+        try f.save(f.b, "Four", guid: "Four-4")
+        let report = try await f.sync()
+        #expect(!report.fastPath)
+        try await f.expectConverged([
+            "INBOX": [:],
+            "One": [1: m("One-1"), 2: m("One-2", "\\Seen"), 3: m("One-3")],
+            "Two": [1: m("Two-1"), 2: m("Two-2")],
+            "Drei": [1: m("Three-1"), 2: m("Three-2"), 3: m("Three-3")],
+            "Four": [1: m("Four-1"), 2: m("Four-2"), 3: m("Four-3"), 4: m("Four-4")],
+        ])
+    }
+
+    @Test func keywordsOfBothSides_beyondWhatAMaildirCanHold_doNotBlockTheUserForever() async throws {
+        // A Maildir mailbox holds at most 26 keywords; each side uses 20 different ones.
+        let f = try SyncFixture()
+        try f.save(f.a, guid: "m-1")
+        try await f.sync()
+        try f.setFlags(f.a, uid: 1, .add, (1...20).map { "a\($0)" }.joined(separator: " "))
+        try f.setFlags(f.b, uid: 1, .add, (1...20).map { "b\($0)" }.joined(separator: " "))
+        try f.save(f.b, guid: "m-2")
+        // Known: the merged flags need 40 keywords, the store refuses the 27th with badData,
+        // and every later sync of this user fails the same way, so m-2 never reaches A.
+        await withKnownIssue("a merge needing more than 26 keywords in a mailbox fails every sync of the user") {
+            do {
+                _ = try await f.session(f.options()).run()
+            } catch let error as DsyncError {
+                Issue.record("the sync failed: \(error.code) \(error)")
+            }
+            // Whatever was possible went through: the new message at least.
+            #expect(try mapOf(f.a).messages["INBOX"]?[2]?.guid == "m-2")
+        }
     }
 }

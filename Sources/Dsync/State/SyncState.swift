@@ -107,6 +107,32 @@ public struct SyncStateStore: Sendable {
         if let previous, previous.messagesFile != messagesFile {
             try? FileManager.default.removeItem(atPath: directory + "/" + previous.messagesFile)
         }
+        removeLeftovers(keeping: messagesFile)
+    }
+
+    /// Removes this key's messages files that the header no longer names and temporary files
+    /// of interrupted writes: a full sync, a corrupt or lost header, or a crash between the
+    /// two writes would otherwise leave one behind each time. Runs under the user's lock, so
+    /// no other writer of this key is at work.
+    private func removeLeftovers(keeping messagesFile: String) {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return }
+        let prefix = key + "."
+        func isHex(_ text: Substring) -> Bool {
+            !text.isEmpty && text.utf8.allSatisfy { (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }
+        }
+        func isNumber(_ text: Substring) -> Bool { !text.isEmpty && text.utf8.allSatisfy { (0x30...0x39).contains($0) } }
+        for name in names where name.hasPrefix(prefix) && name != messagesFile {
+            // `<generation>.messages`, `<generation>.messages.tmp.<pid>` or `state.tmp.<pid>`.
+            let parts = name.dropFirst(prefix.count).split(separator: ".", omittingEmptySubsequences: false)
+            let isLeftover: Bool
+            switch parts.count {
+            case 2: isLeftover = isHex(parts[0]) && parts[1] == "messages"
+            case 3: isLeftover = parts[0] == "state" && parts[1] == "tmp" && isNumber(parts[2])
+            case 4: isLeftover = isHex(parts[0]) && parts[1] == "messages" && parts[2] == "tmp" && isNumber(parts[3])
+            default: isLeftover = false
+            }
+            if isLeftover { try? FileManager.default.removeItem(atPath: directory + "/" + name) }
+        }
     }
 
     /// Removes the state (after a mailbox identity problem that needs a full sync).
