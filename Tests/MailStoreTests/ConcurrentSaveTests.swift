@@ -52,7 +52,7 @@ struct ConcurrentSaveTests {
                             for index in stride(from: worker, to: Self.savesPerSide, by: Self.doveadmWorkers) {
                                 try check.doveadmSave(TestMessage.make(id: "dv-\(index)", lines: index % 5 + 1, crlf: index % 2 == 0))
                                 count += 1
-                                progress.doveadmSaved()
+                                progress.doveadmStepDone()
                             }
                         } catch {
                             progress.doveadmFailed()
@@ -109,7 +109,7 @@ struct ConcurrentSaveTests {
                         do {
                             for index in stride(from: worker, to: doveadmSaves, by: 2) {
                                 try check.doveadmSave(TestMessage.make(id: "db-\(index)"))
-                                progress.doveadmSaved()
+                                progress.doveadmStepDone()
                             }
                         } catch {
                             progress.doveadmFailed()
@@ -186,6 +186,9 @@ struct ConcurrentSaveTests {
 
     // MARK: Flag and expunge race
 
+    /// MailStore changes flags of even UIDs and expunges some, doveadm does the same for
+    /// odd ones, and both add flags to UIDs ending in 5: every change must stick, no
+    /// message may change its GUID, and only the expunged ones may go.
     @Test func mailStoreAndDoveadmChangeFlagsAndExpungeAtOnce_noChangeIsLost() async throws {
         try await DovecotInstance.withInstance { dovecot in
             let user = "flagger"
@@ -231,7 +234,7 @@ struct ConcurrentSaveTests {
                                 if uid % 10 == 1 {
                                     try check.doveadm(["expunge", "-u", user, "mailbox", "INBOX", "uid", String(uid)])
                                 }
-                                progress.doveadmSaved()
+                                progress.doveadmStepDone()
                             }
                         } catch {
                             progress.doveadmFailed()
@@ -305,7 +308,7 @@ struct ConcurrentSaveTests {
                         do {
                             for index in 0..<perSide {
                                 try check.doveadmFlags("add", "$d\(index)", mailbox: "round \(round)", uids: String(perSide + index + 1))
-                                progress.doveadmSaved()
+                                progress.doveadmStepDone()
                             }
                         } catch {
                             progress.doveadmFailed()
@@ -331,7 +334,7 @@ struct ConcurrentSaveTests {
     // MARK: Readers during Dovecot's moves
 
     /// Dovecot moves messages from `new/` to `cur/` when it syncs a mailbox it may drop
-    /// \\Recent in (IMAP SELECT; `maildir_empty_new=yes` makes doveadm do the same). A
+    /// \Recent in (IMAP SELECT; `maildir_empty_new=yes` makes doveadm do the same). A
     /// listing that reads `new/` before a move and `cur/` after it sees one message under
     /// two names: that is a race to retry, not a corrupt mailbox. (Before MailStore
     /// handled it, nearly every round failed with "two message files have the same base
@@ -456,7 +459,7 @@ struct ConcurrentSaveTests {
                             for index in stride(from: worker, to: perSide, by: 2) {
                                 try check.doveadm(["mailbox", "create", "-u", user, "dv/box \(index)"])
                                 try check.doveadm(["mailbox", "subscribe", "-u", user, "dv/box \(index)"])
-                                progress.doveadmSaved()
+                                progress.doveadmStepDone()
                             }
                         } catch {
                             progress.doveadmFailed()
@@ -625,7 +628,7 @@ final class RaceProgress: Sendable {
     private let done = Atomic<Int>(0)
     private let failed = Atomic<Bool>(false)
 
-    func doveadmSaved() { done.add(1, ordering: .releasing) }
+    func doveadmStepDone() { done.add(1, ordering: .releasing) }
     func doveadmFailed() { failed.store(true, ordering: .releasing) }
 
     /// Blocks until doveadm has done `count` steps, failed, or 30 s have passed.
