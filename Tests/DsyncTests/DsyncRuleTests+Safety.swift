@@ -325,3 +325,26 @@ extension DsyncRuleTests {
         }
     }
 }
+
+extension DsyncRuleTests {
+    @Test func exhaustedUIDs_areRefusedWithAClearError_andNothingChanges() async throws {
+        // The highest UID there is: it syncs as it is.
+        let f = try SyncFixture()
+        try await f.sync()
+        try f.save(f.a, guid: "top", uid: UInt32.max - 1)
+        try await f.sync()
+        try await f.expectConverged(["INBOX": [UInt32.max - 1: m("top")]])
+
+        // A new message on B needs a fresh UID above A's highest one: there is none.
+        let g = try SyncFixture()
+        try await g.sync()
+        try g.save(g.a, guid: "top", uid: UInt32.max - 1)
+        try g.save(g.b, guid: "low")
+        let before = try g.maps()
+        let refused = await #expect(throws: DsyncError.self) { try await g.session(g.options()).run() }
+        #expect(refused?.code == .badData)
+        #expect(refused?.message.contains("\"INBOX\"") == true, "\(refused?.message ?? "")")
+        let after = try g.maps()
+        #expect(after.a == before.a && after.b == before.b)
+    }
+}

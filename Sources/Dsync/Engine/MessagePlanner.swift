@@ -25,6 +25,9 @@ struct MessagePlanner {
         var vanishedOnA = 0
         var vanishedOnB = 0
         var conflicts = 0
+        /// A message needed a fresh UID but the mailbox has none left (the next UID reached
+        /// 2^32 − 1); the plan must not be applied.
+        var uidsExhausted = false
     }
 
     /// A new message and where it is.
@@ -101,6 +104,11 @@ struct MessagePlanner {
         var placementsA: [(target: UInt32, change: Placement)] = []
         var placementsB: [(target: UInt32, change: Placement)] = []
         func freshUID() -> UInt32 {
+            // The store, like Dovecot, never gives out UID 2^32 − 1; and never overflow.
+            guard fresh < UInt32.max else {
+                result.uidsExhausted = true
+                return fresh
+            }
             defer { fresh += 1 }
             return fresh
         }

@@ -50,6 +50,9 @@ public struct SyncPlan: Sendable {
     public var uidConflicts = 0
     /// Mailboxes renamed to keep two different mailboxes that claimed one name.
     public var nameConflicts = 0
+    /// Mailboxes (final names) where a message needs a fresh UID but none is left: the plan
+    /// cannot be applied.
+    public var uidsExhausted: [String] = []
 
     public func changes(for side: SyncSide) -> [ReplicaChange] { side == .a ? changesA : changesB }
 

@@ -171,6 +171,7 @@ public enum SyncPlanner {
             plan.vanished[.a, default: 0] += result.vanishedOnA
             plan.vanished[.b, default: 0] += result.vanishedOnB
             plan.uidConflicts += result.conflicts
+            if result.uidsExhausted { plan.uidsExhausted.append(entry.finalName.joined(separator: "/")) }
             plan.final.mailboxes[guid] = MailboxView(
                 guid: guid, name: entry.finalName, uidValidity: uidValidity, uidNext: result.uidNext, messages: result.final)
         }

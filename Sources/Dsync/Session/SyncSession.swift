@@ -135,6 +135,9 @@ public struct SyncSession: Sendable {
         report.mailboxes = plan.final.mailboxes.count
         report.messages = plan.final.messageCount
 
+        if !plan.uidsExhausted.isEmpty {
+            throw fail(.badData, "mailboxes \(plan.uidsExhausted.map { "\"\($0)\"" }.joined(separator: ", ")) have no UIDs left for the messages that need new ones; nothing was changed")
+        }
         for side in SyncSide.allCases {
             let vanished = plan.vanished[side, default: 0]
             if !options.acceptMassExpunge, plan.commonMessages >= options.massLossMinimum,
