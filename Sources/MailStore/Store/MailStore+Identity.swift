@@ -80,9 +80,10 @@ extension MailStore {
                 snapshot.uidlist = uidlist
                 try snapshot.match()
                 try rewriteUidlist(&snapshot, lock: lock)
-                // Dovecot's mailbox list index keeps serving its cached STATUS (UIDNEXT,
-                // UIDVALIDITY, GUID) while new/ and cur/ keep their modification times, so
-                // a change to the uidlist alone must move one of them.
+                // Dovecot neither re-reads a maildir's uidlist nor refreshes the STATUS its
+                // mailbox list index caches (UIDNEXT, UIDVALIDITY, GUID) while new/ and cur/
+                // keep their modification times, so a change to the uidlist alone must move
+                // one of them.
                 if utimensat(AT_FDCWD, directory.cur, nil, 0) != 0 {
                     throw MailStoreError.system("touch", path: directory.cur, errno: errno)
                 }
