@@ -70,8 +70,8 @@ import Testing
         let planA = try #require(report["planA"] as? [String]), planB = try #require(report["planB"] as? [String])
         #expect(report["plannedA"] as? Int == planA.count && report["plannedB"] as? Int == planB.count)
         // A: create Work, expunge m-1; B: copy m-2.
-        #expect(planA.contains { $0.hasPrefix("createMailbox") } && planA.contains { $0.hasPrefix("expunge") }, "\(planA)")
-        #expect(planB.contains { $0.hasPrefix("copyMessage") }, "\(planB)")
+        #expect(planA.contains { $0.hasPrefix("create mailbox \"Work\"") } && planA.contains { $0.hasPrefix("expunge from \"INBOX\"") }, "\(planA)")
+        #expect(planB.contains { $0.hasPrefix("copy into \"INBOX\"") }, "\(planB)")
         #expect(dry.stdout.contains("changes planned on A (\(f.a.root)): \(planA.count)"), "\(dry.stdout)")
         #expect(dry.stdout.contains("changes planned on B (\(f.b.root)): \(planB.count)"), "\(dry.stdout)")
         for line in planA + planB { #expect(dry.stdout.contains("  \(line)\n")) }

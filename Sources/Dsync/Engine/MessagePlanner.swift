@@ -199,7 +199,9 @@ struct MessagePlanner {
         flushRenumber()
         for (uid, flags) in flags.sorted(by: { $0.0 < $1.0 }) { changes.append(.setFlags(mailbox: mailbox, uid: uid, flags: flags)) }
         if !expunge.isEmpty { changes.append(.expunge(mailbox: mailbox, uids: expunge.sorted())) }
-        if currentNext < finalNext { changes.append(.raiseUIDNext(mailbox: mailbox, to: finalNext)) }
+        // Copies and renumbers already move the next UID past their targets.
+        let nextAfterPlacements = max(currentNext, (placements.map(\.target).max() ?? 0) &+ 1)
+        if nextAfterPlacements < finalNext { changes.append(.raiseUIDNext(mailbox: mailbox, to: finalNext)) }
         return changes
     }
 }

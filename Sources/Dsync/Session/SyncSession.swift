@@ -147,8 +147,13 @@ public struct SyncSession: Sendable {
             }
         }
         if options.dryRun {
-            report.planA = plan.changesA.map(String.init(describing:))
-            report.planB = plan.changesB.map(String.init(describing:))
+            var names: [String: String] = [:]
+            for view in [viewA, viewB] {
+                for mailbox in view.mailboxes.values { names[mailbox.guid] = mailbox.displayName }
+            }
+            for mailbox in plan.final.mailboxes.values { names[mailbox.guid] = mailbox.displayName }
+            report.planA = plan.changesA.map { $0.description(names: names) }
+            report.planB = plan.changesB.map { $0.description(names: names) }
             return report
         }
 
