@@ -98,7 +98,7 @@ import Testing
             try await Self.makeScenario(f)
             total = try await f.plan().plan.changesA.count
         }
-        #expect(total > 15, "the scenario should give A many changes")
+        #expect(total > 12, "the scenario should give A many changes")
         for count in 0...total {
             let f = try Self.fixture()
             try await Self.makeScenario(f)
@@ -116,7 +116,7 @@ import Testing
             try await Self.makeScenario(f)
             total = try await f.plan().plan.changesB.count
         }
-        #expect(total > 15, "the scenario should give B many changes")
+        #expect(total > 12, "the scenario should give B many changes")
         for count in 0...total {
             let f = try Self.fixture()
             try await Self.makeScenario(f)
@@ -163,11 +163,16 @@ import Testing
         try f.saveMany(f.b, "Work", guids: (1...50).map { "work-\($0)" })
         let arguments = ["sync", "-u", f.user, "--state-dir", f.stateDirectory, f.a.root, f.b.root]
         var progress: [Int] = []
+        var agedLocks: [String] = []
         for delay in [100, 60, 250] {
             let process = try DuplexProcess(arguments, outputDirectory: f.directory.path)
             try await Task.sleep(for: .milliseconds(delay))
             process.kill()
             _ = await process.exitStatus()
+            // A uidlist dotlock is also the file the new uidlist is written to (as in Dovecot),
+            // so a kill can leave one without a process id in it; like Dovecot, the store takes
+            // such a lock over only when it is 2 minutes old. Let that time pass.
+            agedLocks += try Self.ageDotlocks(in: [f.a.root, f.b.root])
             let copied = (try? mapOf(f.b).messages["INBOX"]?.count) ?? -1
             progress.append(copied)
         }
@@ -175,7 +180,7 @@ import Testing
         #expect(finish.status == 0, "\(finish.stderr)")
 
         let (mapA, mapB) = try f.maps()
-        #expect(mapA == mapB, "the sides differ after the killed syncs (B had \(progress) of 3000 after each kill)")
+        #expect(mapA == mapB, "the sides differ after the killed syncs (B had \(progress) of 3000 after each kill; aged locks \(agedLocks))")
         let counts = mapA.guidCounts
         #expect(counts.count == 3050)
         #expect(counts.values.allSatisfy { $0 == 1 }, "duplicates: \(counts.filter { $0.value != 1 }.keys.sorted().prefix(10))")
@@ -183,6 +188,23 @@ import Testing
         #expect(mapA.messages["Work"]?.count == 50)
         let again = try await f.sync()
         #expect(again.plannedA == 0 && again.plannedB == 0)
+    }
+}
+
+extension SyncInterruptionTests {
+    /// Sets the modification time of every dotlock under `roots` 10 minutes back (past the
+    /// stale timeout); returns their paths.
+    static func ageDotlocks(in roots: [String]) throws -> [String] {
+        var aged: [String] = []
+        for root in roots {
+            guard let enumerator = FileManager.default.enumerator(atPath: root) else { continue }
+            for case let relative as String in enumerator where relative.hasSuffix(".lock") {
+                let path = root + "/" + relative
+                try FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSinceNow: -600)], ofItemAtPath: path)
+                aged.append(relative)
+            }
+        }
+        return aged
     }
 }
 
