@@ -193,12 +193,15 @@ public struct SyncSession: Sendable {
     }
 
     /// Mailboxes the apply did not touch on a side (same stamp) and that already held the
-    /// final view: no need to read them again.
+    /// final view: no need to read them again. Not when the stamp before was ambiguous: a
+    /// change after the read, in the clock tick of the change before the stamp, leaves the
+    /// stamp as it was and would be taken as synced.
     static func untouched(view: ReplicaView, before: StoreStamp, after: StoreStamp, final: ReplicaView) -> [String: MailboxView] {
         var result: [String: MailboxView] = [:]
+        let ambiguous = before.ambiguousMailboxes
         for mailbox in view.mailboxes.values {
             let name = mailbox.displayName
-            guard let stamp = before.mailboxes[name], after.mailboxes[name] == stamp,
+            guard let stamp = before.mailboxes[name], after.mailboxes[name] == stamp, !ambiguous.contains(name),
                   let planned = final.mailboxes[mailbox.guid], Self.same(mailbox, planned) else { continue }
             result[name] = mailbox
         }

@@ -1,0 +1,153 @@
+import Foundation
+import MailStore
+import Synchronization
+import Testing
+
+@testable import Dsync
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Changes made by someone else (Dovecot, a delivery) while a sync runs: the sync reports
+/// them, keeps the previous state, and the next sync converges without losing them.
+@Suite struct SyncConcurrencyTests {
+    /// Runs one sync whose side A (or B) is changed by `change` right after the sync read it.
+    func syncChangedAfterRead(
+        _ f: SyncFixture, side: SyncSide, applyDelay: Duration = .zero, _ change: @escaping @Sendable () throws -> Void
+    ) async throws -> Result<SyncReport, DsyncError> {
+        let replicaA: any Replica = side == .a ? InterferingReplica(LocalReplica(store: f.a), applyDelay: applyDelay, afterFirstRead: change) : LocalReplica(store: f.a)
+        let replicaB: any Replica = side == .b ? InterferingReplica(LocalReplica(store: f.b), applyDelay: applyDelay, afterFirstRead: change) : LocalReplica(store: f.b)
+        do {
+            return .success(try await SyncSession(a: replicaA, b: replicaB, options: f.options()).run())
+        } catch let error as DsyncError {
+            return .failure(error)
+        }
+    }
+
+    /// The sync noticed the change: it said so (report or error) and kept the previous state.
+    func expectNoticed(_ result: Result<SyncReport, DsyncError>, _ f: SyncFixture, previousState: String?, _ label: String) throws {
+        switch result {
+        case .success(let report):
+            #expect(report.changedDuringSync, "\(label): the change during the sync went unnoticed")
+        case .failure(let error):
+            #expect(error.code == .changedDuringSync, "\(label): \(error.code) \(error)")
+        }
+        #expect(try f.stateStore.loadHeader()?.messagesFile == previousState, "\(label): the state was replaced")
+    }
+
+    @Test func changesMadeRightAfterTheSyncReadASide_areNoticed_andSyncedNextTime() async throws {
+        typealias Case = (label: String, side: SyncSide, change: @Sendable (SyncFixture) throws -> Void, expected: [String: [UInt32: MessageEntry]])
+        let cases: [Case] = [
+            // A's copy of b-new to UID 3 is refused: the delivery took UID 3. Next time both
+            // get fresh UIDs.
+            ("delivery to A", .a, { f in try f.save(f.a, guid: "late") },
+             ["INBOX": [1: m("m-1"), 2: m("m-2"), 4: m("b-new"), 5: m("late")], "Work": [1: m("w-1")]]),
+            ("delivery to B", .b, { f in try f.save(f.b, guid: "b-late") },
+             ["INBOX": [1: m("m-1"), 2: m("m-2"), 3: m("b-new"), 4: m("b-late")], "Work": [1: m("w-1")]]),
+            ("flag change on B", .b, { f in try f.setFlags(f.b, uid: 2, .add, "\\Seen") },
+             ["INBOX": [1: m("m-1"), 2: m("m-2", "\\Seen"), 3: m("b-new")], "Work": [1: m("w-1")]]),
+            ("expunge on B of the message being copied", .b, { f in try f.expunge(f.b, uids: [3]) },
+             ["INBOX": [1: m("m-1"), 2: m("m-2")], "Work": [1: m("w-1")]]),
+            ("rename on A of the mailbox being copied from", .a, { f in try f.rename(f.a, "Work", "Play") },
+             ["INBOX": [1: m("m-1"), 2: m("m-2"), 3: m("b-new")], "Play": [1: m("w-1")]]),
+            ("mailbox made on B under the name the sync creates there", .b, { f in try f.create(f.b, "Work") },
+             ["INBOX": [1: m("m-1"), 2: m("m-2"), 3: m("b-new")], "Work": [1: m("w-1")]]),
+        ]
+        for item in cases {
+            let f = try SyncFixture()
+            try f.save(f.a, guid: "m-1")
+            try f.save(f.a, guid: "m-2")
+            try await f.sync()
+            let previous = try f.stateStore.loadHeader()?.messagesFile
+            try f.save(f.b, guid: "b-new")
+            try f.create(f.a, "Work")
+            try f.save(f.a, "Work", guid: "w-1")
+            let result = try await syncChangedAfterRead(f, side: item.side) { try item.change(f) }
+            try expectNoticed(result, f, previousState: previous, item.label)
+            try await f.sync()
+            try await f.expectConverged(item.expected)
+        }
+    }
+
+    @Test func changeRightAfterTheRead_inTheClockTickOfTheChangeBefore_isNotHiddenByTheState() async throws {
+        // File systems stamp directories with a coarse clock (a few ms on many kernels): two
+        // changes in one tick leave one modification time. Simulated here by restoring the
+        // times after the second change.
+        let f = try SyncFixture()
+        for guid in ["m-1", "m-2", "m-3"] { try f.save(f.a, guid: guid, flags: "$Mark") }
+        try await f.sync()
+        try await Task.sleep(for: .milliseconds(250))
+        try await f.sync()
+
+        try f.setFlags(f.b, uid: 1, .add, "\\Seen")  // the change before the sync
+        let inbox = f.b.root
+        let result = try await syncChangedAfterRead(f, side: .b, applyDelay: .milliseconds(150)) {
+            let cur = try Self.modificationTime(inbox + "/cur"), new = try Self.modificationTime(inbox + "/new")
+            try f.setFlags(f.b, uid: 2, .add, "\\Flagged")  // the change in the same tick
+            try Self.setModificationTime(inbox + "/cur", cur)
+            try Self.setModificationTime(inbox + "/new", new)
+        }
+        if case .success(let report) = result {
+            #expect(report.changedDuringSync, "the flag change right after the read was taken as synced")
+        }
+        try await Task.sleep(for: .milliseconds(250))
+        try await f.sync()
+        try await f.sync()
+        try await f.expectConverged(["INBOX": [1: m("m-1", "\\Seen $Mark"), 2: m("m-2", "\\Flagged $Mark"), 3: m("m-3", "$Mark")]])
+    }
+
+    static func modificationTime(_ path: String) throws -> timespec {
+        var st = stat()
+        guard stat(path, &st) == 0 else { throw DsyncError(.io, "stat \(path)") }
+        return st.st_mtim
+    }
+
+    static func setModificationTime(_ path: String, _ time: timespec) throws {
+        var times = [time, time]
+        guard utimensat(AT_FDCWD, path, &times, 0) == 0 else { throw DsyncError(.io, "utimensat \(path)") }
+    }
+}
+
+/// A local replica that runs `afterFirstRead` once, right after the sync's first read, and
+/// waits `applyDelay` before applying (a long sync).
+final class InterferingReplica: Replica {
+    let base: LocalReplica
+    let applyDelay: Duration
+    let afterFirstRead: @Sendable () throws -> Void
+    private let fired = Mutex(false)
+
+    init(_ base: LocalReplica, applyDelay: Duration = .zero, afterFirstRead: @escaping @Sendable () throws -> Void) {
+        self.base = base
+        self.applyDelay = applyDelay
+        self.afterFirstRead = afterFirstRead
+    }
+
+    var description: String { base.description }
+
+    func withUserLock<T: Sendable>(timeout: Duration, _ body: @Sendable () async throws -> T) async throws -> T {
+        try await base.withUserLock(timeout: timeout, body)
+    }
+
+    func exists() async throws -> Bool { try await base.exists() }
+    func stamp() async throws -> StoreStamp { try await base.stamp() }
+
+    func read(reusing: [String: MailboxView]) async throws -> ReplicaView {
+        let view = try await base.read(reusing: reusing)
+        let first = fired.withLock { fired in
+            defer { fired = true }
+            return !fired
+        }
+        if first { try afterFirstRead() }
+        return view
+    }
+
+    func body(mailbox: String, guid: String, uidHint: UInt32) async throws -> (bytes: [UInt8], receivedDate: Int64?)? {
+        try await base.body(mailbox: mailbox, guid: guid, uidHint: uidHint)
+    }
+
+    func apply(_ changes: [ReplicaChange], source: any Replica) async throws -> ApplyReport {
+        if applyDelay > .zero { try await Task.sleep(for: applyDelay) }
+        return try await base.apply(changes, source: source)
+    }
+}
