@@ -138,6 +138,85 @@ import Testing
         }
     }
 
+    @Test func syncInterruptedAfterAnyPrefixOfTheApplicationOrder_convergesOnTheNextSync() async throws {
+        let reference = try await Self.reference()
+        let total: Int
+        do {
+            let f = try Self.fixture()
+            try await Self.makeScenario(f)
+            let plan = try await f.plan().plan
+            total = plan.changesA.count + plan.changesB.count
+        }
+        for count in stride(from: 0, through: total, by: 2) {
+            let f = try Self.fixture()
+            try await Self.makeScenario(f)
+            try await f.interruptedSync(after: count)
+            try await f.sync()
+            try await Self.expectConverged(f, like: reference, "interrupted after \(count) of \(total) in application order")
+        }
+    }
+
+    @Test func twoSameNamedMailboxesBeingMerged_interrupted_thenOneRenamed_keepEveryMessageOnce() async throws {
+        // Each side made its own "Lists"; the sync merges them under A's (larger) GUID. If it
+        // stops after A got B's messages but before B took A's GUID, a rename on B would leave
+        // two mailboxes and B's messages in both.
+        let total: Int
+        do {
+            let f = try Self.makeSameNamedMailboxes()
+            let plan = try await f.plan().plan
+            total = plan.changesA.count + plan.changesB.count
+        }
+        for count in 0...total {
+            for renamedSide in [SyncSide.a, .b] {
+                let f = try Self.makeSameNamedMailboxes()
+                try await f.interruptedSync(after: count)
+                try f.rename(renamedSide == .a ? f.a : f.b, "Lists", "Other")
+                try await f.sync()
+                let label = "interrupted after \(count) of \(total), then renamed on \(renamedSide)"
+                let (mapA, mapB) = try f.maps()
+                #expect(mapA == mapB, "\(label)\nA:\n\(mapA)\nB:\n\(mapB)")
+                #expect(mapA.guidCounts == ["a-1": 1, "a-2": 1, "b-1": 1, "b-2": 1], "\(label)\n\(mapA)")
+            }
+        }
+    }
+
+    static func makeSameNamedMailboxes() throws -> SyncFixture {
+        let f = try fixture()
+        try f.create(f.a, "Lists", guid: guids[1], uidValidity: 10)
+        try f.create(f.b, "Lists", guid: guids[0], uidValidity: 20)
+        try f.saveMany(f.a, "Lists", guids: ["a-1", "a-2"])
+        try f.saveMany(f.b, "Lists", guids: ["b-1", "b-2"])
+        return f
+    }
+
+    @Test func mailboxLeftUnderItsTemporaryRenameName_getsItsNameBack() async throws {
+        // B swaps X and Y; A follows through a temporary name and is interrupted right after
+        // the first rename. Then B deletes that mailbox while A gets new mail in it: it is
+        // kept, under its name from the common state, not the temporary one.
+        let f = try Self.fixture()
+        try f.create(f.a, "X", guid: Self.guids[0], uidValidity: 10)
+        try f.create(f.a, "Y", guid: Self.guids[1], uidValidity: 20)
+        try f.save(f.a, "X", guid: "x-1")
+        try f.save(f.a, "Y", guid: "y-1")
+        try await f.sync()
+        try f.rename(f.b, "X", "T")
+        try f.rename(f.b, "Y", "X")
+        try f.rename(f.b, "T", "Y")
+        try await f.interruptedSync(after: 1)
+        let temporary = try #require(try f.a.mailboxNames().first { $0.levels[0].hasPrefix("DuplexRename-") })
+        let guid = try f.a.status(of: temporary).guid.hex
+        try f.delete(f.b, guid == Self.guids[0] ? "Y" : "X")
+        try f.save(f.a, temporary.joined(), guid: "late")
+        try await f.sync()
+
+        let (mapA, mapB) = try f.maps()
+        #expect(mapA == mapB, "A:\n\(mapA)\nB:\n\(mapB)")
+        #expect(!mapA.mailboxes.keys.contains { $0.hasPrefix("DuplexRename-") }, "\(mapA)")
+        #expect(mapA.guidCounts == ["x-1": 1, "y-1": 1, "late": 1], "\(mapA)")
+        let again = try await f.sync()
+        #expect(again.plannedA == 0 && again.plannedB == 0)
+    }
+
     @Test func sessionFailingWhileApplying_keepsThePreviousState_andTheNextSyncConverges() async throws {
         let reference = try await Self.reference()
         for (side, count) in [("A", 0), ("A", 4), ("A", 11), ("B", 0), ("B", 6), ("B", 13)] {

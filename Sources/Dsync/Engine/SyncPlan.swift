@@ -56,6 +56,30 @@ public struct SyncPlan: Sendable {
 
     public func changes(for side: SyncSide) -> [ReplicaChange] { side == .a ? changesA : changesB }
 
+    /// The changes in the order a sync applies them: the mailbox tree of A, the tree of B
+    /// (deletes, identities, renames, creates), then the messages and subscriptions of A, of B.
+    ///
+    /// Both trees first, so that a sync interrupted while copying messages into a mailbox
+    /// that two sides made separately (and that the sync merges under one GUID) has already
+    /// given both sides that GUID: the next sync matches them by GUID even if one was renamed
+    /// meanwhile, instead of keeping two mailboxes with the copied messages in both.
+    public var applicationOrder: [(side: SyncSide, changes: [ReplicaChange])] {
+        let (treeA, messagesA) = Self.splitTree(changesA)
+        let (treeB, messagesB) = Self.splitTree(changesB)
+        return [(.a, treeA), (.b, treeB), (.a, messagesA), (.b, messagesB)]
+    }
+
+    /// The leading mailbox-tree changes and the rest (the planner emits the tree first).
+    static func splitTree(_ changes: [ReplicaChange]) -> ([ReplicaChange], [ReplicaChange]) {
+        let end = changes.firstIndex { change in
+            switch change {
+            case .createMailbox, .adoptIdentity, .renameMailbox, .deleteMailbox: false
+            default: true
+            }
+        } ?? changes.endIndex
+        return (Array(changes[..<end]), Array(changes[end...]))
+    }
+
     mutating func append(_ change: ReplicaChange, to side: SyncSide) {
         if side == .a { changesA.append(change) } else { changesB.append(change) }
     }

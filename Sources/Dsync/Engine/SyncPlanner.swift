@@ -98,16 +98,20 @@ public enum SyncPlanner {
         for guid in entries.keys {
             var entry = entries[guid]!
             let nameA = entry.a?.name, nameB = entry.b?.name, nameBase = entry.base?.name
+            // A temporary rename name (left by a sync interrupted in a rename cycle) was nobody's
+            // choice: when it is all a side has, the name in the common state is taken instead.
+            let remembered = baseBoxes[guid].map(\.name).flatMap { isTemporaryName($0, guid: guid) ? nil : $0 }
             switch (nameA, nameB) {
             case let (.some(x), .some(y)):
-                if x == y { entry.finalName = x }
+                if x == y { entry.finalName = isTemporaryName(x, guid: entry.a!.guid) ? remembered ?? x : x }
                 else if isTemporaryName(x, guid: entry.a!.guid) { entry.finalName = y }
                 else if isTemporaryName(y, guid: entry.b!.guid) { entry.finalName = x }
                 else if x == nameBase { entry.finalName = y }
                 else if y == nameBase { entry.finalName = x }
                 else { entry.finalName = x.joined(separator: "/") <= y.joined(separator: "/") ? x : y }
             case let (.some(x), nil), let (nil, .some(x)):
-                entry.finalName = x
+                let current = (entry.a ?? entry.b)!
+                entry.finalName = isTemporaryName(x, guid: current.guid) ? remembered ?? x : x
             case (nil, nil):
                 continue
             }

@@ -50,11 +50,28 @@ public struct SyncReport: Sendable, Codable {
     public var planB: [String] = []
 }
 
+extension ApplyReport {
+    /// Adds what another apply did.
+    mutating func add(_ other: ApplyReport) {
+        mailboxesCreated += other.mailboxesCreated
+        mailboxesRenamed += other.mailboxesRenamed
+        mailboxesDeleted += other.mailboxesDeleted
+        messagesCopied += other.messagesCopied
+        bytesCopied += other.bytesCopied
+        flagChanges += other.flagChanges
+        expunges += other.expunges
+        renumbered += other.renumbered
+        subscriptionChanges += other.subscriptionChanges
+        skipped += other.skipped
+    }
+}
+
 /// Runs one two-way sync between two replicas of a user.
 ///
 /// Order: both user locks; the saved state; the stamps of both sides (if nothing changed
 /// since the state, stop: the fast path); reading what changed; the plan; the mass-loss
-/// guard; applying A's then B's changes; verifying both sides against the plan; saving the
+/// guard; applying the changes (``SyncPlan/applicationOrder``: both mailbox trees, then A's
+/// and B's messages); verifying both sides against the plan; saving the
 /// new state. The state is only replaced when both sides verifiably hold what was planned,
 /// so an interrupted or disturbed sync leaves the previous state and the next sync
 /// converges without losing or duplicating anything.
@@ -157,8 +174,13 @@ public struct SyncSession: Sendable {
             return report
         }
 
-        report.appliedA = try await a.apply(plan.changesA, source: b)
-        report.appliedB = try await b.apply(plan.changesB, source: a)
+        for (side, changes) in plan.applicationOrder where !changes.isEmpty {
+            if side == .a {
+                report.appliedA.add(try await a.apply(changes, source: b))
+            } else {
+                report.appliedB.add(try await b.apply(changes, source: a))
+            }
+        }
 
         // Verify: both sides must now hold exactly the planned view.
         let afterA = try await a.stamp(), afterB = try await b.stamp()

@@ -84,12 +84,32 @@ final class SyncFixture: Sendable {
         return (SyncPlanner.plan(base: base, a: viewA, b: viewB), replicaA, replicaB)
     }
 
-    /// Simulates a sync interrupted after `countA` changes on A and `countB` on B: the
-    /// state is not saved.
+    /// Simulates a sync interrupted after `countA` changes on A and `countB` on B, A's
+    /// applied first: the state is not saved.
     func interruptedSync(countA: Int, countB: Int) async throws {
         let (plan, replicaA, replicaB) = try await plan()
         _ = try await replicaA.apply(Array(plan.changesA.prefix(countA)), source: replicaB)
         _ = try await replicaB.apply(Array(plan.changesB.prefix(countB)), source: replicaA)
+    }
+
+    /// Simulates a sync interrupted after `count` changes in the order a session applies
+    /// them (``SyncPlan/applicationOrder``): the state is not saved.
+    ///
+    /// - Returns: the number of changes the plan had.
+    @discardableResult
+    func interruptedSync(after count: Int) async throws -> Int {
+        let (plan, replicaA, replicaB) = try await plan()
+        var left = count
+        for (side, changes) in plan.applicationOrder where left > 0 {
+            let part = Array(changes.prefix(left))
+            left -= part.count
+            if side == .a {
+                _ = try await replicaA.apply(part, source: replicaB)
+            } else {
+                _ = try await replicaB.apply(part, source: replicaA)
+            }
+        }
+        return plan.changesA.count + plan.changesB.count
     }
 
     // MARK: - Editing
