@@ -47,7 +47,10 @@ import Testing
 }
 
 /// One random run: the fixture, the generator, the model of what must survive, and a log.
-final class RandomSyncRun {
+///
+/// Unchecked `Sendable`: a run is used by one task at a time; the edits made "during" a sync
+/// run synchronously inside that sync's own calls.
+final class RandomSyncRun: @unchecked Sendable {
     let seed: UInt64
     var rng: SplitMix64
     let f: SyncFixture
@@ -123,13 +126,43 @@ final class RandomSyncRun {
         case 62..<66: try deliverToBothSides()
         case 66..<80: try await sync(full: false)
         case 80..<92: try await interruptedSync()
-        case 92..<95: try await sync(full: true)
+        case 92..<95:
+            if rng.chance(50) { try await sync(full: true) } else { try await syncWithConcurrentEdit() }
         case 95..<97: try await sync(full: false, state: false)
         default:
             // Let stamps age past the ambiguity margin, so that the next syncs save stamps
             // that let later syncs reuse unchanged mailboxes from the state (and take the fast path).
             log.append("pause")
             try await Task.sleep(for: .milliseconds(150))
+        }
+    }
+
+    /// A sync during which one side is edited (right after it was read, or just before the
+    /// changes are applied), as Dovecot or a delivery would: the sync may notice it or not, but
+    /// nothing may be lost.
+    func syncWithConcurrentEdit() async throws {
+        let afterRead = rng.chance(50)
+        let wrapped: SyncSide = rng.chance(50) ? .a : .b
+        let edit = rng.below(5)
+        log.append("sync with an edit \(afterRead ? "after the read of" : "before applying on") \(wrapped):")
+        let hook: @Sendable () throws -> Void = { [self] in
+            switch edit {
+            case 0: try save()
+            case 1: try changeFlags()
+            case 2: try expunge()
+            case 3: try moveMessage()
+            default: try renameMailbox()
+            }
+        }
+        let base = LocalReplica(store: wrapped == .a ? f.a : f.b)
+        let interfering = afterRead ? InterferingReplica(base, afterFirstRead: hook) : InterferingReplica(base, beforeFirstApply: hook)
+        let replicaA: any Replica = wrapped == .a ? interfering : LocalReplica(store: f.a)
+        let replicaB: any Replica = wrapped == .b ? interfering : LocalReplica(store: f.b)
+        do {
+            let report = try await SyncSession(a: replicaA, b: replicaB, options: f.options()).run()
+            log.append("  → planned \(report.plannedA) on A, \(report.plannedB) on B, changed during the sync: \(report.changedDuringSync)")
+        } catch let error as DsyncError where error.code == .changedDuringSync {
+            log.append("  → \(error.code): \(error.message)")
         }
     }
 

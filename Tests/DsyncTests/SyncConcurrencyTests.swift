@@ -109,18 +109,25 @@ import Glibc
     }
 }
 
-/// A local replica that runs `afterFirstRead` once, right after the sync's first read, and
-/// waits `applyDelay` before applying (a long sync).
+/// A local replica that runs `afterFirstRead` once, right after the sync's first read,
+/// `beforeFirstApply` once before it first applies changes, and waits `applyDelay` before
+/// applying (a long sync).
 final class InterferingReplica: Replica {
     let base: LocalReplica
     let applyDelay: Duration
     let afterFirstRead: @Sendable () throws -> Void
+    let beforeFirstApply: @Sendable () throws -> Void
     private let fired = Mutex(false)
+    private let applied = Mutex(false)
 
-    init(_ base: LocalReplica, applyDelay: Duration = .zero, afterFirstRead: @escaping @Sendable () throws -> Void) {
+    init(
+        _ base: LocalReplica, applyDelay: Duration = .zero, afterFirstRead: @escaping @Sendable () throws -> Void = {},
+        beforeFirstApply: @escaping @Sendable () throws -> Void = {}
+    ) {
         self.base = base
         self.applyDelay = applyDelay
         self.afterFirstRead = afterFirstRead
+        self.beforeFirstApply = beforeFirstApply
     }
 
     var description: String { base.description }
@@ -147,6 +154,11 @@ final class InterferingReplica: Replica {
     }
 
     func apply(_ changes: [ReplicaChange], source: any Replica) async throws -> ApplyReport {
+        let first = applied.withLock { applied in
+            defer { applied = true }
+            return !applied
+        }
+        if first { try beforeFirstApply() }
         if applyDelay > .zero { try await Task.sleep(for: applyDelay) }
         return try await base.apply(changes, source: source)
     }
