@@ -15,6 +15,8 @@ public struct DsyncError: Error, Sendable, CustomStringConvertible {
         case noSuchUser
         /// Invalid arguments.
         case usage
+        /// The operating system refused access to a mail root, lock or state file.
+        case permissionDenied
         /// The peer cannot be reached.
         case peerUnreachable
         /// Anything else.
@@ -29,6 +31,7 @@ public struct DsyncError: Error, Sendable, CustomStringConvertible {
             case .noSuchUser: 67
             case .peerUnreachable: 69
             case .lockTimeout: 75
+            case .permissionDenied: 77
             case .io: 74
             }
         }
@@ -56,6 +59,7 @@ public struct DsyncError: Error, Sendable, CustomStringConvertible {
         case .lockTimeout: code = .lockTimeout
         case .badData, .invalidArgument: code = .badData
         case .uidNotAvailable, .alreadyExists, .notFound: code = .changedDuringSync
+        case .permissionDenied: code = .permissionDenied
         default: code = .io
         }
         return DsyncError(code, error.description, user: user)

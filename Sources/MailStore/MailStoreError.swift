@@ -63,15 +63,30 @@ public struct MailStoreError: Error, Sendable, CustomStringConvertible {
     public var description: String {
         var text = ""
         if let path {
-            text += path
+            text += Self.printable(path)
             if let line { text += ":\(line)" }
             text += ": "
         }
-        text += message
+        text += Self.printable(message)
         if let errno {
             text += " (\(String(cString: strerror(errno))))"
         }
         return text
+    }
+
+    /// `text` with control characters written as `\u{..}`, so a hostile file name cannot
+    /// break a log line or a terminal.
+    static func printable(_ text: String) -> String {
+        guard text.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7f }) else { return text }
+        var out = ""
+        for scalar in text.unicodeScalars {
+            if scalar.value < 0x20 || scalar.value == 0x7f {
+                out += "\\u{" + String(scalar.value, radix: 16) + "}"
+            } else {
+                out.unicodeScalars.append(scalar)
+            }
+        }
+        return out
     }
 
     /// Makes an error from a failed system call, classifying `errno`.

@@ -47,9 +47,16 @@ public final class LocalReplica: Replica, Sendable {
             if code == ENOENT {
                 throw DsyncError(.noSuchUser, "the directory of mail root \(store.root) does not exist")
             }
+            if code == EACCES || code == EPERM || code == EROFS {
+                throw DsyncError(.permissionDenied, "\(path): permission denied creating the sync lock (it lives next to the mail root)")
+            }
             throw DsyncError(.io, "\(path): cannot open the sync lock (errno \(code))")
         }
         defer { close(fd) }
+        // Running as root, the lock belongs to the mail root's owner, like every other file.
+        if geteuid() == 0, let status = try? ownerOf(store.root), status.uid != 0 || status.gid != 0 {
+            _ = fchown(fd, status.uid, status.gid)
+        }
         let clock = ContinuousClock()
         let deadline = clock.now.advanced(by: timeout)
         while flock(fd, LOCK_EX | LOCK_NB) != 0 {
@@ -274,4 +281,11 @@ public final class LocalReplica: Replica, Sendable {
             throw DsyncError.from(error, user: nil)
         }
     }
+}
+
+/// The owner of a path, for giving lock files to the mail user.
+func ownerOf(_ path: String) throws -> (uid: uid_t, gid: gid_t) {
+    var st = stat()
+    guard stat(path, &st) == 0 else { throw DsyncError(.io, "\(path): stat failed (errno \(errno))") }
+    return (st.st_uid, st.st_gid)
 }

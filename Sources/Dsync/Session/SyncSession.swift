@@ -123,7 +123,7 @@ public struct SyncSession: Sendable {
             if header != nil || (!existsA && !existsB) {
                 throw fail(.massLoss, "mail root \(missing) is gone (or not a Maildir) although it was synced before; nothing was changed. If the user was really removed there, remove the sync state")
             }
-            throw fail(.noSuchUser, "mail root \(missing) does not exist or is not a Maildir; create it (duplex mailbox create \(missing) INBOX) for a first sync")
+            throw fail(.noSuchUser, "mail root \(missing) does not exist or is not a Maildir; create it for a first sync with: duplex mailbox create \(missing) INBOX")
         }
 
         let stampA = try await a.stamp(), stampB = try await b.stamp()

@@ -92,7 +92,11 @@ public struct SyncStateStore: Sendable {
     /// Saves a new state: the messages file first, then the header that names it; then the
     /// previous messages file is removed.
     public func save(view: ReplicaView, stampA: StoreStamp, stampB: StoreStamp, previous: SyncState.Header?) throws {
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        } catch {
+            throw DsyncError(.io, "\(directory): cannot create the state directory (is it a file, or not writable?)")
+        }
         let generation = String(UInt64(Date().timeIntervalSince1970 * 1_000_000), radix: 16)
         let messagesFile = "\(key).\(generation).messages"
         let encoder = JSONEncoder()

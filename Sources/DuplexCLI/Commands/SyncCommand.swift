@@ -11,8 +11,10 @@ struct SyncCommand: AsyncParsableCommand {
         abstract: "Make two copies of a user's Maildir identical (two-way, master/master).",
         discussion: """
             Exit codes: 0 synced; 2 a side changed during the sync (safe to run again); \
-            64 usage; 65 bad data, or a mass disappearance refused (see --accept-mass-expunge); \
-            67 no such user (a mail root is missing); 75 a user lock was not free in time.
+            64 usage; 65 bad data, or a mass disappearance refused (see --accept-mass-expunge), \
+            including a mail root that vanished after an earlier sync; 67 no such user (a mail \
+            root is missing before the first sync); 74 I/O error; 75 a user lock was not free in \
+            time; 77 permission denied.
             """
     )
 
@@ -49,8 +51,13 @@ struct SyncCommand: AsyncParsableCommand {
         for root in [mailRootA, mailRootB] where root.hasPrefix("tls://") {
             throw ValidationError("\(root): TLS peers are not supported by this version; give two local mail roots")
         }
-        guard Self.canonicalPath(mailRootA) != Self.canonicalPath(mailRootB) else {
+        let a = Self.canonicalPath(mailRootA), b = Self.canonicalPath(mailRootB)
+        guard a != b else {
             throw ValidationError("both sides are \(mailRootA)")
+        }
+        // One mail root inside the other would sync a user's folders into themselves.
+        guard !a.hasPrefix(b + "/"), !b.hasPrefix(a + "/") else {
+            throw ValidationError("one mail root is inside the other (\(a), \(b))")
         }
     }
 

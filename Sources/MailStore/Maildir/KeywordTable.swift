@@ -50,20 +50,19 @@ public struct KeywordTable: Sendable, Equatable {
         index < names.count ? names[index] : nil
     }
 
-    /// Returns the index of `name`, adding it at the first free index when missing.
+    /// Returns the index of `name`, adding it at the first free index when missing. Letters
+    /// in `reserved` (bit `i` for `'a' + i`) are skipped: message files carry them without a
+    /// name in the file, and giving them a name would give those messages a keyword.
     ///
     /// - Throws: `invalidArgument` when all 26 letters are taken.
-    public mutating func indexAdding(_ name: String) throws -> Int {
+    public mutating func indexAdding(_ name: String, avoiding reserved: UInt32 = 0) throws -> Int {
         if let existing = index(of: name) { return existing }
-        if let free = names.firstIndex(where: { $0 == nil }) {
-            names[free] = name
-            return free
+        for index in 0..<Self.capacity where reserved & (1 << UInt32(index)) == 0 && self.name(at: index) == nil {
+            while names.count <= index { names.append(nil) }
+            names[index] = name
+            return index
         }
-        guard names.count < Self.capacity else {
-            throw MailStoreError(.invalidArgument, "cannot add keyword \"\(name)\": the mailbox already has 26 keywords")
-        }
-        names.append(name)
-        return names.count - 1
+        throw MailStoreError(.invalidArgument, "cannot add keyword \"\(name)\": the mailbox's 26 keyword letters are all in use")
     }
 
     /// The file content.

@@ -28,9 +28,18 @@ extension MailStore {
         for entry in try POSIX.directoryEntries(root) {
             let name = entry.name
             guard name.hasPrefix("."), name.count > 1, !name.hasPrefix("..") else { continue }
-            if entry.type != UInt8(DT_DIR) {
-                guard entry.type == UInt8(DT_UNKNOWN), let status = try POSIX.statusIfExists(root + "/" + name), status.isDirectory else { continue }
+            // Dovecot renames a folder it deletes to this name first; a crash can leave it.
+            if name == ".DOVECOT-TRASHED" { continue }
+            var type = entry.type
+            if type == UInt8(DT_UNKNOWN) {
+                var st = stat()
+                guard lstat(root + "/" + name, &st) == 0 else { continue }
+                type = st.st_mode & S_IFMT == S_IFDIR ? UInt8(DT_DIR) : st.st_mode & S_IFMT == S_IFLNK ? UInt8(DT_LNK) : UInt8(DT_REG)
             }
+            if type == UInt8(DT_LNK), try POSIX.statusIfExists(root + "/" + name)?.isDirectory == true {
+                throw MailStoreError(.badData, "folder directory is a symbolic link; Duplex does not follow links", path: root + "/" + name)
+            }
+            guard type == UInt8(DT_DIR) else { continue }
             do {
                 folders.append(try MailboxName(storageName: String(name.dropFirst())))
             } catch let error as MailStoreError {
@@ -79,7 +88,13 @@ extension MailStore {
     /// - Throws: `alreadyExists` when it exists; `notFound` when the mail root does not exist.
     @discardableResult
     public func createMailbox(_ name: MailboxName, guid: MailboxGUID? = nil, uidValidity: UInt32? = nil) throws -> MailboxStatus {
+        if name.isInbox, try POSIX.statusIfExists(root) == nil {
+            // A new user: make the mail root itself (its parent must exist).
+            try POSIX.makeDirectory(root)
+            try configuration.owner.resolve(forDirectoryOf: root)?.apply(path: root)
+        }
         try requireRoot()
+        try requireMaildirOrEmpty()
         let rootOwner = try owner(for: root)
         let target = directory(name)
         if name.isInbox {
@@ -125,6 +140,19 @@ extension MailStore {
             throw error
         }
         return try status(of: name)
+    }
+
+    /// Fails unless the mail root is a Maildir (has `cur/`) or an empty directory, so that a
+    /// mistyped path (a home directory) is not turned into a Maildir.
+    func requireMaildirOrEmpty() throws {
+        if POSIX.exists(root + "/cur") { return }
+        let entries = try POSIX.directoryEntries(root)
+        guard entries.isEmpty else {
+            throw MailStoreError(
+                .badData,
+                "not a Maildir (no cur/) and not empty; is this the mail root? Create INBOX in an empty directory first",
+                path: root)
+        }
     }
 
     /// Renames a mailbox and its children (`.Old.*` → `.New.*`), keeping GUIDs and UIDs.

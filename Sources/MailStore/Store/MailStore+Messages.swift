@@ -77,7 +77,7 @@ extension MailStore {
             let snapshot = try snapshot(name)
             guard let (_, file) = snapshot.messages.first(where: { $0.record.uid == uid }) else { break }
             let path = snapshot.directory.file(file.fileName, inNew: file.inNew)
-            let fd = open(path, O_RDONLY | O_CLOEXEC)
+            let fd = openMessageFile(path)
             if fd >= 0 { return MessageBodyReader(fd: fd, path: path) }
             // Renamed by a concurrent flag change or moved to cur/: look again.
             if errno != ENOENT || attempt == 2 { throw MailStoreError.system("open", path: path, errno: errno) }
@@ -179,7 +179,7 @@ extension MailStore {
     /// - Throws: `notFound` when it was expunged.
     public func openMessage(in name: MailboxName, _ message: MessageInfo) throws -> MessageBodyReader {
         let path = directory(name).file(message.fileName, inNew: message.isInNew)
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        let fd = openMessageFile(path)
         if fd >= 0 { return MessageBodyReader(fd: fd, path: path) }
         guard errno == ENOENT else { throw MailStoreError.system("open", path: path, errno: errno) }
         return try openMessage(in: name, uid: message.uid)
@@ -216,8 +216,14 @@ extension MailStore {
     func addKeywordsHoldingUidlistLock(_ keywords: [String], to directory: MailboxDirectory) throws -> KeywordTable {
         var table = try readKeywords(directory)
         var changed = false
+        var reserved: UInt32 = 0
+        if keywords.contains(where: { table.index(of: $0) == nil }) {
+            // Letters already on files but without a name must not get one now.
+            for file in try scanFiles(directory).files.files { reserved |= file.summary.keywordMask }
+            for index in 0..<KeywordTable.capacity where table.name(at: index) != nil { reserved &= ~(1 << UInt32(index)) }
+        }
         for keyword in keywords where table.index(of: keyword) == nil {
-            _ = try table.indexAdding(keyword)
+            _ = try table.indexAdding(keyword, avoiding: reserved)
             changed = true
         }
         if changed {
@@ -268,6 +274,20 @@ extension MailStore {
             try rewriteUidlist(&snapshot, lock: lock)
         }
     }
+}
+
+/// Opens a message file for reading: never through a symbolic link, never blocking on a
+/// FIFO, and only a regular file. Returns -1 with `errno` set otherwise (`ELOOP`, `EINVAL`).
+func openMessageFile(_ path: String) -> Int32 {
+    let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
+    guard fd >= 0 else { return fd }
+    var st = stat()
+    guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG else {
+        close(fd)
+        errno = EINVAL
+        return -1
+    }
+    return fd
 }
 
 /// A message file opened for reading; closed when released.

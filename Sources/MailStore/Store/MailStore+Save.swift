@@ -125,7 +125,29 @@ extension MailStore {
     public func makeSaveBatch(in name: MailboxName) throws -> SaveBatch {
         var directory = try openDirectory(name)
         if try !uidlistIsReady(directory) { directory = try snapshot(name).directory }
+        removeStaleTemporaryFiles(directory)
         return SaveBatch(store: self, name: name, directory: directory, owner: try owner(for: directory.path))
+    }
+
+    /// Removes files left in `tmp/` by an interrupted save: files this host's Duplex wrote
+    /// for a process that no longer exists, and (as Dovecot does) any file untouched for
+    /// 36 hours. Best effort.
+    func removeStaleTemporaryFiles(_ directory: MailboxDirectory) {
+        let suffix = "." + Self.escapedHostName(configuration.hostName)
+        let now = POSIX.wallClock().seconds
+        guard let entries = try? POSIX.directoryEntries(directory.tmp) else { return }
+        for entry in entries where !entry.name.hasPrefix(".") {
+            let path = directory.tmp + "/" + entry.name
+            var stale = false
+            if entry.name.hasSuffix(suffix), let p = entry.name.firstIndex(of: "P"),
+               let pid = Int32(entry.name[entry.name.index(after: p)...].prefix { $0.isNumber }),
+               pid > 0, pid != getpid(), kill(pid, 0) != 0, errno == ESRCH {
+                stale = true
+            } else if let status = try? POSIX.statusIfExists(path), status.isRegularFile, now - status.modificationSeconds > 36 * 3600 {
+                stale = true
+            }
+            if stale { _ = unlink(path) }
+        }
     }
 
     func uidlistIsReady(_ directory: MailboxDirectory) throws -> Bool {

@@ -246,8 +246,29 @@ extension MailStore {
         var raced = false
         try POSIX.forEachDirectoryEntry(path) { nameBytes, type in
             if nameBytes.first == UInt8(ascii: ".") { return }
-            if type == UInt8(DT_DIR) { return }
-            let fileName = String(decoding: nameBytes, as: UTF8.self)
+            guard let fileName = String(validating: nameBytes, as: UTF8.self) else {
+                throw MailStoreError(
+                    .badData, "a message file name is not valid UTF-8 (\(nameBytes.count) bytes)",
+                    path: path + "/" + String(decoding: nameBytes, as: UTF8.self))
+            }
+            var kind = type
+            if kind == UInt8(DT_UNKNOWN) {
+                var st = stat()
+                guard lstat(path + "/" + fileName, &st) == 0 else { raced = true; return }
+                switch st.st_mode & S_IFMT {
+                case S_IFREG: kind = UInt8(DT_REG)
+                case S_IFDIR: kind = UInt8(DT_DIR)
+                default: kind = UInt8(DT_LNK)
+                }
+            }
+            if kind == UInt8(DT_DIR) { return }
+            guard kind == UInt8(DT_REG) else {
+                // A link could expose any file the process may read; a FIFO or device would
+                // block or never end. Dovecot, running as the mail user, could not read them either.
+                throw MailStoreError(
+                    .badData, "not a regular file (a symbolic link, FIFO, socket or device): Duplex reads only regular message files",
+                    path: path + "/" + fileName)
+            }
             let summary: MaildirFileName.Summary
             do {
                 summary = try MaildirFileName.Summary(parsing: nameBytes, original: fileName)
