@@ -223,7 +223,12 @@ extension MailStore {
             for index in 0..<KeywordTable.capacity where table.name(at: index) != nil { reserved &= ~(1 << UInt32(index)) }
         }
         for keyword in keywords where table.index(of: keyword) == nil {
-            _ = try table.indexAdding(keyword, avoiding: reserved)
+            do {
+                _ = try table.indexAdding(keyword, avoiding: reserved)
+            } catch var error as MailStoreError {
+                error.path = directory.keywords
+                throw error
+            }
             changed = true
         }
         if changed {
