@@ -97,6 +97,30 @@ import Glibc
         try await f.expectConverged(["INBOX": [1: m("m-1", "\\Seen $Mark"), 2: m("m-2", "\\Flagged $Mark"), 3: m("m-3", "$Mark")]])
     }
 
+    @Test func mailDeliveredAndExpungedDuringTheSync_doesNotStopLaterMailFromArriving() async throws {
+        // A delivery to A's INBOX, expunged again at once (a filter), while the sync works on
+        // another mailbox: A's next UID is then one above what the sync planned. The state must
+        // not claim the planned one, or later syncs, reusing A's unchanged INBOX from it, plan
+        // copies to A under a UID A can no longer give, and fail the same way every time.
+        let f = try SyncFixture()
+        for guid in ["m-1", "m-2"] { try f.save(f.a, guid: guid) }
+        try f.create(f.a, "Work")
+        try f.save(f.a, "Work", guid: "w-1")
+        try await f.sync()
+        try f.setFlags(f.b, "Work", uid: 1, .add, "\\Seen")
+        let store = f.a
+        let replicaA = InterferingReplica(LocalReplica(store: f.a), applyDelay: .milliseconds(150), beforeFirstApply: {
+            let spam = try store.saveMessage(in: .inbox, bytes: SyncFixture.body("spam"), options: SaveOptions(guid: "spam"))
+            _ = try store.expunge(in: .inbox, uids: [spam.uid])
+        })
+        _ = try await SyncSession(a: replicaA, b: LocalReplica(store: f.b), options: f.options()).run()
+
+        try f.save(f.b, guid: "b-1")  // UID 3 on B; A's next UID is 4
+        let report = try await f.sync()
+        #expect(report.appliedA.messagesCopied == 1)
+        try await f.expectConverged(["INBOX": [1: m("m-1"), 2: m("m-2"), 4: m("b-1")], "Work": [1: m("w-1", "\\Seen")]])
+    }
+
     static func modificationTime(_ path: String) throws -> timespec {
         var st = stat()
         guard stat(path, &st) == 0 else { throw DsyncError(.io, "stat \(path)") }

@@ -265,13 +265,15 @@ public final class LocalReplica: Replica, Sendable {
                 try $0.write(bytes)
             }
             if batch.count >= batchMessages || batch.byteCount >= batchBytes {
-                report.bytesCopied += batch.byteCount
+                let bytes = batch.byteCount
                 report.messagesCopied += try batch.commit().count
+                report.bytesCopied += bytes
                 batch = try store.makeSaveBatch(in: name)
             }
         }
-        report.bytesCopied += batch.byteCount
+        let bytes = batch.byteCount
         report.messagesCopied += try batch.commit().count
+        report.bytesCopied += bytes
     }
 
     private func mapErrors<T>(_ body: () throws -> T) throws -> T {

@@ -230,8 +230,11 @@ public struct SyncSession: Sendable {
         return result
     }
 
+    /// Whether a side's mailbox is exactly the planned one. The next UID too: the state's view
+    /// of a mailbox is reused as it is while its stamp does not change, so a next UID above the
+    /// planned one (mail delivered and expunged during the sync) must not be saved as synced.
     static func same(_ x: MailboxView, _ y: MailboxView) -> Bool {
-        x.guid == y.guid && x.name == y.name && x.uidValidity == y.uidValidity && x.uidNext >= y.uidNext && x.messages == y.messages
+        x.guid == y.guid && x.name == y.name && x.uidValidity == y.uidValidity && x.uidNext == y.uidNext && x.messages == y.messages
     }
 
     static func same(_ x: ReplicaView, _ y: ReplicaView) -> Bool {
