@@ -189,3 +189,20 @@ import Testing
         #expect(try mapOf(f.a).subscriptions == ["Work", "Lists"])
     }
 }
+
+extension DsyncRuleTests {
+    @Test func keywordsDifferingOnlyInCase_areOneKeyword_andSettle() async throws {
+        // IMAP keywords are case-insensitive, and each side's dovecot-keywords keeps the
+        // spelling it saw first: A knows "Junk", B "junk".
+        let f = try SyncFixture()
+        try f.save(f.a, guid: "m-1")
+        try f.save(f.a, guid: "m-2")
+        try await f.sync()
+        try f.setFlags(f.a, uid: 1, .add, "Junk")
+        try f.setFlags(f.b, uid: 1, .add, "junk")
+        try f.setFlags(f.b, uid: 2, .add, "JUNK $Later")
+        try f.save(f.b, guid: "m-3", flags: "junk")
+        try await f.sync()
+        try await f.expectConverged(["INBOX": [1: m("m-1", "Junk"), 2: m("m-2", "Junk $Later"), 3: m("m-3", "Junk")]])
+    }
+}

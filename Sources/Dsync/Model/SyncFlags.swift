@@ -2,15 +2,33 @@ import MailStore
 
 /// A message's flags in a form that compares and merges exactly: system flags as bits and
 /// keywords as a sorted set of names.
+///
+/// Keywords are case-insensitive (RFC 3501), and each side's `dovecot-keywords` keeps the
+/// spelling it saw first, so `Junk` on one side and `junk` on the other are one keyword:
+/// equal, hashed alike, merged as one.
 public struct SyncFlags: Hashable, Sendable, Codable {
     /// ``SystemFlags`` raw bits (\Answered 1, \Flagged 2, \Deleted 4, \Seen 8, \Draft 16).
     public var system: UInt8
-    /// Keyword names, sorted, without duplicates.
+    /// Keyword names, sorted, without duplicates (ignoring case: of several spellings the
+    /// first in code-point order is kept).
     public var keywords: [String]
 
     public init(system: UInt8 = 0, keywords: [String] = []) {
         self.system = system
-        self.keywords = Array(Set(keywords)).sorted()
+        var seen = Set<String>()
+        self.keywords = Array(Set(keywords)).sorted().filter { seen.insert($0.lowercased()).inserted }
+    }
+
+    /// The keywords as compared: without case.
+    private var keywordKeys: Set<String> { Set(keywords.map { $0.lowercased() }) }
+
+    public static func == (lhs: SyncFlags, rhs: SyncFlags) -> Bool {
+        lhs.system == rhs.system && (lhs.keywords == rhs.keywords || lhs.keywordKeys == rhs.keywordKeys)
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(system)
+        hasher.combine(keywordKeys)
     }
 
     public init(_ flags: MessageFlags) {
@@ -31,11 +49,13 @@ public struct SyncFlags: Hashable, Sendable, Codable {
         }
         let changedOnA = a.system ^ base.system
         let system = (a.system & changedOnA) | (b.system & ~changedOnA)
-        let baseKeywords = Set(base.keywords), aKeywords = Set(a.keywords), bKeywords = Set(b.keywords)
+        let baseKeywords = base.keywordKeys, aKeywords = a.keywordKeys, bKeywords = b.keywordKeys
+        var spellings: [String: [String]] = [:]
+        for keyword in base.keywords + a.keywords + b.keywords { spellings[keyword.lowercased(), default: []].append(keyword) }
         var keywords: [String] = []
-        for keyword in baseKeywords.union(aKeywords).union(bKeywords) {
-            let inBase = baseKeywords.contains(keyword), inA = aKeywords.contains(keyword)
-            if inA != inBase ? inA : bKeywords.contains(keyword) { keywords.append(keyword) }
+        for (key, spelled) in spellings {
+            let inBase = baseKeywords.contains(key), inA = aKeywords.contains(key)
+            if inA != inBase ? inA : bKeywords.contains(key) { keywords.append(contentsOf: spelled) }
         }
         return SyncFlags(system: system, keywords: keywords)
     }
