@@ -70,7 +70,7 @@ final class RandomSyncRun: @unchecked Sendable {
     private var temporaryNamesMayStay = false
 
     static let names = ["Work", "Archive", "Archive/2024", "Lists", "Lists/Swift", "News", "Trash", "Sent"]
-    static let flagTokens = ["\\Seen", "\\Flagged", "\\Answered", "\\Draft", "\\Deleted", "$Work", "Later", "Junk"]
+    static let flagTokens = ["\\Seen", "\\Flagged", "\\Answered", "\\Draft", "\\Deleted", "$Work", "Later", "Junk", "junk", "$work"]
 
     init(seed: UInt64) throws {
         self.seed = seed

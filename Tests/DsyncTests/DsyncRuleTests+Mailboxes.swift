@@ -274,3 +274,27 @@ extension DsyncRuleTests {
         #expect(try mapOf(f.a).subscriptions == ["日本語"])
     }
 }
+
+extension DsyncRuleTests {
+    @Test func nameClashOnANameNearTheLengthLimit_stillKeepsBoth() async throws {
+        let long = String(repeating: "x", count: 230)
+        let f = try SyncFixture()
+        try f.create(f.a, "Old1", guid: Self.guid1)
+        try f.create(f.a, "Old2", guid: Self.guid2)
+        try f.save(f.a, "Old1", guid: "o1-1")
+        try f.save(f.a, "Old2", guid: "o2-1")
+        try await f.sync()
+        try f.rename(f.a, "Old1", long)
+        try f.rename(f.b, "Old2", long)
+        let report = try await f.sync()
+
+        #expect(report.nameConflicts == 1)
+        let (mapA, mapB) = try f.maps()
+        #expect(mapA == mapB)
+        #expect(mapA.messages[long] == [1: m("o1-1")])
+        let renamed = try #require(mapA.mailboxes.first { $0.value.guid == Self.guid2 })
+        #expect(renamed.key.hasSuffix("-" + Self.guid2) && renamed.value.messages == [1: m("o2-1")], "\(renamed.key)")
+        let again = try await f.sync()
+        #expect(again.plannedA == 0 && again.plannedB == 0)
+    }
+}

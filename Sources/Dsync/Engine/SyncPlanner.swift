@@ -1,3 +1,5 @@
+import MailStore
+
 /// Plans a two-way sync: compares both sides with the last common state and decides
 /// every change, deterministically (the same inputs always give the same plan).
 ///
@@ -128,13 +130,20 @@ public enum SyncPlanner {
                 plan.nameConflicts += 1
                 var levels = entry.finalName
                 let last = levels.removeLast()
-                var candidate = levels + [last + "-" + entry.guid]
+                // The name shortened as far as needed for the suffix to fit the store's length
+                // limit (a name that cannot be created would fail every sync of the user).
+                func candidate(_ suffix: String) -> [String] {
+                    var stem = last
+                    while !stem.isEmpty, (try? MailboxName(levels: levels + [stem + suffix])) == nil { stem.removeLast() }
+                    return levels + [stem + suffix]
+                }
+                var name = candidate("-" + entry.guid)
                 var counter = 1
-                while taken[candidate] != nil {
-                    candidate = levels + [last + "-" + entry.guid + "-\(counter)"]
+                while taken[name] != nil {
+                    name = candidate("-" + entry.guid + "-\(counter)")
                     counter += 1
                 }
-                entry.finalName = candidate
+                entry.finalName = name
             }
             taken[entry.finalName] = entry.guid
             entries[entry.guid] = entry
