@@ -110,16 +110,18 @@ struct DotlockTests {
             let target = dir.path("subscriptions")
             try dir.write("subscriptions", "old\n")
             try Dotlock.withLock(for: target, configuration: Self.quick) { lock in
-                var lockStatus = stat()
-                #expect(stat(lock.lockPath, &lockStatus) == 0)
-                // Until the rename, readers see the old content.
+                var oldStatus = stat()
+                #expect(stat(target, &oldStatus) == 0)
+                // While the lock is held it names its holder, so a crash leaves a lock that
+                // is stale at once.
+                #expect(try dir.readText("subscriptions.lock") == "\(getpid()):\(POSIX.hostName)")
                 try lock.replaceTarget(with: Array("V\t2\n\nSent\n".utf8), fsync: true)
                 #expect(try dir.readText("subscriptions") == "V\t2\n\nSent\n")
                 #expect(!Dotlock.isHeld(target))
-                // The target is the lock file itself, renamed: same inode.
+                // A new file renamed into place: readers saw either the old or the new one.
                 var targetStatus = stat()
                 #expect(stat(target, &targetStatus) == 0)
-                #expect(targetStatus.st_ino == lockStatus.st_ino)
+                #expect(targetStatus.st_ino != oldStatus.st_ino)
             }
             #expect(try dir.readText("subscriptions") == "V\t2\n\nSent\n")
             #expect(try dir.entries("") == ["subscriptions"])

@@ -24,9 +24,9 @@ public struct DotlockConfiguration: Sendable {
 /// A held dotlock: `<target>.lock`, created with `O_EXCL`, holding `<pid>:<host>`.
 ///
 /// Use ``Dotlock/withLock(for:configuration:owner:_:)``; the lock is released when the
-/// closure returns or throws. ``replaceTarget(with:)`` writes new content into the lock
-/// file and renames it over the target, which both publishes the content atomically and
-/// releases the lock, as Dovecot's `file_dotlock_replace` does.
+/// closure returns or throws. ``replaceTarget(with:fsync:modifiedAfter:)`` writes new
+/// content to a temporary file, renames it over the target (publishing it atomically, as
+/// Dovecot's `file_dotlock_replace` does) and releases the lock.
 public final class Dotlock {
     /// The file the lock protects.
     public let targetPath: String
@@ -34,6 +34,8 @@ public final class Dotlock {
     public let lockPath: String
     private var fd: Int32
     private let inode: UInt64
+    /// Who new files get, resolved when the lock was taken.
+    var fileOwner: FileOwner?
     private var released = false
 
     private init(targetPath: String, lockPath: String, fd: Int32, inode: UInt64) {
@@ -69,23 +71,32 @@ public final class Dotlock {
     ///   readers that cache a file while its whole-second modification time is unchanged.
     public func replaceTarget(with bytes: [UInt8], fsync: Bool = true, modifiedAfter: Int64? = nil) throws {
         precondition(!released, "dotlock already released")
-        if ftruncate(fd, 0) != 0 { throw MailStoreError.system("truncate", path: lockPath, errno: errno) }
-        if lseek(fd, 0, SEEK_SET) < 0 { throw MailStoreError.system("seek", path: lockPath, errno: errno) }
-        try POSIX.writeAll(fd: fd, bytes, path: lockPath)
-        if let modifiedAfter {
-            var st = stat()
-            if fstat(fd, &st) != 0 { throw MailStoreError.system("stat", path: lockPath, errno: errno) }
-            if POSIX.FileStatus(st).modificationSeconds <= modifiedAfter {
-                let later = timespec(tv_sec: Int(modifiedAfter + 1), tv_nsec: 0)
-                var times = [later, later]
-                if futimens(fd, &times) != 0 { throw MailStoreError.system("set modification time", path: lockPath, errno: errno) }
+        // The new content goes to its own file, so the lock keeps naming its holder: a
+        // process killed at any point leaves a lock that is stale at once (dead holder).
+        let temporary = targetPath + ".duplex-new.\(getpid())"
+        let newFD = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        if newFD < 0 { throw MailStoreError.system("create", path: temporary, errno: errno) }
+        do {
+            try fileOwner?.apply(fd: newFD, path: temporary)
+            try POSIX.writeAll(fd: newFD, bytes, path: temporary)
+            if let modifiedAfter {
+                var st = stat()
+                if fstat(newFD, &st) != 0 { throw MailStoreError.system("stat", path: temporary, errno: errno) }
+                if POSIX.FileStatus(st).modificationSeconds <= modifiedAfter {
+                    let later = timespec(tv_sec: Int(modifiedAfter + 1), tv_nsec: 0)
+                    var times = [later, later]
+                    if futimens(newFD, &times) != 0 { throw MailStoreError.system("set modification time", path: temporary, errno: errno) }
+                }
             }
+            if fsync { try POSIX.fsync(fd: newFD, path: temporary) }
+            try POSIX.rename(temporary, targetPath)
+        } catch {
+            close(newFD)
+            _ = unlink(temporary)
+            throw error
         }
-        if fsync { try POSIX.fsync(fd: fd, path: lockPath) }
-        try POSIX.rename(lockPath, targetPath)
-        close(fd)
-        fd = -1
-        released = true
+        close(newFD)
+        release()
     }
 
     /// Refreshes the lock file's modification time so that others do not take it as stale.
@@ -122,7 +133,8 @@ public final class Dotlock {
                 fstat(fd, &st)
                 let lock = Dotlock(targetPath: targetPath, lockPath: lockPath, fd: fd, inode: UInt64(st.st_ino))
                 do {
-                    try owner.resolve(forDirectoryOf: targetPath)?.apply(fd: fd, path: lockPath)
+                    lock.fileOwner = try owner.resolve(forDirectoryOf: targetPath)
+                    try lock.fileOwner?.apply(fd: fd, path: lockPath)
                     try POSIX.writeAll(fd: fd, Array("\(getpid()):\(POSIX.hostName)".utf8), path: lockPath)
                 } catch {
                     lock.release()
