@@ -1,6 +1,6 @@
 // swift-tools-version: 6.1
-// libFuzzer targets for MailStore's parsers. Build and run as described in README.md; a
-// plain `swift build` cannot link them (libFuzzer provides `main`).
+// libFuzzer targets for MailStore's parsers and Dsync's frame decoder. Build and run as
+// described in README.md; a plain `swift build` cannot link them (libFuzzer provides `main`).
 import PackageDescription
 
 let package = Package(
@@ -12,6 +12,7 @@ let package = Package(
         .executableTarget(name: "UidlistFuzzer", dependencies: [.product(name: "MailStore", package: "duplex")]),
         .executableTarget(name: "MaildirFileNameFuzzer", dependencies: [.product(name: "MailStore", package: "duplex")]),
         .executableTarget(name: "ControlFilesFuzzer", dependencies: [.product(name: "MailStore", package: "duplex")]),
+        .executableTarget(name: "FrameDecoderFuzzer", dependencies: [.product(name: "Dsync", package: "duplex")]),
     ],
     swiftLanguageModes: [.v6]
 )
