@@ -3,7 +3,7 @@
 #
 #   Fuzz/run.sh [seconds per target, default 60] [target ...]
 #
-# Targets: UidlistFuzzer MaildirFileNameFuzzer ControlFilesFuzzer (all when none given).
+# Targets: UidlistFuzzer MaildirFileNameFuzzer ControlFilesFuzzer FrameDecoderFuzzer (all when none given).
 # New inputs libFuzzer finds go to Fuzz/.work/<corpus>/ (not tracked); crashes are written
 # to Fuzz/.work/ as crash-<hash>. Exits non-zero when a target crashes.
 set -euo pipefail
@@ -14,7 +14,7 @@ seconds=${1:-60}
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    targets=(UidlistFuzzer MaildirFileNameFuzzer ControlFilesFuzzer)
+    targets=(UidlistFuzzer MaildirFileNameFuzzer ControlFilesFuzzer FrameDecoderFuzzer)
 fi
 
 corpus_of() {
@@ -22,6 +22,7 @@ corpus_of() {
         UidlistFuzzer) echo uidlist ;;
         MaildirFileNameFuzzer) echo filename ;;
         ControlFilesFuzzer) echo controlfiles ;;
+        FrameDecoderFuzzer) echo frames ;;
         *) echo "unknown target $1" >&2; exit 64 ;;
     esac
 }
