@@ -85,13 +85,14 @@ public final class LocalReplica: Replica, Sendable {
             var view = ReplicaView()
             var names: [String: MailboxName] = [:]
             var uidNexts: [String: UInt32] = [:]
+            let subscriptions = try store.subscriptions()
             for name in try store.mailboxNames() {
                 let key = name.joined(separator: "/")
                 let mailbox: MailboxView
                 if let reused = reusing[key] {
                     mailbox = reused
                 } else {
-                    let (status, messages) = try store.contents(of: name)
+                    let (status, messages) = try store.contents(of: name, subscriptions: subscriptions)
                     mailbox = MailboxView(
                         guid: status.guid.hex, name: name.levels, uidValidity: status.uidValidity, uidNext: status.uidNext,
                         messages: messages.map { MessageState(uid: $0.uid, guid: $0.guid, flags: SyncFlags($0.flags)) })
@@ -103,7 +104,7 @@ public final class LocalReplica: Replica, Sendable {
                 names[mailbox.guid] = name
                 uidNexts[mailbox.guid] = mailbox.uidNext
             }
-            view.subscriptions = Set(try store.subscriptions().map(\.levels))
+            view.subscriptions = Set(subscriptions.map(\.levels))
             known.withLock { known in
                 known.names = names
                 known.uidNextAtRead = uidNexts

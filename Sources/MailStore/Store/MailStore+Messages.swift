@@ -31,12 +31,16 @@ extension MailStore {
     /// A mailbox's status and messages from one read (what a sync needs).
     ///
     /// - Throws: as ``listMessages(in:options:)``.
-    public func contents(of name: MailboxName, options: MessageListOptions = MessageListOptions()) throws -> (status: MailboxStatus, messages: [MessageInfo]) {
+    /// - Parameter subscriptions: the subscribed names when the caller already read them
+    ///   (reading many mailboxes); read from disk when nil.
+    public func contents(
+        of name: MailboxName, options: MessageListOptions = MessageListOptions(), subscriptions: [MailboxName]? = nil
+    ) throws -> (status: MailboxStatus, messages: [MessageInfo]) {
         let snapshot = try snapshot(name)
         let status = MailboxStatus(
             name: name, guid: snapshot.mailboxGUID, uidValidity: snapshot.uidlist.uidValidity,
             uidNext: snapshot.uidlist.nextUID, messages: snapshot.messages.count,
-            isSubscribed: try readSubscriptions().contains(name))
+            isSubscribed: try subscriptions.map { $0.contains(name) } ?? readSubscriptions().contains(name))
         return (status, try messages(of: snapshot, options: options))
     }
 
