@@ -2,7 +2,7 @@ import MailStore
 
 /// An error from the sync engine, with a stable code and context.
 public struct DsyncError: Error, Sendable, CustomStringConvertible {
-    public enum Code: String, Sendable {
+    public enum Code: String, Sendable, Codable, CaseIterable {
         /// The user's sync lock was not free in time; safe to retry.
         case lockTimeout
         /// A side changed during the sync; it converged as far as it could, run again.
@@ -17,8 +17,16 @@ public struct DsyncError: Error, Sendable, CustomStringConvertible {
         case usage
         /// The operating system refused access to a mail root, lock or state file.
         case permissionDenied
-        /// The peer cannot be reached.
+        /// The peer cannot be reached (connection refused, no route, name unknown, timeout
+        /// while connecting).
         case peerUnreachable
+        /// The peer broke the dsync protocol: a malformed, unexpected or corrupt frame, a
+        /// body whose size or SHA-256 digest is not the announced one, an unknown protocol
+        /// major version, or the connection closing in the middle of an exchange.
+        case protocolError
+        /// Mutual TLS failed: no certificate, one from an untrusted CA, or a peer identity
+        /// that is not allowed.
+        case authenticationFailed
         /// Anything else.
         case io
 
@@ -29,9 +37,10 @@ public struct DsyncError: Error, Sendable, CustomStringConvertible {
             case .usage: 64
             case .badData, .massLoss: 65
             case .noSuchUser: 67
-            case .peerUnreachable: 69
+            case .peerUnreachable: 68
             case .lockTimeout: 75
-            case .permissionDenied: 77
+            case .protocolError: 76
+            case .permissionDenied, .authenticationFailed: 77
             case .io: 74
             }
         }

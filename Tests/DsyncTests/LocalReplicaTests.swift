@@ -90,11 +90,30 @@ import Testing
         try f.save(f.a, guid: "a-1")
         let (replicaA, replicaB, inboxA, inboxB) = try await readBoth(f)
         _ = try await replicaA.apply([.adoptIdentity(currentGUID: inboxA, guid: inboxB, uidValidity: 77)], source: replicaB)
-        let body = try await replicaA.body(mailbox: inboxA, guid: "a-1", uidHint: 1)
-        #expect(body?.bytes == SyncFixture.body("a-1"))
-        let byNewGUID = try await replicaA.body(mailbox: inboxB, guid: "a-1", uidHint: 1)
-        #expect(byNewGUID?.bytes == SyncFixture.body("a-1"))
+        let bodies = try await readBodies(replicaA, [
+            BodyRequest(mailbox: inboxA, guid: "a-1", uid: 1), BodyRequest(mailbox: inboxB, guid: "a-1", uid: 1),
+            BodyRequest(mailbox: inboxB, guid: "gone", uid: 9),
+        ])
+        #expect(bodies == [SyncFixture.body("a-1"), SyncFixture.body("a-1"), nil])
         let status = try f.a.status(of: .inbox)
         #expect(status.guid.hex == inboxB && status.uidValidity == 77)
     }
+}
+
+/// Reads every requested body whole (nil for one that is gone).
+func readBodies(_ replica: any Replica, _ requests: [BodyRequest]) async throws -> [[UInt8]?] {
+    let stream = try await replica.bodies(requests)
+    var result: [[UInt8]?] = []
+    for _ in requests {
+        guard let header = try await stream.nextMessage() else {
+            result.append(nil)
+            continue
+        }
+        var bytes: [UInt8] = []
+        while let chunk = try await stream.nextChunk() { bytes += chunk.readableBytesView }
+        #expect(Int64(bytes.count) == header.size)
+        result.append(bytes)
+    }
+    try await stream.finish()
+    return result
 }

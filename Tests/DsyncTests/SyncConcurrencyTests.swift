@@ -173,8 +173,8 @@ final class InterferingReplica: Replica {
         return view
     }
 
-    func body(mailbox: String, guid: String, uidHint: UInt32) async throws -> (bytes: [UInt8], receivedDate: Int64?)? {
-        try await base.body(mailbox: mailbox, guid: guid, uidHint: uidHint)
+    func bodies(_ requests: [BodyRequest]) async throws -> any MessageBodyStream {
+        try await base.bodies(requests)
     }
 
     func apply(_ changes: [ReplicaChange], source: any Replica) async throws -> ApplyReport {

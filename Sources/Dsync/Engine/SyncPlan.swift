@@ -7,7 +7,7 @@ public enum SyncSide: String, Sendable, Codable, CaseIterable {
 
 /// One change to apply to one side. Mailboxes are named by GUID; the side's current name
 /// is looked up when applying.
-public enum ReplicaChange: Hashable, Sendable {
+public enum ReplicaChange: Hashable, Sendable, Codable {
     /// Create a mailbox with the peer's GUID and UIDVALIDITY.
     case createMailbox(guid: String, name: [String], uidValidity: UInt32)
     /// Give an existing mailbox (found by its current GUID) another GUID and/or UIDVALIDITY.

@@ -1,4 +1,5 @@
 import MailStore
+import NIOCore
 import Synchronization
 
 #if canImport(Glibc)
@@ -114,7 +115,13 @@ public final class LocalReplica: Replica, Sendable {
         }
     }
 
-    public func body(mailbox: String, guid: String, uidHint: UInt32) async throws -> (bytes: [UInt8], receivedDate: Int64?)? {
+    public func bodies(_ requests: [BodyRequest]) async throws -> any MessageBodyStream {
+        LocalBodyStream(replica: self, requests: requests)
+    }
+
+    /// Opens the message with `guid` in the mailbox with GUID `mailbox` (the UID when it is
+    /// still there, else any message with that GUID); nil when it is gone.
+    func openBody(mailbox: String, guid: String, uidHint: UInt32) throws -> MessageBodyReader? {
         try mapErrors {
             guard let name = known.withLock({ $0.names[mailbox] }) else { return nil }
             for attempt in 0..<2 {
@@ -131,9 +138,7 @@ public final class LocalReplica: Replica, Sendable {
                 }
                 let message = candidates.first { $0.uid == uidHint } ?? candidates[0]
                 do {
-                    let reader = try store.openMessage(in: name, message)
-                    defer { reader.close() }
-                    return (try reader.readAll(), reader.receivedDate)
+                    return try store.openMessage(in: name, message)
                 } catch let error as MailStoreError where error.code == .notFound {
                     continue
                 }
@@ -250,31 +255,42 @@ public final class LocalReplica: Replica, Sendable {
         }
     }
 
-    /// Copies messages from `source` in batches: bodies into `tmp/`, then one commit.
+    /// Copies messages from `source` in batches: bodies streamed into `tmp/`, then one commit.
     private func copy(
         _ run: [(uid: UInt32, guid: String, flags: SyncFlags, sourceMailbox: String, sourceUID: UInt32)], into mailbox: String,
         from source: any Replica, report: inout ApplyReport
     ) async throws {
-        let name = try name(of: mailbox)
-        var batch = try store.makeSaveBatch(in: name)
-        for item in run {
-            guard let (bytes, receivedDate) = try await source.body(mailbox: item.sourceMailbox, guid: item.guid, uidHint: item.sourceUID) else {
-                report.skipped += 1  // expunged on the other side meanwhile
-                continue
+        // The stream first: a peer pushing these bodies must be read even when this fails.
+        let stream = try await source.bodies(run.map { BodyRequest(mailbox: $0.sourceMailbox, guid: $0.guid, uid: $0.sourceUID) })
+        do {
+            let name = try name(of: mailbox)
+            var batch = try store.makeSaveBatch(in: name)
+            for item in run {
+                guard let header = try await stream.nextMessage() else {
+                    report.skipped += 1  // expunged on the other side meanwhile
+                    continue
+                }
+                let options = SaveOptions(uid: item.uid, flags: item.flags.messageFlags, guid: item.guid, receivedDate: header.receivedDate)
+                try await batch.add(options: options) { writer in
+                    while let chunk = try await stream.nextChunk() {
+                        try chunk.withUnsafeReadableBytes { try writer.write($0) }
+                    }
+                }
+                if batch.count >= batchMessages || batch.byteCount >= batchBytes {
+                    let bytes = batch.byteCount
+                    report.messagesCopied += try batch.commit().count
+                    report.bytesCopied += bytes
+                    batch = try store.makeSaveBatch(in: name)
+                }
             }
-            try batch.add(options: SaveOptions(uid: item.uid, flags: item.flags.messageFlags, guid: item.guid, receivedDate: receivedDate)) {
-                try $0.write(bytes)
-            }
-            if batch.count >= batchMessages || batch.byteCount >= batchBytes {
-                let bytes = batch.byteCount
-                report.messagesCopied += try batch.commit().count
-                report.bytesCopied += bytes
-                batch = try store.makeSaveBatch(in: name)
-            }
+            let bytes = batch.byteCount
+            report.messagesCopied += try batch.commit().count
+            report.bytesCopied += bytes
+        } catch {
+            try? await stream.finish()
+            throw error
         }
-        let bytes = batch.byteCount
-        report.messagesCopied += try batch.commit().count
-        report.bytesCopied += bytes
+        try await stream.finish()
     }
 
     private func mapErrors<T>(_ body: () throws -> T) throws -> T {

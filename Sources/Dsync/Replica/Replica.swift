@@ -1,6 +1,7 @@
 import MailStore
 
-/// One side of a sync: a user's mail on this host or, later, on a peer over TLS.
+/// One side of a sync: a user's mail on this host (``LocalReplica``) or on a peer over TLS
+/// (``RemoteReplica``).
 ///
 /// All calls happen while the sync holds the replica's user lock
 /// (``withUserLock(timeout:_:)``).
@@ -24,9 +25,9 @@ public protocol Replica: Sendable {
     /// the stamps that it did not change).
     func read(reusing: [String: MailboxView]) async throws -> ReplicaView
 
-    /// Reads one message body (the whole RFC 5322 message) and its received date, found by
-    /// GUID in the mailbox with GUID `mailbox`; nil when it is gone.
-    func body(mailbox: String, guid: String, uidHint: UInt32) async throws -> (bytes: [UInt8], receivedDate: Int64?)?
+    /// Streams message bodies (whole RFC 5322 messages) with their received dates, in the
+    /// order of `requests`. Bodies are not held in memory: see ``MessageBodyStream``.
+    func bodies(_ requests: [BodyRequest]) async throws -> any MessageBodyStream
 
     /// Applies changes in order. Bodies for copies are fetched from `source`.
     ///

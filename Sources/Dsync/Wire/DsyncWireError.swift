@@ -28,6 +28,12 @@ public struct DsyncWireError: Error, Sendable, Equatable, CustomStringConvertibl
         /// A frame to be sent breaks a limit of the wire format (a string longer than
         /// 65 535 UTF-8 bytes, a digest that is not 32 bytes).
         case unencodable = 9
+        /// The peer's certificate names no allowed identity.
+        case notAuthorized = 10
+        /// The peer is shutting down and takes no new work.
+        case shuttingDown = 11
+        /// The peer was idle longer than allowed.
+        case idleTimeout = 12
 
         public var description: String {
             switch self {
@@ -40,6 +46,9 @@ public struct DsyncWireError: Error, Sendable, Equatable, CustomStringConvertibl
             case .rejectedByPeer: "rejectedByPeer"
             case .connectionClosed: "connectionClosed"
             case .unencodable: "unencodable"
+            case .notAuthorized: "notAuthorized"
+            case .shuttingDown: "shuttingDown"
+            case .idleTimeout: "idleTimeout"
             }
         }
     }

@@ -3,8 +3,9 @@ import Dsync
 import Foundation
 import MailStore
 
-/// `duplex sync -u USER [--full] [--state-dir DIR] [--lock-timeout SECS] [--dry-run] [--json] MAILROOT_A MAILROOT_B`:
-/// a two-way sync of one user's mail, like `doveadm sync`, both directions in one run.
+/// `duplex sync -u USER [--full] [--state-dir DIR] [--lock-timeout SECS] [--dry-run] [--json] MAILROOT_A MAILROOT_B|tls://HOST:PORT`:
+/// a two-way sync of one user's mail, like `doveadm sync`, both directions in one run; side
+/// B is another mail root on this host or a peer's `duplex agent` over mutual TLS.
 struct SyncCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sync",
@@ -13,8 +14,15 @@ struct SyncCommand: AsyncParsableCommand {
             Exit codes: 0 synced; 2 a side changed during the sync (safe to run again); \
             64 usage; 65 bad data, or a mass disappearance refused (see --accept-mass-expunge), \
             including a mail root that vanished after an earlier sync; 67 no such user (a mail \
-            root is missing before the first sync); 74 I/O error; 75 a user lock was not free in \
-            time; 77 permission denied.
+            root is missing before the first sync); 68 the peer cannot be reached; 74 I/O error; \
+            75 a user lock was not free in time; 76 the peer broke the protocol (a bad frame, a \
+            body that does not match its digest, the connection cut); 77 permission denied, or \
+            TLS authentication failed.
+
+            With B = tls://HOST:PORT the agent at HOST serves that side; this host presents \
+            the certificate of --tls-cert/--tls-key (or of the agent config given with \
+            --config), trusts only --tls-ca and accepts the peer only when its certificate \
+            names one of --peer.
             """
     )
 
@@ -39,17 +47,34 @@ struct SyncCommand: AsyncParsableCommand {
     @Flag(help: "Propagate even a mass disappearance of messages (more than half of a user's messages vanishing on one side).")
     var acceptMassExpunge = false
 
+    @OptionGroup var tlsOptions: TLSClientOptions
+
+    @Option(name: .long, help: ArgumentHelp("Seconds without a frame from a TLS peer before the sync gives up.", valueName: "SECS"))
+    var ioTimeout: Double = 120
+
     @Argument(help: "Side A: a mail root (INBOX's Maildir).")
     var mailRootA: String
 
-    @Argument(help: "Side B: another mail root.")
+    @Argument(help: "Side B: another mail root, or a peer agent as tls://HOST:PORT.")
     var mailRootB: String
+
+    var remote: Bool { mailRootB.hasPrefix("tls://") }
 
     func validate() throws {
         guard !user.isEmpty else { throw ValidationError("-u USER must not be empty") }
         guard lockTimeout >= 0, lockTimeout <= 3600 else { throw ValidationError("--lock-timeout must be between 0 and 3600 seconds") }
-        for root in [mailRootA, mailRootB] where root.hasPrefix("tls://") {
-            throw ValidationError("\(root): TLS peers are not supported by this version; give two local mail roots")
+        guard !mailRootA.hasPrefix("tls://") else {
+            throw ValidationError("\(mailRootA): side A must be a local mail root; give the peer as side B")
+        }
+        guard ioTimeout > 0, ioTimeout <= 86400 else { throw ValidationError("--io-timeout must be between 0 and 86400 seconds") }
+        if remote {
+            do {
+                _ = try RemoteReplica.parse(mailRootB)
+            } catch let error as DsyncError {
+                throw ValidationError(error.message)
+            }
+            try tlsOptions.check()
+            return
         }
         let a = Self.canonicalPath(mailRootA), b = Self.canonicalPath(mailRootB)
         guard a != b else {
@@ -82,12 +107,17 @@ struct SyncCommand: AsyncParsableCommand {
         options.lockTimeout = .milliseconds(Int64(lockTimeout * 1000))
         options.stateDirectory = stateDirectory
         options.acceptMassExpunge = acceptMassExpunge
-        let session = SyncSession(
-            a: LocalReplica(store: MailStore(root: mailRootA)),
-            b: LocalReplica(store: MailStore(root: mailRootB)),
-            options: options)
         let report: SyncReport
         do {
+            let b: any Replica
+            if remote {
+                b = try RemoteReplica(
+                    endpoint: mailRootB, user: user, tls: try tlsOptions.files(), full: full,
+                    readTimeout: .milliseconds(Int64(ioTimeout * 1000)))
+            } else {
+                b = LocalReplica(store: MailStore(root: mailRootB))
+            }
+            let session = SyncSession(a: LocalReplica(store: MailStore(root: mailRootA)), b: b, options: options)
             report = try await session.run()
         } catch let error as DsyncError {
             Output.error(error.description)

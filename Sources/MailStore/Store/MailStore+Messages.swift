@@ -327,6 +327,31 @@ public final class MessageBodyReader {
         }
     }
 
+    /// Reads up to `buffer.count` bytes into `buffer`; 0 at the end of the message.
+    ///
+    /// - Returns: the number of bytes read.
+    /// - Throws: `io` on a read error.
+    public func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        guard fd >= 0, buffer.count > 0 else { return 0 }
+        while true {
+            let n = Glibc.read(fd, buffer.baseAddress, buffer.count)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw MailStoreError.system("read", path: path, errno: errno)
+            }
+            return n
+        }
+    }
+
+    /// The file's size in bytes.
+    ///
+    /// - Throws: `io` when the file cannot be examined.
+    public func size() throws -> Int64 {
+        var st = stat()
+        guard fd >= 0, fstat(fd, &st) == 0 else { throw MailStoreError.system("fstat", path: path, errno: errno) }
+        return Int64(st.st_size)
+    }
+
     /// The received date (the file's modification time), Unix seconds.
     public var receivedDate: Int64? {
         var st = stat()

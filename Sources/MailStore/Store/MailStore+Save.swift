@@ -41,6 +41,8 @@ public struct SavedMessage: Sendable, Equatable {
 public struct MessageBodyWriter: ~Copyable {
     let fd: Int32
     let path: String
+    /// The unique base name of the temporary file (set by a save batch).
+    var base = ""
     /// Bytes written so far.
     public private(set) var size: Int64 = 0
     /// Bytes written so far, counting each bare LF as CRLF (Dovecot's `W=`).
@@ -70,6 +72,12 @@ public struct MessageBodyWriter: ~Copyable {
     /// Appends bytes to the message.
     public mutating func write(_ bytes: [UInt8]) throws {
         try bytes.withUnsafeBytes { try write($0) }
+    }
+
+    /// Closes and removes the temporary file of a message that will not be saved.
+    consuming func abandon() {
+        close(fd)
+        _ = unlink(path)
     }
 }
 
@@ -251,6 +259,33 @@ public final class SaveBatch {
     /// - Throws: `invalidArgument` for a bad GUID, UID or keyword; I/O errors. Nothing of
     ///   this message is left behind on error.
     public func add(options: SaveOptions, body: (inout MessageBodyWriter) throws -> Void) throws {
+        var writer = try begin(options)
+        do {
+            try body(&writer)
+        } catch {
+            writer.abandon()
+            throw error
+        }
+        try finish(writer, options: options)
+    }
+
+    /// Writes one message to `tmp/` from a body that arrives piece by piece (a peer's stream):
+    /// only the piece at hand is in memory.
+    ///
+    /// - Throws: as ``add(options:body:)``, and whatever `body` throws. Nothing of this
+    ///   message is left behind on error.
+    public func add(options: SaveOptions, body: (inout MessageBodyWriter) async throws -> Void) async throws {
+        var writer = try begin(options)
+        do {
+            try await body(&writer)
+        } catch {
+            writer.abandon()
+            throw error
+        }
+        try finish(writer, options: options)
+    }
+
+    private func begin(_ options: SaveOptions) throws -> MessageBodyWriter {
         if let guid = options.guid {
             guard !guid.isEmpty, guid.utf8.count <= 255, guid.utf8.allSatisfy({ $0 > 0x20 && $0 != 0x7f }) else {
                 throw MailStoreError(.invalidArgument, "message GUID \"\(guid)\" is empty, too long or has spaces or control characters")
@@ -262,8 +297,13 @@ public final class SaveBatch {
         for keyword in options.flags.keywords { try MessageFlags.validateKeyword(keyword) }
         let (base, tmpPath, fd) = try store.createTemporaryFile(directory, owner: owner)
         var writer = MessageBodyWriter(fd: fd, path: tmpPath)
+        writer.base = base
+        return writer
+    }
+
+    private func finish(_ writer: consuming MessageBodyWriter, options: SaveOptions) throws {
+        let fd = writer.fd, tmpPath = writer.path
         do {
-            try body(&writer)
             if let date = options.receivedDate {
                 var times = [timespec(tv_sec: Int(date), tv_nsec: 0), timespec(tv_sec: Int(date), tv_nsec: 0)]
                 if futimens(fd, &times) != 0 { throw MailStoreError.system("set received date", path: tmpPath, errno: errno) }
@@ -275,7 +315,7 @@ public final class SaveBatch {
             throw error
         }
         pending.append(Pending(
-            tmpPath: tmpPath, sizedBase: base + ",S=\(writer.size),W=\(writer.virtualSize)",
+            tmpPath: tmpPath, sizedBase: writer.base + ",S=\(writer.size),W=\(writer.virtualSize)",
             size: writer.size, virtualSize: writer.virtualSize, options: options))
         byteCount += writer.size
     }

@@ -1,0 +1,233 @@
+import MailStore
+import NIOCore
+import NIOPosix
+import NIOSSL
+import Synchronization
+
+/// A replica on a peer host: a `duplex agent` serving the user's mail over mutual TLS.
+///
+/// The connection lives as long as ``withUserLock(timeout:_:)``: it connects, checks the
+/// peer's identity, says hello (protocol version, user, sync kind), takes the user's lock on
+/// the peer, runs the sync, releases the lock and says goodbye. Every other call is one
+/// request on that connection; bodies stream both ways in pieces with backpressure.
+///
+/// Errors: ``DsyncError`` `peerUnreachable` (cannot connect), `authenticationFailed` (TLS
+/// or identity refused on either side), `protocolError` (bad frames, a broken connection,
+/// a read timeout), and whatever the peer's replica reports (lock timeout, no such user…).
+public final class RemoteReplica: Replica, Sendable {
+    public let host: String
+    public let port: Int
+    public let user: String
+    public let tls: DsyncTLSFiles
+    /// Whether the peer is told this is a full sync (for its logs).
+    public let full: Bool
+    /// How long to wait for the peer to connect.
+    public let connectTimeout: Duration
+    /// With nothing from the peer for this long the connection is dropped (both sides send
+    /// keepalives at a quarter of it while busy).
+    public let readTimeout: Duration
+    public var description: String { "tls://\(host.contains(":") ? "[\(host)]" : host):\(port)" }
+
+    private let connection = Mutex<DsyncConnection?>(nil)
+    private let nextID = Atomic<UInt32>(1)
+
+    /// - Parameter endpoint: `tls://HOST:PORT` (`[v6]:PORT` for IPv6 literals).
+    /// - Throws: ``DsyncError`` `usage` for a malformed endpoint.
+    public init(
+        endpoint: String, user: String, tls: DsyncTLSFiles, full: Bool = false, connectTimeout: Duration = .seconds(10),
+        readTimeout: Duration = .seconds(120)
+    ) throws {
+        (host, port) = try Self.parse(endpoint)
+        self.user = user
+        self.tls = tls
+        self.full = full
+        self.connectTimeout = connectTimeout
+        self.readTimeout = readTimeout
+    }
+
+    /// Splits `tls://HOST:PORT`.
+    public static func parse(_ endpoint: String) throws -> (host: String, port: Int) {
+        guard endpoint.hasPrefix("tls://") else {
+            throw DsyncError(.usage, "\(endpoint): a peer is tls://HOST:PORT")
+        }
+        let rest = endpoint.dropFirst("tls://".count)
+        let host: Substring, portText: Substring
+        if rest.hasPrefix("[") {
+            guard let close = rest.firstIndex(of: "]"), rest[rest.index(after: close)...].hasPrefix(":") else {
+                throw DsyncError(.usage, "\(endpoint): an IPv6 peer is tls://[ADDRESS]:PORT")
+            }
+            host = rest[rest.index(after: rest.startIndex)..<close]
+            portText = rest[rest.index(close, offsetBy: 2)...]
+        } else {
+            guard let colon = rest.lastIndex(of: ":") else {
+                throw DsyncError(.usage, "\(endpoint): the port is missing (tls://HOST:PORT)")
+            }
+            host = rest[..<colon]
+            portText = rest[rest.index(after: colon)...]
+        }
+        guard !host.isEmpty, !host.contains("/"), !host.contains(where: { $0.isWhitespace }) else {
+            throw DsyncError(.usage, "\(endpoint): the host is empty or malformed")
+        }
+        guard let port = Int(portText), (1...65535).contains(port) else {
+            throw DsyncError(.usage, "\(endpoint): the port must be a number from 1 to 65535")
+        }
+        return (String(host), port)
+    }
+
+    // MARK: Replica
+
+    public func withUserLock<T: Sendable>(timeout: Duration, _ body: @Sendable () async throws -> T) async throws -> T {
+        let context = try DsyncTLS.makeContext(tls, server: false)
+        let channel = try await connect(context)
+        return try await channel.executeThenClose { inbound, outbound in
+            let connection = DsyncConnection(inbound: inbound.makeAsyncIterator(), outbound: outbound, peer: description)
+            return try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { await DsyncPipeline.keepalive(connection, every: DsyncPipeline.keepaliveInterval(readTimeout: self.readTimeout)) }
+                defer { group.cancelAll() }
+                try await self.handshake(connection, channel: channel.channel)
+                _ = try await self.call(connection, DsyncRequestBody(op: .lock, lockTimeoutMilliseconds: timeout.milliseconds))
+                self.connection.withLock { $0 = connection }
+                defer { self.connection.withLock { $0 = nil } }
+                let result = try await body()
+                _ = try await self.call(connection, DsyncRequestBody(op: .unlock))
+                try? await connection.send(.goodbye)
+                return result
+            }
+        }
+    }
+
+    public func exists() async throws -> Bool {
+        let connection = try current()
+        let result = try await call(connection, DsyncRequestBody(op: .exists))
+        return try DsyncJSON.decode(DsyncExistsResult.self, from: result, what: "exists result").exists
+    }
+
+    public func stamp() async throws -> StoreStamp {
+        let connection = try current()
+        return try DsyncJSON.decode(StoreStamp.self, from: try await call(connection, DsyncRequestBody(op: .stamp)), what: "stamp")
+    }
+
+    public func read(reusing: [String: MailboxView]) async throws -> ReplicaView {
+        let connection = try current()
+        // The peer needs each reused mailbox's identity, not its messages.
+        let identities = reusing.values.map { MailboxView(guid: $0.guid, name: $0.name, uidValidity: $0.uidValidity, uidNext: $0.uidNext, messages: []) }
+        let result = try await call(connection, DsyncRequestBody(op: .read, reusing: identities))
+        var view: ReplicaView
+        do {
+            view = try ReplicaView(binary: Array(result), path: "read result")
+        } catch let error as DsyncError {
+            throw DsyncError(.protocolError, "\(description) sent a malformed view: \(error.message)")
+        }
+        for (guid, mailbox) in view.mailboxes {
+            if let reused = reusing[mailbox.displayName], reused.guid == guid { view.mailboxes[guid] = reused }
+        }
+        return view
+    }
+
+    public func bodies(_ requests: [BodyRequest]) async throws -> any MessageBodyStream {
+        let connection = try current()
+        let id = nextID.wrappingAdd(1, ordering: .relaxed).oldValue
+        try await connection.sendPayload(try DsyncJSON.encode(DsyncRequestBody(op: .bodies, bodies: requests)), id: id, response: false)
+        return WireBodyStream(connection: connection, id: id, responses: true, requests: requests)
+    }
+
+    public func apply(_ changes: [ReplicaChange], source: any Replica) async throws -> ApplyReport {
+        let connection = try current()
+        let id = nextID.wrappingAdd(1, ordering: .relaxed).oldValue
+        try await connection.sendPayload(try DsyncJSON.encode(DsyncRequestBody(op: .apply, changes: changes)), id: id, response: false)
+        let copies = changes.bodyRequests
+        if !copies.isEmpty {
+            let stream = try await source.bodies(copies)
+            try await connection.sendBodies(stream, for: copies, id: id, response: false)
+        }
+        let result = try await response(connection, id: id, what: "apply")
+        return try DsyncJSON.decode(ApplyReport.self, from: result, what: "apply report")
+    }
+
+    // MARK: Connection
+
+    private func current() throws -> DsyncConnection {
+        guard let connection = connection.withLock({ $0 }) else {
+            throw DsyncError(.usage, "\(description): not connected (calls happen inside withUserLock)")
+        }
+        return connection
+    }
+
+    private func connect(_ context: NIOSSLContext) async throws -> NIOAsyncChannel<DsyncFrame, DsyncFrame> {
+        let readTimeout = self.readTimeout
+        let serverName = host.first?.isLetter == true ? host : nil
+        do {
+            return try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .connectTimeout(TimeAmount(connectTimeout))
+                .channelOption(.socketOption(.so_keepalive), value: 1)
+                .channelOption(.tcpOption(.tcp_nodelay), value: 1)
+                .connect(host: host, port: port) { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        let handler = try NIOSSLClientHandler(context: context, serverHostname: serverName)
+                        return try DsyncPipeline.configure(channel, tls: handler, readTimeout: readTimeout)
+                    }
+                }
+        } catch let error as DsyncError {
+            throw error
+        } catch {
+            throw DsyncError(.peerUnreachable, "\(description): cannot connect: \(error)")
+        }
+    }
+
+    private func handshake(_ connection: DsyncConnection, channel: any Channel) async throws {
+        let hello = DsyncHello(version: .current, capabilities: [], user: user, syncKind: full ? .full : .incremental)
+        var machine = DsyncHandshakeStateMachine(clientHello: hello)
+        guard case .send(let frame) = machine.connected() else {
+            throw DsyncError(.protocolError, "the handshake could not start")
+        }
+        try await connection.send(frame)
+        let answer = try await connection.receive(while: "waiting for the welcome")
+        // The server's certificate chains to our CA (checked by TLS); it must also be a peer we accept.
+        let certificate = try? await channel.nioSSL_peerCertificate().get()
+        _ = try DsyncTLS.peerIdentity(of: certificate, allowed: tls.allowedPeers)
+        switch machine.frameReceived(answer) {
+        case .established, .sendAndEstablish:
+            return
+        case .fail(let error):
+            throw DsyncError(.protocolError, "\(description): handshake failed: \(error.message)")
+        case .send, .sendAndClose, .none:
+            throw DsyncError(.protocolError, "\(description): unexpected handshake answer")
+        }
+    }
+
+    /// Sends a request and waits for its response's result.
+    private func call(_ connection: DsyncConnection, _ request: DsyncRequestBody) async throws -> ArraySlice<UInt8> {
+        let id = nextID.wrappingAdd(1, ordering: .relaxed).oldValue
+        try await connection.sendPayload(try DsyncJSON.encode(request), id: id, response: false)
+        return try await response(connection, id: id, what: request.op.rawValue)
+    }
+
+    private func response(_ connection: DsyncConnection, id: UInt32, what: String) async throws -> ArraySlice<UInt8> {
+        let frame = try await connection.receive(while: "waiting for the answer to \(what)")
+        guard case .response(id, let buffer) = frame else {
+            throw DsyncError(.protocolError, "\(description) sent a \(frame.kind) frame where the answer to \(what) belongs")
+        }
+        let payload = try await connection.receivePayload(buffer, id: id, what: "the answer to \(what)")
+        return try connection.result(of: payload, what: what)
+    }
+}
+
+extension [ReplicaChange] {
+    /// The bodies the copies among these changes need, in order.
+    var bodyRequests: [BodyRequest] {
+        compactMap { change in
+            if case .copyMessage(_, _, let guid, _, let sourceMailbox, let sourceUID) = change {
+                return BodyRequest(mailbox: sourceMailbox, guid: guid, uid: sourceUID)
+            }
+            return nil
+        }
+    }
+}
+
+extension Duration {
+    /// Whole milliseconds.
+    var milliseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
+    }
+}

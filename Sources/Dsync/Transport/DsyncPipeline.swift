@@ -1,0 +1,61 @@
+import NIOCore
+import NIOSSL
+
+/// The channel pipeline both sides of a dsync connection use: TLS, a read timeout, the
+/// frame codec, and an async channel of frames on top.
+enum DsyncPipeline {
+    /// Adds the handlers after `tls` and wraps the channel. Must run on the channel's loop.
+    static func configure(
+        _ channel: any Channel, tls: some ChannelHandler & RemovableChannelHandler, readTimeout: Duration
+    ) throws -> NIOAsyncChannel<DsyncFrame, DsyncFrame> {
+        let sync = channel.pipeline.syncOperations
+        try sync.addHandler(tls)
+        try sync.addHandler(IdleStateHandler(readTimeout: TimeAmount(readTimeout)))
+        try sync.addHandler(DsyncReadTimeoutHandler(timeout: readTimeout))
+        try sync.addHandler(ByteToMessageHandler(DsyncFrameDecoder()))
+        try sync.addHandler(MessageToByteHandler(DsyncFrameEncoder()))
+        return try NIOAsyncChannel<DsyncFrame, DsyncFrame>(wrappingChannelSynchronously: channel)
+    }
+
+    /// How often each side sends a keepalive ping: a quarter of the read timeout, so that a
+    /// peer busy with a long operation is not taken for a dead one.
+    static func keepaliveInterval(readTimeout: Duration) -> Duration {
+        max(readTimeout / 4, .milliseconds(100))
+    }
+
+    /// Sends pings every `interval` until cancelled.
+    static func keepalive(_ connection: DsyncConnection, every interval: Duration) async {
+        while !Task.isCancelled {
+            do {
+                try await Task.sleep(for: interval)
+                try await connection.send(.ping)
+            } catch {
+                return
+            }
+        }
+    }
+}
+
+/// Turns "nothing read for the timeout" into an error that closes the connection.
+final class DsyncReadTimeoutHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = NIOAny
+    let timeout: Duration
+
+    init(timeout: Duration) { self.timeout = timeout }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read {
+            context.fireErrorCaught(DsyncError(.protocolError, "nothing arrived from the peer for \(timeout) (read timeout)"))
+            context.close(promise: nil)
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+}
+
+extension TimeAmount {
+    init(_ duration: Duration) {
+        let (seconds, attoseconds) = duration.components
+        self = .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+    }
+}

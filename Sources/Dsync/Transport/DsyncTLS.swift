@@ -1,0 +1,96 @@
+import NIOCore
+import NIOSSL
+import X509
+
+/// TLS contexts and peer identity checks for dsync's mutual TLS.
+///
+/// Both sides present a certificate, require one from the peer, trust only the configured
+/// CA and accept TLS 1.2 at least (1.3 is negotiated when both can). Host names are not
+/// matched against the address dialled: the peer's certificate must instead name one of
+/// ``DsyncTLSFiles/allowedPeers`` among its DNS subject alternative names, checked by
+/// ``peerIdentity(of:allowed:)`` after the handshake.
+package enum DsyncTLS {
+    /// A TLS context for serving (`server`) or dialling (`client`).
+    ///
+    /// - Throws: ``DsyncError`` `usage` naming the file that cannot be read or parsed.
+    package static func makeContext(_ files: DsyncTLSFiles, server: Bool) throws -> NIOSSLContext {
+        let chain: [NIOSSLCertificate]
+        let key: NIOSSLPrivateKey
+        let roots: [NIOSSLCertificate]
+        do {
+            chain = try NIOSSLCertificate.fromPEMFile(files.certificateChain)
+        } catch {
+            throw DsyncError(.usage, "\(files.certificateChain): not a readable PEM certificate file (\(error))")
+        }
+        guard !chain.isEmpty else { throw DsyncError(.usage, "\(files.certificateChain): holds no certificate") }
+        do {
+            key = try NIOSSLPrivateKey(file: files.privateKey, format: .pem)
+        } catch {
+            throw DsyncError(.usage, "\(files.privateKey): not a readable PEM private key file (\(error))")
+        }
+        do {
+            roots = try NIOSSLCertificate.fromPEMFile(files.trustedCA)
+        } catch {
+            throw DsyncError(.usage, "\(files.trustedCA): not a readable PEM CA file (\(error))")
+        }
+        guard !roots.isEmpty else { throw DsyncError(.usage, "\(files.trustedCA): holds no CA certificate") }
+        guard !files.allowedPeers.isEmpty else { throw DsyncError(.usage, "no allowed peer identities are configured") }
+        var configuration: TLSConfiguration
+        if server {
+            configuration = .makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
+        } else {
+            configuration = .makeClientConfiguration()
+            configuration.certificateChain = chain.map { .certificate($0) }
+            configuration.privateKey = .privateKey(key)
+        }
+        configuration.minimumTLSVersion = .tlsv12
+        configuration.certificateVerification = .noHostnameVerification
+        configuration.trustRoots = .certificates(roots)
+        do {
+            return try NIOSSLContext(configuration: configuration)
+        } catch {
+            throw DsyncError(.usage, "\(files.certificateChain), \(files.privateKey): the certificate and key do not make a TLS identity (\(error))")
+        }
+    }
+
+    /// The DNS names of a certificate (its subject alternative names).
+    package static func dnsNames(of certificate: NIOSSLCertificate) -> [String] {
+        guard let der = try? certificate.toDERBytes(), let parsed = try? Certificate(derEncoded: der),
+              let names = try? parsed.extensions.subjectAlternativeNames else { return [] }
+        return names.compactMap { name in
+            if case .dnsName(let dns) = name { return dns }
+            return nil
+        }
+    }
+
+    /// The allowed identity the peer's certificate names.
+    ///
+    /// - Returns: the first of the certificate's DNS names that is in `allowed` (compared
+    ///   without regard to case).
+    /// - Throws: ``DsyncError`` `authenticationFailed` naming the certificate's names when
+    ///   none is allowed, or when there is no certificate.
+    package static func peerIdentity(of certificate: NIOSSLCertificate?, allowed: [String]) throws -> String {
+        guard let certificate else {
+            throw DsyncError(.authenticationFailed, "the peer presented no certificate")
+        }
+        let names = dnsNames(of: certificate)
+        let allowedSet = Set(allowed.map { $0.lowercased() })
+        if let match = names.first(where: { allowedSet.contains($0.lowercased()) }) { return match }
+        let shown = names.isEmpty ? "no DNS names" : names.joined(separator: ", ")
+        throw DsyncError(
+            .authenticationFailed,
+            "the peer's certificate names \(shown), none of which is an allowed peer (\(allowed.joined(separator: ", ")))")
+    }
+
+    /// A dsync error for a TLS failure.
+    static func describe(_ error: NIOSSLError) -> DsyncError {
+        switch error {
+        case .handshakeFailed(let inner):
+            return DsyncError(.authenticationFailed, "TLS handshake failed: \(inner)")
+        case .uncleanShutdown:
+            return DsyncError(.protocolError, "the peer closed the TLS connection without a TLS close")
+        default:
+            return DsyncError(.authenticationFailed, "TLS failed: \(error)")
+        }
+    }
+}
