@@ -79,6 +79,7 @@ let package = Package(
                 "MailStore",
                 "MailStoreTestSupport",
                 "DuplexTLS",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

@@ -1,3 +1,5 @@
+import MailStore
+
 /// How a host serves dsync to its peer (`duplex agent`).
 public struct DsyncServerConfiguration: Sendable, Equatable {
     /// Address to listen on (`127.0.0.1`, `::`, a host name).
@@ -12,14 +14,18 @@ public struct DsyncServerConfiguration: Sendable, Equatable {
     public var lockTimeout: Duration
     /// A connection with no frame from the peer for this long is closed.
     public var idleTimeout: Duration
+    /// How the served mail roots are written (fsync, lock timeouts, host name in file names).
+    public var store: MailStoreConfiguration
 
     /// The port `duplex agent` listens on unless configured.
     public static let defaultPort = 7445
 
     public init(
         host: String = "0.0.0.0", port: Int = DsyncServerConfiguration.defaultPort, tls: DsyncTLSFiles,
-        mailRoot: MailRootTemplate, lockTimeout: Duration = .seconds(30), idleTimeout: Duration = .seconds(120)
+        mailRoot: MailRootTemplate, lockTimeout: Duration = .seconds(30), idleTimeout: Duration = .seconds(120),
+        store: MailStoreConfiguration = MailStoreConfiguration()
     ) {
+        self.store = store
         self.host = host
         self.port = port
         self.tls = tls

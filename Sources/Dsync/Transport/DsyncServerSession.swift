@@ -49,7 +49,7 @@ struct DsyncServerSession {
             try await connection.respond(id: id, error: error)
             return false
         }
-        let replica = LocalReplica(store: MailStore(root: root))
+        let replica = LocalReplica(store: MailStore(root: root, configuration: configuration.store))
         let asked = Duration.milliseconds(max(0, request.lockTimeoutMilliseconds ?? 0))
         let timeout = min(asked, configuration.lockTimeout)
         let entered = Flag()

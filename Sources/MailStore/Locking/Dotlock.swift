@@ -8,7 +8,7 @@ import Darwin
 
 /// How a dotlock is taken: Dovecot's `dovecot-uidlist.lock` style (reference: Dovecot 2.3
 /// `file-dotlock.c` behaviour, `dotlock_use_excl = yes`).
-public struct DotlockConfiguration: Sendable {
+public struct DotlockConfiguration: Sendable, Equatable {
     /// A lock whose file was not modified for this long is stale and is removed (Dovecot: 120 s
     /// for the uidlist and keywords, 30 s for subscriptions).
     public var staleAfter: Duration

@@ -1,5 +1,5 @@
 /// How a ``MailStore`` reads and writes a mail root.
-public struct MailStoreConfiguration: Sendable {
+public struct MailStoreConfiguration: Sendable, Equatable {
     /// The hierarchy separator of names at the API (the namespace separator); on disk it is
     /// always `.` (Maildir++). Default `/`.
     public var separator: Character

@@ -25,10 +25,14 @@ final class SyncFixture: Sendable {
     ///   - inboxes: create INBOX on both sides (each with its own GUID and UIDVALIDITY, as two
     ///     independently made Maildirs have).
     ///   - inboxGUIDs: the INBOX GUIDs (A, B) to use; random when nil.
-    init(inboxes: Bool = true, inboxGUIDs: (String, String)? = nil, inboxUIDValidities: (UInt32, UInt32)? = nil) throws {
+    ///   - bName: the name of B's directory (a TLS peer finds it from the user's name).
+    init(
+        inboxes: Bool = true, inboxGUIDs: (String, String)? = nil, inboxUIDValidities: (UInt32, UInt32)? = nil,
+        bName: String = "B"
+    ) throws {
         directory = try TemporaryDirectory(prefix: "dsync-test")
         a = MailStore(root: directory.appending("A"), configuration: Self.configuration)
-        b = MailStore(root: directory.appending("B"), configuration: Self.configuration)
+        b = MailStore(root: directory.appending(bName), configuration: Self.configuration)
         stateDirectory = directory.appending("state")
         for root in [a.root, b.root] {
             try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: false)
