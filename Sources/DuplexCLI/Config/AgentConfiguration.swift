@@ -1,0 +1,41 @@
+import Dsync
+
+/// What `duplex agent` needs to serve dsync to its peer: the server's settings and where
+/// sync states are kept.
+///
+/// It is read by ``load(path:environment:)`` from one file, YAML (`.yaml`, `.yml`) or JSON
+/// (`.json`), with `DUPLEX_*` environment variables overriding the file. The file has two
+/// sections (`ops/config/agent.yaml` is a commented example):
+///
+/// ```yaml
+/// dsync:
+///   listen: 0.0.0.0:7445         # host:port, [v6-address]:port, or :port (all IPv4 addresses)
+///   mail_root: /var/vmail/%d/%n/Maildir   # required; %u user, %n name before @, %d domain, %% %
+///   lock_timeout: 30             # seconds to wait for a user's sync lock (0 to 86400)
+///   idle_timeout: 120            # seconds without a frame before a connection is closed (more than 0, up to 86400)
+///   state_dir: /var/lib/duplex/sync      # where sync states are kept
+/// tls:
+///   certificate: /etc/duplex/tls/host.pem   # required; this host's chain, PEM
+///   key: /etc/duplex/tls/host.key           # required; its private key, PEM, mode 0600
+///   ca: /etc/duplex/tls/ca.pem              # required; the CAs a peer's chain must lead to
+///   allowed_peers: [hostb.example.com]      # required; DNS names a peer's certificate may carry
+/// ```
+///
+/// Each key's environment variable is `DUPLEX_` followed by the key in capitals with `_`
+/// for `.`: `DUPLEX_DSYNC_MAIL_ROOT`, `DUPLEX_TLS_CA`, `DUPLEX_TLS_ALLOWED_PEERS` (a
+/// comma-separated list). Relative paths, from the file or the environment, are taken
+/// from the configuration file's directory. A key the agent does not know is an error.
+public struct AgentConfiguration: Sendable, Equatable {
+    /// How the agent serves dsync: address, TLS files, mail roots, timeouts.
+    public var dsync: DsyncServerConfiguration
+    /// The directory the per-user sync states are kept in.
+    public var stateDirectory: String
+
+    /// Where sync states are kept unless configured.
+    public static let defaultStateDirectory = "/var/lib/duplex/sync"
+
+    public init(dsync: DsyncServerConfiguration, stateDirectory: String = AgentConfiguration.defaultStateDirectory) {
+        self.dsync = dsync
+        self.stateDirectory = stateDirectory
+    }
+}

@@ -1,0 +1,489 @@
+import Dsync
+import Foundation
+import MailStoreTestSupport
+import Testing
+
+@testable import DuplexCLI
+
+/// ``AgentConfiguration/load(path:environment:)``: the example file, YAML and JSON, the
+/// environment, and every kind of bad input answered with the file, the key and the reason.
+@Suite struct AgentConfigurationTests {
+    /// A temporary directory with throwaway TLS files (the loader only checks they can be
+    /// read) and a place for configuration files.
+    struct Fixture {
+        let directory: TemporaryDirectory
+
+        var path: String { directory.path }
+
+        init(_ directory: TemporaryDirectory) throws {
+            self.directory = directory
+            try write("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n", to: "host.pem")
+            try write("-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n", to: "host.key", mode: 0o600)
+            try write("-----BEGIN CERTIFICATE-----\nMIIC\n-----END CERTIFICATE-----\n", to: "ca.pem")
+        }
+
+        /// Writes `text` to `name` in the directory and returns its path.
+        @discardableResult
+        func write(_ text: String, to name: String, mode: Int = 0o644) throws -> String {
+            let file = directory.appending(name)
+            try FileManager.default.createDirectory(
+                atPath: (file as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try Data(text.utf8).write(to: URL(fileURLWithPath: file))
+            try FileManager.default.setAttributes([.posixPermissions: mode], ofItemAtPath: file)
+            return file
+        }
+
+        func load(
+            _ text: String, name: String = "agent.yaml", environment: [String: String] = [:]
+        ) async throws -> (configuration: AgentConfiguration, warnings: [String]) {
+            try await AgentConfiguration.load(path: write(text, to: name), environment: environment)
+        }
+
+        /// The error loading `text` gives, which must be a ``ConfigurationError``.
+        func error(
+            _ text: String, name: String = "agent.yaml", environment: [String: String] = [:]
+        ) async throws -> ConfigurationError {
+            let file = try write(text, to: name)
+            return try await #require(throws: ConfigurationError.self) {
+                _ = try await AgentConfiguration.load(path: file, environment: environment)
+            }
+        }
+    }
+
+    func withFixture(_ body: (Fixture) async throws -> Void) async throws {
+        try await TemporaryDirectory.with(prefix: "duplex-agent-config") { directory in
+            try await body(Fixture(directory))
+        }
+    }
+
+    /// `ops/config/agent.yaml` in this checkout.
+    static let exampleFile = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("ops/config/agent.yaml").path
+
+    /// The required keys only; everything else takes its default.
+    static let minimalYAML = """
+        dsync:
+          mail_root: /var/vmail/%d/%n/Maildir
+        tls:
+          certificate: host.pem
+          key: host.key
+          ca: ca.pem
+          allowed_peers: [hostb.example.com]
+        """
+
+    /// ``minimalYAML`` with `key` set to `value` (as written in YAML; empty for null).
+    static func minimalYAML(setting key: String, to value: String) -> String {
+        let parts = key.split(separator: ".")
+        var lines = minimalYAML.split(separator: "\n").map(String.init)
+        let line = "  \(parts[1]):" + (value.isEmpty ? "" : " \(value)")
+        if let index = lines.firstIndex(where: { $0.hasPrefix("  \(parts[1]):") }) {
+            lines[index] = line
+        } else if let index = lines.firstIndex(of: "\(parts[0]):") {
+            lines.insert(line, at: index + 1)
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    /// Every key, none at its default.
+    static let fullYAML = """
+        # a comment
+        dsync:
+          listen: "[::1]:8000"
+          mail_root: /srv/mail/%u
+          lock_timeout: 2.5
+          idle_timeout: 60
+          state_dir: state
+        tls:
+          certificate: host.pem
+          key: host.key
+          ca: ca.pem
+          allowed_peers:
+            - hostb.example.com
+            - hostc.example.com
+        """
+
+    static let fullJSON = """
+        {
+          "dsync": {
+            "listen": "[::1]:8000",
+            "mail_root": "/srv/mail/%u",
+            "lock_timeout": 2.5,
+            "idle_timeout": 60,
+            "state_dir": "state"
+          },
+          "tls": {
+            "certificate": "host.pem",
+            "key": "host.key",
+            "ca": "ca.pem",
+            "allowed_peers": ["hostb.example.com", "hostc.example.com"]
+          }
+        }
+        """
+
+    // MARK: The example file
+
+    @Test func exampleFile_setsEveryKnownKey_andNothingElse() throws {
+        let file = try ConfigurationFile(path: Self.exampleFile, currentDirectory: "/")
+        #expect(Set(file.settings.keys) == Set(AgentConfiguration.Key.all))
+        try file.checkKeys(known: AgentConfiguration.Key.all)
+    }
+
+    @Test func exampleFile_loads_andShowsTheDefaults() async throws {
+        try await withFixture { fixture in
+            // The example's TLS files live in /etc; these variables point at throwaway ones.
+            let environment = [
+                "DUPLEX_TLS_CERTIFICATE": fixture.directory.appending("host.pem"),
+                "DUPLEX_TLS_KEY": fixture.directory.appending("host.key"),
+                "DUPLEX_TLS_CA": fixture.directory.appending("ca.pem"),
+            ]
+            let (example, warnings) = try await AgentConfiguration.load(path: Self.exampleFile, environment: environment)
+            #expect(warnings.isEmpty)
+            #expect(example.dsync.mailRoot.template == "/var/vmail/%d/%n/Maildir")
+            #expect(example.dsync.tls.allowedPeers == ["hostb.example.com"])
+            #expect(example.dsync.tls.trustedCA == fixture.directory.appending("ca.pem"))
+
+            // Every other value the example shows is the default one gets without it.
+            let minimal = try await fixture.load(Self.minimalYAML)
+            #expect(minimal.configuration == example)
+            #expect(example.dsync.host == "0.0.0.0")
+            #expect(example.dsync.port == DsyncServerConfiguration.defaultPort)
+            #expect(example.dsync.lockTimeout == .seconds(30))
+            #expect(example.dsync.idleTimeout == .seconds(120))
+            #expect(example.stateDirectory == AgentConfiguration.defaultStateDirectory)
+        }
+    }
+
+    // MARK: Good files
+
+    @Test func fullYAML_setsEveryValue_relativePathsFromTheFilesDirectory() async throws {
+        try await withFixture { fixture in
+            let (configuration, warnings) = try await fixture.load(Self.fullYAML)
+            #expect(warnings.isEmpty)
+            let dsync = configuration.dsync
+            #expect(dsync.host == "::1")
+            #expect(dsync.port == 8000)
+            #expect(dsync.mailRoot == (try MailRootTemplate("/srv/mail/%u")))
+            #expect(dsync.lockTimeout == .milliseconds(2500))
+            #expect(dsync.idleTimeout == .seconds(60))
+            #expect(configuration.stateDirectory == fixture.path + "/state")
+            #expect(
+                dsync.tls
+                    == DsyncTLSFiles(
+                        certificateChain: fixture.path + "/host.pem", privateKey: fixture.path + "/host.key",
+                        trustedCA: fixture.path + "/ca.pem", allowedPeers: ["hostb.example.com", "hostc.example.com"]))
+        }
+    }
+
+    @Test(arguments: ["agent.json", "AGENT.JSON"])
+    func fullJSON_readsTheSameAsYAML(name: String) async throws {
+        try await withFixture { fixture in
+            let fromJSON = try await fixture.load(Self.fullJSON, name: name)
+            let fromYAML = try await fixture.load(Self.fullYAML, name: "agent.yml")
+            #expect(fromJSON.configuration == fromYAML.configuration)
+        }
+    }
+
+    @Test(arguments: [
+        (":7445", "0.0.0.0", 7445),
+        ("[::]:7445", "::", 7445),
+        ("localhost:0", "localhost", 0),
+        ("192.0.2.10:65535", "192.0.2.10", 65535),
+        ("agent-b.example.com:1", "agent-b.example.com", 1),
+    ])
+    func listen_acceptsEachDocumentedForm(listen: String, host: String, port: Int) async throws {
+        try await withFixture { fixture in
+            let (configuration, _) = try await fixture.load(
+                Self.minimalYAML, environment: ["DUPLEX_DSYNC_LISTEN": listen])
+            #expect(configuration.dsync.host == host)
+            #expect(configuration.dsync.port == port)
+        }
+    }
+
+    @Test func relativePaths_areTakenFromTheFilesDirectory_whereverTheyAreSet() async throws {
+        try await withFixture { fixture in
+            try fixture.write("other CA", to: "tls/other-ca.pem")
+            let yaml = Self.minimalYAML(setting: "tls.certificate", to: "../host.pem")
+            try fixture.write(yaml, to: "etc/agent.yaml")
+            let (configuration, _) = try await AgentConfiguration.load(
+                path: fixture.directory.appending("etc/agent.yaml"),
+                environment: ["DUPLEX_TLS_CA": "../tls/other-ca.pem", "DUPLEX_TLS_KEY": fixture.path + "/host.key"])
+            #expect(configuration.dsync.tls.certificateChain == fixture.path + "/etc/../host.pem")
+            #expect(configuration.dsync.tls.trustedCA == fixture.path + "/etc/../tls/other-ca.pem")
+            #expect(configuration.dsync.tls.privateKey == fixture.path + "/host.key")
+        }
+    }
+
+    // MARK: The environment
+
+    @Test func environment_overridesEveryKey_namedAsDocumented() async throws {
+        try await withFixture { fixture in
+            try fixture.write("other", to: "other.pem")
+            try fixture.write("other", to: "other.key", mode: 0o600)
+            let environment = [
+                "DUPLEX_DSYNC_LISTEN": "127.0.0.1:9000",
+                "DUPLEX_DSYNC_MAIL_ROOT": "/env/%n",
+                "DUPLEX_DSYNC_LOCK_TIMEOUT": "5",
+                "DUPLEX_DSYNC_IDLE_TIMEOUT": "7.5",
+                "DUPLEX_DSYNC_STATE_DIR": "/env/state",
+                "DUPLEX_TLS_CERTIFICATE": "other.pem",
+                "DUPLEX_TLS_KEY": "other.key",
+                "DUPLEX_TLS_CA": "other.pem",
+                "DUPLEX_TLS_ALLOWED_PEERS": "a.example.com, b.example.com",
+                "UNRELATED": "x",
+            ]
+            #expect(Set(environment.keys.filter { $0.hasPrefix("DUPLEX_") })
+                == Set(AgentConfiguration.Key.all.map(ConfigurationValues.environmentVariable(for:))))
+            let (configuration, _) = try await fixture.load(Self.fullYAML, environment: environment)
+            let expected = AgentConfiguration(
+                dsync: DsyncServerConfiguration(
+                    host: "127.0.0.1", port: 9000,
+                    tls: DsyncTLSFiles(
+                        certificateChain: fixture.path + "/other.pem", privateKey: fixture.path + "/other.key",
+                        trustedCA: fixture.path + "/other.pem", allowedPeers: ["a.example.com", "b.example.com"]),
+                    mailRoot: try MailRootTemplate("/env/%n"), lockTimeout: .seconds(5), idleTimeout: .milliseconds(7500)),
+                stateDirectory: "/env/state")
+            #expect(configuration == expected)
+        }
+    }
+
+    @Test func emptyFile_isEnough_whenTheEnvironmentSetsTheRequiredKeys() async throws {
+        try await withFixture { fixture in
+            let environment = [
+                "DUPLEX_DSYNC_MAIL_ROOT": "/var/vmail/%d/%n/Maildir",
+                "DUPLEX_TLS_CERTIFICATE": "host.pem",
+                "DUPLEX_TLS_KEY": "host.key",
+                "DUPLEX_TLS_CA": "ca.pem",
+                "DUPLEX_TLS_ALLOWED_PEERS": "hostb.example.com",
+            ]
+            let fromEnvironment = try await fixture.load("{}\n", environment: environment)
+            let fromFile = try await fixture.load(Self.minimalYAML)
+            #expect(fromEnvironment.configuration == fromFile.configuration)
+            let withEmptySections = try await fixture.load("dsync:\ntls:\n", environment: environment)
+            #expect(withEmptySections.configuration == fromFile.configuration)
+        }
+    }
+
+    @Test func badEnvironmentValue_namesTheVariable() async throws {
+        try await withFixture { fixture in
+            let error = try await fixture.error(Self.minimalYAML, environment: ["DUPLEX_DSYNC_IDLE_TIMEOUT": "soon"])
+            #expect(error.code == .invalidValue)
+            #expect(error.key == "dsync.idle_timeout")
+            #expect(error.environmentVariable == "DUPLEX_DSYNC_IDLE_TIMEOUT")
+            #expect(error.description.contains("(from DUPLEX_DSYNC_IDLE_TIMEOUT)"), "\(error)")
+            #expect(error.description.contains("\"soon\""), "\(error)")
+
+            let empty = try await fixture.error(Self.minimalYAML, environment: ["DUPLEX_TLS_CA": ""])
+            #expect(empty.key == "tls.ca")
+            #expect(empty.environmentVariable == "DUPLEX_TLS_CA")
+            #expect(empty.message == "is empty")
+
+            let peers = try await fixture.error(Self.minimalYAML, environment: ["DUPLEX_TLS_ALLOWED_PEERS": "a.example.com,,b"])
+            #expect(peers.key == "tls.allowed_peers")
+            #expect(peers.message.contains("\"\" is not a DNS name"), "\(peers)")
+        }
+    }
+
+    // MARK: Missing and unknown keys
+
+    @Test(arguments: ["mail_root", "certificate", "key", "ca", "allowed_peers"])
+    func requiredKey_missing_isNamedWithItsVariable(name: String) async throws {
+        try await withFixture { fixture in
+            let yaml = Self.minimalYAML.split(separator: "\n").filter { !$0.hasPrefix("  \(name):") }.joined(separator: "\n")
+            let error = try await fixture.error(yaml)
+            let key = (name == "mail_root" ? "dsync." : "tls.") + name
+            #expect(error.code == .missingKey)
+            #expect(error.key == key)
+            #expect(error.file == fixture.path + "/agent.yaml")
+            #expect(error.description.hasPrefix(fixture.path + "/agent.yaml: \(key): is required"), "\(error)")
+            #expect(error.message.contains(ConfigurationValues.environmentVariable(for: key)))
+            #expect(error.code.exitCode == 78)
+        }
+    }
+
+    @Test func misspeltKey_isReported_withItsLineAndTheKeyMeant() async throws {
+        try await withFixture { fixture in
+            let yaml = Self.minimalYAML.replacingOccurrences(of: "allowed_peers:", with: "alowed_peers:")
+            let error = try await fixture.error(yaml)
+            #expect(error.code == .unknownKey)
+            #expect(error.key == "tls.alowed_peers")
+            #expect(error.line == 7)
+            #expect(error.message.contains("did you mean tls.allowed_peers?"), "\(error)")
+            #expect(error.description.hasPrefix(fixture.path + "/agent.yaml:7: tls.alowed_peers: unknown key"), "\(error)")
+        }
+    }
+
+    @Test func unknownKeys_inYAMLAndJSON_areAllNamed() async throws {
+        try await withFixture { fixture in
+            let yaml = Self.minimalYAML + "\nreplicator:\n  workers: 4\ncertificate: x\n"
+            let error = try await fixture.error(yaml)
+            #expect(error.code == .unknownKey)
+            #expect(error.key == "replicator.workers")
+            #expect(error.message.contains("also unknown: certificate"), "\(error)")
+            // The same name in the wrong section is pointed at its section.
+            let misplaced = try await fixture.error(Self.minimalYAML + "\ncertificate: x\n")
+            #expect(misplaced.message.contains("did you mean tls.certificate?"), "\(misplaced)")
+
+            let json = Self.fullJSON.replacingOccurrences(of: "\"state_dir\"", with: "\"statedir\"")
+            let jsonError = try await fixture.error(json, name: "agent.json")
+            #expect(jsonError.code == .unknownKey)
+            #expect(jsonError.key == "dsync.statedir")
+            #expect(jsonError.message.contains("did you mean dsync.state_dir?"), "\(jsonError)")
+        }
+    }
+
+    @Test func sectionWithAPlainValue_isRefused() async throws {
+        try await withFixture { fixture in
+            let tlsOnly = Self.minimalYAML.split(separator: "\n").dropFirst(2).joined(separator: "\n")
+            let error = try await fixture.error("dsync: 5\n" + tlsOnly)
+            #expect(error.code == .badSyntax)
+            #expect(error.key == "dsync")
+            #expect(error.message.contains("must be a mapping"), "\(error)")
+        }
+    }
+
+    // MARK: Bad values
+
+    @Test(arguments: [
+        ("dsync.listen", "\"7445\"", "has no port"),
+        ("dsync.listen", "\"::1:7445\"", "must be in brackets"),
+        ("dsync.listen", "\"[::1]\"", "no :port after ]"),
+        ("dsync.listen", "\"[::1:7445\"", "[ without ]"),
+        ("dsync.listen", "\"[host]:7445\"", "is not an IPv6 address"),
+        ("dsync.listen", "host:99999", "from 0 to 65535"),
+        ("dsync.listen", "host:-1", "from 0 to 65535"),
+        ("dsync.listen", "host:http", "from 0 to 65535"),
+        ("dsync.listen", "\"host:\"", "from 0 to 65535"),
+        ("dsync.listen", "bad host:7445", "is not an IPv4 address or a host name"),
+        ("dsync.listen", "a..b:7445", "is not an IPv4 address or a host name"),
+        ("dsync.lock_timeout", "30s", "expected a number, got \"30s\""),
+        ("dsync.lock_timeout", "-1", "must be a number of seconds from 0 up to 86400, got \"-1\""),
+        ("dsync.lock_timeout", ".inf", "must be a number of seconds"),
+        ("dsync.lock_timeout", ".nan", "must be a number of seconds"),
+        ("dsync.lock_timeout", "100000", "up to 86400"),
+        ("dsync.idle_timeout", "0", "more than 0 and up to 86400"),
+        ("dsync.idle_timeout", "-0.5", "more than 0"),
+        ("dsync.idle_timeout", "[1, 2]", "expected a number"),
+        ("dsync.idle_timeout", "", "has no value"),
+        ("dsync.mail_root", "vmail/%n", "must be an absolute path"),
+        ("dsync.mail_root", "/var/vmail/%d", "must name the user"),
+        ("dsync.mail_root", "/var/%h/%n", "unknown variable %h at position 6"),
+        ("dsync.state_dir", "\"\"", "is empty"),
+        ("tls.allowed_peers", "hostb.example.com", "expected a list"),
+        ("tls.allowed_peers", "[]", "must name at least one peer"),
+        ("tls.allowed_peers", "[\"host b\"]", "\"host b\" is not a DNS name"),
+        ("tls.ca", "", "has no value"),
+        ("tls.ca", "\"\"", "is empty"),
+    ])
+    func badValue_isRefused_namingKeyLineAndReason(key: String, value: String, expected: String) async throws {
+        try await withFixture { fixture in
+            let error = try await fixture.error(Self.minimalYAML(setting: key, to: value))
+            #expect(error.code == .invalidValue)
+            #expect(error.key == key)
+            #expect(error.line != nil)
+            #expect(error.environmentVariable == nil)
+            #expect(error.message.contains(expected), "\(error)")
+        }
+    }
+
+    @Test func zeroLockTimeout_isAllowed_meaningDoNotWait() async throws {
+        try await withFixture { fixture in
+            let (configuration, _) = try await fixture.load(
+                Self.minimalYAML, environment: ["DUPLEX_DSYNC_LOCK_TIMEOUT": "0"])
+            #expect(configuration.dsync.lockTimeout == .zero)
+        }
+    }
+
+    @Test func badJSONTypes_areRefused_namingTheKey() async throws {
+        try await withFixture { fixture in
+            let timeout = try await fixture.error(
+                Self.fullJSON.replacingOccurrences(of: "\"lock_timeout\": 2.5", with: "\"lock_timeout\": \"2.5\""),
+                name: "agent.json")
+            #expect(timeout.key == "dsync.lock_timeout")
+            #expect(timeout.message.contains("expected a number"), "\(timeout)")
+            let peers = try await fixture.error(
+                Self.fullJSON.replacingOccurrences(
+                    of: "[\"hostb.example.com\", \"hostc.example.com\"]", with: "\"hostb.example.com\""),
+                name: "agent.json")
+            #expect(peers.key == "tls.allowed_peers")
+            #expect(peers.message.contains("expected a list"), "\(peers)")
+        }
+    }
+
+    // MARK: TLS files
+
+    @Test func missingOrDirectoryTLSFile_isRefused_withItsResolvedPath() async throws {
+        try await withFixture { fixture in
+            let missing = try await fixture.error(
+                Self.minimalYAML(setting: "tls.ca", to: "nowhere/ca.pem"))
+            #expect(missing.key == "tls.ca")
+            #expect(missing.message == fixture.path + "/nowhere/ca.pem does not exist")
+            #expect(missing.line == 6)
+
+            try FileManager.default.createDirectory(atPath: fixture.path + "/keys", withIntermediateDirectories: false)
+            let directory = try await fixture.error(
+                Self.minimalYAML(setting: "tls.key", to: "keys"))
+            #expect(directory.key == "tls.key")
+            #expect(directory.message == fixture.path + "/keys is a directory")
+        }
+    }
+
+    @Test(.enabled(if: getuid() != 0, "root reads any file"))
+    func unreadableTLSFile_isRefused() async throws {
+        try await withFixture { fixture in
+            try fixture.write("secret", to: "locked.pem", mode: 0o000)
+            let error = try await fixture.error(
+                Self.minimalYAML(setting: "tls.certificate", to: "locked.pem"))
+            #expect(error.key == "tls.certificate")
+            #expect(error.message.contains("cannot be opened for reading"), "\(error)")
+        }
+    }
+
+    @Test func privateKeyOthersMayRead_isAWarning_notAnError() async throws {
+        try await withFixture { fixture in
+            try fixture.write("key", to: "open.key", mode: 0o644)
+            let yaml = Self.minimalYAML(setting: "tls.key", to: "open.key")
+            let (configuration, warnings) = try await fixture.load(yaml)
+            #expect(configuration.dsync.tls.privateKey == fixture.path + "/open.key")
+            #expect(warnings.count == 1)
+            #expect(warnings.first?.hasPrefix(fixture.path + "/agent.yaml:5: tls.key: ") == true, "\(warnings)")
+            #expect(warnings.first?.contains("mode 0644") == true, "\(warnings)")
+            #expect(try await fixture.load(Self.minimalYAML).warnings.isEmpty)
+        }
+    }
+
+    // MARK: Bad files
+
+    @Test func badFiles_areRefused_namingTheFile() async throws {
+        try await withFixture { fixture in
+            let yaml = try await fixture.error("dsync:\n  mail_root: [unclosed\n")
+            #expect(yaml.code == .badSyntax)
+            #expect(yaml.message.hasPrefix("not valid YAML"), "\(yaml)")
+            #expect(yaml.file == fixture.path + "/agent.yaml")
+
+            let json = try await fixture.error("{\"dsync\": {", name: "agent.json")
+            #expect(json.code == .badSyntax)
+            #expect(json.message.hasPrefix("not valid JSON"), "\(json)")
+
+            let list = try await fixture.error("- dsync\n- tls\n")
+            #expect(list.code == .badSyntax)
+            #expect(list.message.contains("top level must be a mapping"), "\(list)")
+
+            let empty = try await fixture.error("")
+            #expect(empty.code == .badSyntax)
+
+            let duplicate = try await fixture.error(Self.minimalYAML + "\ndsync:\n  listen: :1\n")
+            #expect(duplicate.code == .badSyntax, "\(duplicate)")
+
+            let toml = try await fixture.error("[dsync]\n", name: "agent.toml")
+            #expect(toml.code == .unsupportedFormat)
+            #expect(toml.description.contains(".yaml, .yml or .json"))
+
+            let missing = try await #require(throws: ConfigurationError.self) {
+                _ = try await AgentConfiguration.load(path: fixture.path + "/none.yaml", environment: [:])
+            }
+            #expect(missing.code == .unreadableFile)
+            #expect(missing.description == fixture.path + "/none.yaml: the configuration file does not exist")
+        }
+    }
+}
