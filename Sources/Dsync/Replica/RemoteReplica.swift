@@ -184,7 +184,11 @@ public final class RemoteReplica: Replica, Sendable {
         let answer = try await connection.receive(while: "waiting for the welcome")
         // The server's certificate chains to our CA (checked by TLS); it must also be a peer we accept.
         let certificate = try? await channel.nioSSL_peerCertificate().get()
-        _ = try DsyncTLS.peerIdentity(of: certificate, allowed: tls.allowedPeers)
+        do {
+            _ = try DsyncTLS.peerIdentity(of: certificate, allowed: tls.allowedPeers)
+        } catch let error as DsyncError {
+            throw DsyncError(error.code, "\(description): \(error.message)")
+        }
         switch machine.frameReceived(answer) {
         case .established, .sendAndEstablish:
             return

@@ -85,7 +85,7 @@ package final class DsyncConnection: @unchecked Sendable {
             result.message = "\(peer): \(result.message) (while \(doing))"
             return result
         case let error as BoringSSLError:
-            return DsyncError(.authenticationFailed, "\(peer): TLS failed while \(doing): \(error)")
+            return DsyncError(.authenticationFailed, "\(peer): TLS failed while \(doing): \(DsyncTLS.explain(error))")
         case let error as IOError:
             return DsyncError(.protocolError, "\(peer): connection failed while \(doing): \(error)")
         case is ChannelError:

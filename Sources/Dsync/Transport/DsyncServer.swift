@@ -20,6 +20,8 @@ public final class DsyncServer: Sendable {
 
     private let settings: Mutex<Settings>
     private let logger: Logger
+    /// The listening channel while ``run(onListening:)`` runs.
+    private let listener = Mutex<(any Channel)?>(nil)
 
     /// Loads the TLS files.
     ///
@@ -70,6 +72,8 @@ public final class DsyncServer: Sendable {
         } catch {
             throw DsyncError(.usage, "cannot listen on \(configuration.host):\(configuration.port): \(error)")
         }
+        listener.withLock { $0 = server.channel }
+        defer { listener.withLock { $0 = nil } }
         if let address = server.channel.localAddress { onListening(address) }
         logger.info("serving dsync", metadata: ["address": "\(server.channel.localAddress.map { "\($0)" } ?? "?")"])
         try await withTaskCancellationHandler {
@@ -83,6 +87,12 @@ public final class DsyncServer: Sendable {
         } onCancel: {
             server.channel.close(promise: nil)
         }
+    }
+
+    /// Graceful shutdown: stops accepting connections; ``run(onListening:)`` returns when
+    /// the running syncs have finished.
+    public func stopListening() {
+        listener.withLock { $0 }?.close(promise: nil)
     }
 
     private func serve(_ channel: NIOAsyncChannel<DsyncFrame, DsyncFrame>) async {

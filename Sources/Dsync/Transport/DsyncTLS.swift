@@ -86,11 +86,35 @@ package enum DsyncTLS {
     static func describe(_ error: NIOSSLError) -> DsyncError {
         switch error {
         case .handshakeFailed(let inner):
-            return DsyncError(.authenticationFailed, "TLS handshake failed: \(inner)")
+            return DsyncError(.authenticationFailed, "TLS handshake failed: \(explain(inner))")
         case .uncleanShutdown:
             return DsyncError(.protocolError, "the peer closed the TLS connection without a TLS close")
         default:
             return DsyncError(.authenticationFailed, "TLS failed: \(error)")
         }
+    }
+
+    /// A sentence for a BoringSSL error: what its reason code means for mutual TLS, with
+    /// the code itself (e.g. `TLSV1_ALERT_UNKNOWN_CA`) for searching.
+    static func explain(_ error: BoringSSLError) -> String {
+        let text = "\(error)"
+        guard let marker = text.range(of: "OPENSSL_internal:") else { return text }
+        let reason = String(text[marker.upperBound...].prefix { $0.isUppercase || $0.isNumber || $0 == "_" })
+        let meaning: String
+        switch reason {
+        case "TLSV1_ALERT_UNKNOWN_CA", "SSLV3_ALERT_BAD_CERTIFICATE", "SSLV3_ALERT_CERTIFICATE_UNKNOWN":
+            meaning = "the peer does not trust this host's certificate (not issued by the CA the peer trusts)"
+        case "CERTIFICATE_VERIFY_FAILED":
+            meaning = "the peer's certificate does not chain to the trusted CA (or has expired)"
+        case "PEER_DID_NOT_RETURN_A_CERTIFICATE", "TLSV13_ALERT_CERTIFICATE_REQUIRED":
+            meaning = "a certificate is required and none was presented"
+        case "WRONG_VERSION_NUMBER", "HTTP_REQUEST", "HTTPS_PROXY_REQUEST":
+            meaning = "the peer does not speak TLS"
+        case "TLSV1_ALERT_PROTOCOL_VERSION", "UNSUPPORTED_PROTOCOL":
+            meaning = "no common TLS version (1.2 at least is required)"
+        default:
+            meaning = "TLS error"
+        }
+        return "\(meaning) (\(reason))"
     }
 }
