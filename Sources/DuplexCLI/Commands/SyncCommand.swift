@@ -20,9 +20,10 @@ struct SyncCommand: AsyncParsableCommand {
             TLS authentication failed.
 
             With B = tls://HOST:PORT the agent at HOST serves that side; this host presents \
-            the certificate of --tls-cert/--tls-key (or of the agent config given with \
-            --config), trusts only --tls-ca and accepts the peer only when its certificate \
-            names one of --peer.
+            the certificate of --tls-cert/--tls-key (or of the agent configuration given with \
+            --config, whose state_dir is then the default state directory), trusts only \
+            --tls-ca and accepts the peer only when its certificate names one of --peer. \
+            78: bad --config file.
             """
     )
 
@@ -111,15 +112,21 @@ struct SyncCommand: AsyncParsableCommand {
         do {
             let b: any Replica
             if remote {
+                let (files, configuredStateDirectory) = try await tlsOptions.load()
+                if stateDir == nil, ProcessInfo.processInfo.environment["DUPLEX_STATE_DIR"] == nil, let configuredStateDirectory {
+                    options.stateDirectory = configuredStateDirectory
+                }
                 b = try RemoteReplica(
-                    endpoint: mailRootB, user: user, tls: try tlsOptions.files(), full: full,
-                    readTimeout: .milliseconds(Int64(ioTimeout * 1000)))
+                    endpoint: mailRootB, user: user, tls: files, full: full, readTimeout: .milliseconds(Int64(ioTimeout * 1000)))
             } else {
                 b = LocalReplica(store: MailStore(root: mailRootB))
             }
             let session = SyncSession(a: LocalReplica(store: MailStore(root: mailRootA)), b: b, options: options)
             report = try await session.run()
         } catch let error as DsyncError {
+            Output.error(error.description)
+            throw ExitCode(error.code.exitCode)
+        } catch let error as ConfigurationError {
             Output.error(error.description)
             throw ExitCode(error.code.exitCode)
         }

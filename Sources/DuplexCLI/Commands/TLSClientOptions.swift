@@ -4,6 +4,9 @@ import Foundation
 
 /// The TLS identity a command presents to a peer agent, and whom it accepts.
 struct TLSClientOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("An agent configuration whose tls section (and state_dir) to use; the --tls-* options override it.", valueName: "FILE"))
+    var config: String?
+
     @Option(name: .customLong("tls-cert"), help: ArgumentHelp("This host's certificate (PEM, chain after it).", valueName: "FILE"))
     var certificate: String?
 
@@ -17,8 +20,9 @@ struct TLSClientOptions: ParsableArguments {
     var peers: [String] = []
 
     /// Checks that a tls:// peer can be dialled (not `validate()`: the options are parsed
-    /// for local syncs too).
+    /// for local syncs too). With `--config` the file is checked when it is loaded.
     func check() throws {
+        guard config == nil else { return }
         let missing = [("--tls-cert", certificate), ("--tls-key", key), ("--tls-ca", ca)].filter { $0.1 == nil }.map(\.0)
         guard missing.isEmpty else {
             throw ValidationError("a tls:// peer needs \(missing.joined(separator: ", "))")
@@ -32,8 +36,24 @@ struct TLSClientOptions: ParsableArguments {
         peers.flatMap { $0.split(separator: ",") }.map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
     }
 
-    func files() throws -> DsyncTLSFiles {
-        try check()
-        return DsyncTLSFiles(certificateChain: certificate ?? "", privateKey: key ?? "", trustedCA: ca ?? "", allowedPeers: allowedPeers)
+    /// The TLS files: from the options, completed from the agent configuration when one is
+    /// given (with its state directory).
+    ///
+    /// - Throws: ``ConfigurationError`` for a bad configuration file; `ValidationError` when
+    ///   something is missing.
+    func load() async throws -> (files: DsyncTLSFiles, stateDirectory: String?) {
+        guard let config else {
+            try check()
+            let files = DsyncTLSFiles(certificateChain: certificate ?? "", privateKey: key ?? "", trustedCA: ca ?? "", allowedPeers: allowedPeers)
+            return (files, nil)
+        }
+        let (configuration, warnings) = try await AgentConfiguration.load(path: config, environment: ProcessInfo.processInfo.environment)
+        for warning in warnings { Output.error("warning: \(warning)") }
+        var files = configuration.dsync.tls
+        if let certificate { files.certificateChain = certificate }
+        if let key { files.privateKey = key }
+        if let ca { files.trustedCA = ca }
+        if !allowedPeers.isEmpty { files.allowedPeers = allowedPeers }
+        return (files, configuration.stateDirectory)
     }
 }
