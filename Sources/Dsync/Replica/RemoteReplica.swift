@@ -30,6 +30,12 @@ public final class RemoteReplica: Replica, Sendable {
 
     private let connection = Mutex<DsyncConnection?>(nil)
     private let nextID = Atomic<UInt32>(1)
+    /// Test-only: a handler for the connection that may corrupt the frames this client sends
+    /// (see ``DsyncFrameFaultFactory``). Nil in production.
+    let frameFault = Mutex<DsyncFrameFaultFactory?>(nil)
+    /// Requests sent ahead (pipelined with the lock) whose answers were not read yet, in
+    /// the order they were sent.
+    private let pending = Mutex<[(id: UInt32, op: DsyncOperation)]>([])
 
     /// - Parameter endpoint: `tls://HOST:PORT` (`[v6]:PORT` for IPv6 literals).
     /// - Throws: ``DsyncError`` `usage` for a malformed endpoint.
@@ -85,9 +91,18 @@ public final class RemoteReplica: Replica, Sendable {
                 group.addTask { await DsyncPipeline.keepalive(connection, every: DsyncPipeline.keepaliveInterval(readTimeout: self.readTimeout)) }
                 defer { group.cancelAll() }
                 try await self.handshake(connection, channel: channel.channel)
-                _ = try await self.call(connection, DsyncRequestBody(op: .lock, lockTimeoutMilliseconds: timeout.milliseconds))
+                // What every sync asks first goes with the lock request: one round trip.
+                let lockID = try await self.send(connection, DsyncRequestBody(op: .lock, lockTimeoutMilliseconds: timeout.milliseconds))
+                for op in [DsyncOperation.exists, .stamp] {
+                    let id = try await self.send(connection, DsyncRequestBody(op: op))
+                    self.pending.withLock { $0.append((id, op)) }
+                }
+                _ = try await self.response(connection, id: lockID, what: "lock")
                 self.connection.withLock { $0 = connection }
-                defer { self.connection.withLock { $0 = nil } }
+                defer {
+                    self.connection.withLock { $0 = nil }
+                    self.pending.withLock { $0 = [] }
+                }
                 let result = try await body()
                 _ = try await self.call(connection, DsyncRequestBody(op: .unlock))
                 try? await connection.send(.goodbye)
@@ -98,13 +113,13 @@ public final class RemoteReplica: Replica, Sendable {
 
     public func exists() async throws -> Bool {
         let connection = try current()
-        let result = try await call(connection, DsyncRequestBody(op: .exists))
+        let result = try await call(connection, DsyncRequestBody(op: .exists), early: true)
         return try DsyncJSON.decode(DsyncExistsResult.self, from: result, what: "exists result").exists
     }
 
     public func stamp() async throws -> StoreStamp {
         let connection = try current()
-        return try DsyncJSON.decode(StoreStamp.self, from: try await call(connection, DsyncRequestBody(op: .stamp)), what: "stamp")
+        return try DsyncJSON.decode(StoreStamp.self, from: try await call(connection, DsyncRequestBody(op: .stamp), early: true), what: "stamp")
     }
 
     public func read(reusing: [String: MailboxView]) async throws -> ReplicaView {
@@ -126,6 +141,7 @@ public final class RemoteReplica: Replica, Sendable {
 
     public func bodies(_ requests: [BodyRequest]) async throws -> any MessageBodyStream {
         let connection = try current()
+        try await drainPending(connection)
         let id = nextID.wrappingAdd(1, ordering: .relaxed).oldValue
         try await connection.sendPayload(try DsyncJSON.encode(DsyncRequestBody(op: .bodies, bodies: requests)), id: id, response: false)
         return WireBodyStream(connection: connection, id: id, responses: true, requests: requests)
@@ -133,6 +149,7 @@ public final class RemoteReplica: Replica, Sendable {
 
     public func apply(_ changes: [ReplicaChange], source: any Replica) async throws -> ApplyReport {
         let connection = try current()
+        try await drainPending(connection)
         let id = nextID.wrappingAdd(1, ordering: .relaxed).oldValue
         try await connection.sendPayload(try DsyncJSON.encode(DsyncRequestBody(op: .apply, changes: changes)), id: id, response: false)
         let copies = changes.bodyRequests
@@ -156,6 +173,7 @@ public final class RemoteReplica: Replica, Sendable {
     private func connect(_ context: NIOSSLContext) async throws -> NIOAsyncChannel<DsyncFrame, DsyncFrame> {
         let readTimeout = self.readTimeout
         let serverName = host.first?.isLetter == true ? host : nil
+        let frameFault = self.frameFault.withLock { $0 }
         do {
             return try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                 .connectTimeout(TimeAmount(connectTimeout))
@@ -164,7 +182,7 @@ public final class RemoteReplica: Replica, Sendable {
                 .connect(host: host, port: port) { channel in
                     channel.eventLoop.makeCompletedFuture {
                         let handler = try NIOSSLClientHandler(context: context, serverHostname: serverName)
-                        return try DsyncPipeline.configure(channel, tls: handler, readTimeout: readTimeout)
+                        return try DsyncPipeline.configure(channel, tls: handler, readTimeout: readTimeout, frameFault: frameFault?())
                     }
                 }
         } catch let error as DsyncError {
@@ -199,11 +217,35 @@ public final class RemoteReplica: Replica, Sendable {
         }
     }
 
-    /// Sends a request and waits for its response's result.
-    private func call(_ connection: DsyncConnection, _ request: DsyncRequestBody) async throws -> ArraySlice<UInt8> {
+    /// Sends a request and waits for its response's result. With `early`, the answer to
+    /// the same request sent ahead with the lock is taken when it is the next one due
+    /// (answers come in request order; one sent ahead is used once).
+    private func call(_ connection: DsyncConnection, _ request: DsyncRequestBody, early: Bool = false) async throws -> ArraySlice<UInt8> {
+        if early, let ahead = pending.withLock({ $0.first?.op == request.op ? $0.removeFirst() : nil }) {
+            return try await response(connection, id: ahead.id, what: request.op.rawValue)
+        }
+        try await drainPending(connection)
+        let id = try await send(connection, request)
+        return try await response(connection, id: id, what: request.op.rawValue)
+    }
+
+    /// Reads the answers to requests sent ahead that were not used, so that the next answer
+    /// read is the next request's. An error answer to one of them does not matter.
+    private func drainPending(_ connection: DsyncConnection) async throws {
+        while let stale = pending.withLock({ $0.isEmpty ? nil : $0.removeFirst() }) {
+            do {
+                _ = try await response(connection, id: stale.id, what: stale.op.rawValue)
+            } catch let error as DsyncError where error.code != .protocolError && error.code != .authenticationFailed {
+                continue
+            }
+        }
+    }
+
+    /// Sends a request; returns its id.
+    private func send(_ connection: DsyncConnection, _ request: DsyncRequestBody) async throws -> UInt32 {
         let id = nextID.wrappingAdd(1, ordering: .relaxed).oldValue
         try await connection.sendPayload(try DsyncJSON.encode(request), id: id, response: false)
-        return try await response(connection, id: id, what: request.op.rawValue)
+        return id
     }
 
     private func response(_ connection: DsyncConnection, id: UInt32, what: String) async throws -> ArraySlice<UInt8> {
