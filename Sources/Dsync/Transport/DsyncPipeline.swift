@@ -1,18 +1,28 @@
 import NIOCore
 import NIOSSL
 
+/// Test-only: makes, for each new connection, a handler that sits between the frame decoder
+/// and the frame encoder. It sees every outbound frame as the one `ByteBuffer` the encoder
+/// wrote for it (length field included), so a fault-injection test can corrupt, truncate or
+/// drop the frame of its choice before TLS encrypts it. Production code never sets one.
+typealias DsyncFrameFaultFactory = @Sendable () -> any ChannelHandler
+
 /// The channel pipeline both sides of a dsync connection use: TLS, a read timeout, the
 /// frame codec, and an async channel of frames on top.
 enum DsyncPipeline {
     /// Adds the handlers after `tls` and wraps the channel. Must run on the channel's loop.
+    ///
+    /// - Parameter frameFault: test-only, see ``DsyncFrameFaultFactory``; nil in production.
     static func configure(
-        _ channel: any Channel, tls: some ChannelHandler & RemovableChannelHandler, readTimeout: Duration
+        _ channel: any Channel, tls: some ChannelHandler & RemovableChannelHandler, readTimeout: Duration,
+        frameFault: (any ChannelHandler)? = nil
     ) throws -> NIOAsyncChannel<DsyncFrame, DsyncFrame> {
         let sync = channel.pipeline.syncOperations
         try sync.addHandler(tls)
         try sync.addHandler(IdleStateHandler(readTimeout: TimeAmount(readTimeout)))
         try sync.addHandler(DsyncReadTimeoutHandler(timeout: readTimeout))
         try sync.addHandler(ByteToMessageHandler(DsyncFrameDecoder()))
+        if let frameFault { try sync.addHandler(frameFault) }
         try sync.addHandler(MessageToByteHandler(DsyncFrameEncoder()))
         return try NIOAsyncChannel<DsyncFrame, DsyncFrame>(wrappingChannelSynchronously: channel)
     }

@@ -22,6 +22,9 @@ public final class DsyncServer: Sendable {
     private let logger: Logger
     /// The listening channel while ``run(onListening:)`` runs.
     private let listener = Mutex<(any Channel)?>(nil)
+    /// Test-only: a handler for each new connection that may corrupt the frames this server
+    /// sends (see ``DsyncFrameFaultFactory``). Nil in production.
+    let frameFault = Mutex<DsyncFrameFaultFactory?>(nil)
 
     /// Loads the TLS files.
     ///
@@ -66,7 +69,9 @@ public final class DsyncServer: Sendable {
                 .bind(host: configuration.host, port: configuration.port) { channel in
                     channel.eventLoop.makeCompletedFuture {
                         let context = self.settings.withLock { $0.context }
-                        return try DsyncPipeline.configure(channel, tls: NIOSSLServerHandler(context: context), readTimeout: readTimeout)
+                        return try DsyncPipeline.configure(
+                            channel, tls: NIOSSLServerHandler(context: context), readTimeout: readTimeout,
+                            frameFault: self.frameFault.withLock { $0 }?())
                     }
                 }
         } catch {
