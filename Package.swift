@@ -20,6 +20,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-configuration", from: "1.4.0", traits: ["JSON", "YAML"]),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
     ],
     targets: [
@@ -43,6 +44,15 @@ let package = Package(
             ]
         ),
         .target(
+            name: "Replicator",
+            dependencies: [
+                "Dsync",
+                "MailStore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "HeapModule", package: "swift-collections"),
+            ]
+        ),
+        .target(
             name: "DuplexTLS",
             dependencies: [
                 .product(name: "X509", package: "swift-certificates"),
@@ -55,6 +65,7 @@ let package = Package(
             dependencies: [
                 "MailStore",
                 "Dsync",
+                "Replicator",
                 "DuplexTLS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -93,6 +104,10 @@ let package = Package(
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOTestUtils", package: "swift-nio"),
             ]
+        ),
+        .testTarget(
+            name: "ReplicatorTests",
+            dependencies: ["Replicator", "Dsync", "MailStore", "MailStoreTestSupport"]
         ),
         .testTarget(
             name: "DuplexTLSTests",
