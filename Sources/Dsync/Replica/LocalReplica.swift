@@ -29,8 +29,13 @@ public final class LocalReplica: Replica, Sendable {
 
     private let known = Mutex(Known())
 
-    public init(store: MailStore) {
+    /// Whether a missing parent directory of the mail root is created (for the lock file
+    /// and a first sync) instead of answering "no such user".
+    public let createsParents: Bool
+
+    public init(store: MailStore, createsParents: Bool = false) {
         self.store = store
+        self.createsParents = createsParents
     }
 
     var lockPath: String {
@@ -42,7 +47,11 @@ public final class LocalReplica: Replica, Sendable {
 
     public func withUserLock<T: Sendable>(timeout: Duration, _ body: @Sendable () async throws -> T) async throws -> T {
         let path = lockPath
-        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        var fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        if fd < 0, errno == ENOENT, createsParents, let parent = path.lastIndex(of: "/").map({ String(path[..<$0]) }), !parent.isEmpty {
+            try makeParents(parent)
+            fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        }
         guard fd >= 0 else {
             let code = errno
             if code == ENOENT {
@@ -71,6 +80,31 @@ public final class LocalReplica: Replica, Sendable {
         }
         defer { flock(fd, LOCK_UN) }
         return try await body()
+    }
+
+    public func create() async throws {
+        try mapErrors { try store.createMailbox(.inbox) }
+    }
+
+    /// Creates `directory` and its missing ancestors (mode 0700); running as root, each
+    /// belongs to the owner of the nearest ancestor that existed.
+    private func makeParents(_ directory: String) throws {
+        var missing: [String] = []
+        var current = directory
+        var st = stat()
+        while !current.isEmpty, stat(current, &st) != 0 {
+            guard errno == ENOENT else { throw DsyncError(.io, "\(current): stat failed (errno \(errno))") }
+            missing.append(current)
+            guard let slash = current.lastIndex(of: "/") else { break }
+            current = String(current[..<slash])
+        }
+        let owner = current.isEmpty ? nil : (st.st_uid, st.st_gid)
+        for path in missing.reversed() {
+            guard mkdir(path, 0o700) == 0 || errno == EEXIST else {
+                throw DsyncError(errno == EACCES ? .permissionDenied : .io, "\(path): cannot create the user's directory (errno \(errno))")
+            }
+            if geteuid() == 0, let owner { _ = chown(path, owner.0, owner.1) }
+        }
     }
 
     public func exists() async throws -> Bool {

@@ -117,6 +117,10 @@ public final class RemoteReplica: Replica, Sendable {
         return try DsyncJSON.decode(DsyncExistsResult.self, from: result, what: "exists result").exists
     }
 
+    public func create() async throws {
+        _ = try await call(try current(), DsyncRequestBody(op: .create))
+    }
+
     public func stamp() async throws -> StoreStamp {
         let connection = try current()
         return try DsyncJSON.decode(StoreStamp.self, from: try await call(connection, DsyncRequestBody(op: .stamp), early: true), what: "stamp")

@@ -17,6 +17,12 @@ public protocol Replica: Sendable {
     /// Whether the replica has a mail root at all.
     func exists() async throws -> Bool
 
+    /// Creates the user's mail root with an empty INBOX (a user's first sync to a host
+    /// that has no mail of the user yet).
+    ///
+    /// - Throws: ``DsyncError`` when it cannot be created (or already exists).
+    func create() async throws
+
     /// The stamps of every mailbox (a few `stat`s each; no message list).
     func stamp() async throws -> StoreStamp
 
@@ -51,4 +57,11 @@ public struct ApplyReport: Sendable, Codable, Equatable {
     public var skipped = 0
 
     public init() {}
+}
+
+extension Replica {
+    /// Replicas that cannot create a mail root (wrappers, sources of pushed bodies) say so.
+    public func create() async throws {
+        throw DsyncError(.usage, "\(description): cannot create a mail root here")
+    }
 }

@@ -21,6 +21,10 @@ public struct SyncOptions: Sendable {
     /// small mailbox is ordinary housekeeping); from this size on, more than
     /// ``massLossShare`` of it vanishing from one side does.
     public var massLossMinimum = 100
+    /// Before the first sync of a user (no saved state), create a side that has no mail
+    /// root yet, and take "no mail root on either side" as nothing to sync (the
+    /// replicator); without it both are errors (67).
+    public var createMissing = false
 
     public init(user: String) { self.user = user }
 }
@@ -118,7 +122,10 @@ public struct SyncSession: Sendable {
             }
         }
         let existsA = try await a.exists(), existsB = try await b.exists()
-        if !existsA || !existsB {
+        if !existsA || !existsB, options.createMissing, header == nil, (try? stateStore?.loadHeader()) == nil {
+            if !existsA && !existsB { return report }
+            if !options.dryRun { try await (existsA ? b : a).create() }
+        } else if !existsA || !existsB {
             let missing = !existsA ? a.description : b.description
             if header != nil || (!existsA && !existsB) {
                 throw fail(.massLoss, "mail root \(missing) is gone (or not a Maildir) although it was synced before; nothing was changed. If the user was really removed there, remove the sync state")

@@ -49,7 +49,7 @@ struct DsyncServerSession {
             try await connection.respond(id: id, error: error)
             return false
         }
-        let replica = LocalReplica(store: MailStore(root: root, configuration: configuration.store))
+        let replica = LocalReplica(store: MailStore(root: root, configuration: configuration.store), createsParents: true)
         let asked = Duration.milliseconds(max(0, request.lockTimeoutMilliseconds ?? 0))
         let timeout = min(asked, configuration.lockTimeout)
         let entered = Flag()
@@ -85,6 +85,9 @@ struct DsyncServerSession {
                 case .unlock:
                     try await connection.respond(id: id, result: try DsyncJSON.encode(DsyncDone()))
                     return false
+                case .create:
+                    try await replica.create()
+                    try await connection.respond(id: id, result: try DsyncJSON.encode(DsyncDone()))
                 case .exists:
                     let exists = try await replica.exists()
                     try await connection.respond(id: id, result: try DsyncJSON.encode(DsyncExistsResult(exists: exists)))
@@ -179,6 +182,7 @@ final class PushedBodies: Replica, @unchecked Sendable {
 
     func exists() async throws -> Bool { true }
     func stamp() async throws -> StoreStamp { throw DsyncError(.usage, "pushed bodies have no stamp") }
+    func create() async throws { throw DsyncError(.usage, "pushed bodies cannot be created") }
     func read(reusing: [String: MailboxView]) async throws -> ReplicaView { throw DsyncError(.usage, "pushed bodies cannot be read") }
     func apply(_ changes: [ReplicaChange], source: any Replica) async throws -> ApplyReport {
         throw DsyncError(.usage, "pushed bodies cannot be changed")

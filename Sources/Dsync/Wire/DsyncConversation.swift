@@ -15,6 +15,8 @@ package enum DsyncOperation: String, Codable, Sendable {
     case unlock
     /// Whether the user's mail root exists. Result: `{"exists": Bool}`.
     case exists
+    /// Create the user's mail root with an empty INBOX. Result: `{"done": true}`.
+    case create
     /// The stamps of every mailbox. Result: a `StoreStamp`.
     case stamp
     /// Every mailbox with its messages except the `reusing` ones (given without messages:
