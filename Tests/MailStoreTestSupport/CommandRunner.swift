@@ -80,19 +80,9 @@ enum CommandRunner {
                 throw DovecotTestError.io("cannot create \(inPath)")
             }
         }
-        let inFD = open(stdin == nil ? "/dev/null" : inPath, O_RDONLY | O_CLOEXEC)
-        let outFD = open(outPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        let errFD = open(errPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        defer {
-            for fd in [inFD, outFD, errFD] where fd >= 0 { close(fd) }
-        }
-        guard inFD >= 0, outFD >= 0, errFD >= 0 else {
-            throw DovecotTestError.io("cannot open redirection files in \(scratchDirectory): \(errnoText())")
-        }
-
         let pid = try spawn(
-            executable, arguments: arguments, stdin: inFD, stdout: outFD, stderr: errFD,
-            workingDirectory: workingDirectory)
+            executable, arguments: arguments, stdinPath: stdin == nil ? "/dev/null" : inPath, stdoutPath: outPath,
+            stderrPath: errPath, workingDirectory: workingDirectory)
         guard let status = waitForExit(pid, timeout: timeout) else {
             // Only our own direct child is signalled.
             kill(pid, SIGTERM)
@@ -145,6 +135,26 @@ enum CommandRunner {
         return unsafeBitCast(symbol, to: type)
     }
     #endif
+
+    /// Spawns the child with its standard input read from `stdinPath` and its output
+    /// written to `stdoutPath` and `stderrPath` (created or truncated, mode 0600); returns
+    /// its pid.
+    static func spawn(
+        _ executable: String, arguments: [String], stdinPath: String, stdoutPath: String, stderrPath: String,
+        workingDirectory: String?
+    ) throws -> pid_t {
+        let inFD = open(stdinPath, O_RDONLY | O_CLOEXEC)
+        let outFD = open(stdoutPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        let errFD = open(stderrPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        defer {
+            for fd in [inFD, outFD, errFD] where fd >= 0 { close(fd) }
+        }
+        guard inFD >= 0, outFD >= 0, errFD >= 0 else {
+            throw DovecotTestError.io("cannot open redirection files for \(stdoutPath): \(errnoText())")
+        }
+        return try spawn(
+            executable, arguments: arguments, stdin: inFD, stdout: outFD, stderr: errFD, workingDirectory: workingDirectory)
+    }
 
     /// Spawns the child and returns its pid.
     private static func spawn(

@@ -24,6 +24,12 @@ public enum ExternalCommand {
             stderr: String(decoding: output.stderr, as: UTF8.self))
     }
 
+    /// The path of the program `name` in `PATH` or the usual system directories, nil when
+    /// it is not installed (for tests that skip without it).
+    public static func executable(named name: String) -> String? {
+        CommandRunner.findExecutable(name)
+    }
+
     /// The `duplex` executable built next to the running test bundle.
     public static var duplexExecutable: String {
         let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]

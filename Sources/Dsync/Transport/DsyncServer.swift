@@ -59,7 +59,7 @@ public final class DsyncServer: Sendable {
     public func run(onListening: @Sendable (SocketAddress) -> Void = { _ in }) async throws {
         let configuration = self.configuration
         let readTimeout = configuration.idleTimeout
-        let server: NIOAsyncChannel<NIOAsyncChannel<DsyncFrame, DsyncFrame>, Never>
+        let server: NIOAsyncChannel<(NIOAsyncChannel<DsyncFrame, DsyncFrame>, String), Never>
         do {
             server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                 .serverChannelOption(.backlog, value: 256)
@@ -69,9 +69,13 @@ public final class DsyncServer: Sendable {
                 .bind(host: configuration.host, port: configuration.port) { channel in
                     channel.eventLoop.makeCompletedFuture {
                         let context = self.settings.withLock { $0.context }
-                        return try DsyncPipeline.configure(
+                        // Taken now: a channel forgets its peer's address once closed, and a
+                        // refused TLS handshake can close it before the connection is served.
+                        let address = channel.remoteAddress.map { "\($0)" } ?? "unknown peer"
+                        let wrapped = try DsyncPipeline.configure(
                             channel, tls: NIOSSLServerHandler(context: context), readTimeout: readTimeout,
                             frameFault: self.frameFault.withLock { $0 }?())
+                        return (wrapped, address)
                     }
                 }
         } catch {
@@ -84,8 +88,8 @@ public final class DsyncServer: Sendable {
         try await withTaskCancellationHandler {
             try await server.executeThenClose { inbound in
                 try await withThrowingDiscardingTaskGroup { group in
-                    for try await connection in inbound {
-                        group.addTask { await self.serve(connection) }
+                    for try await (connection, address) in inbound {
+                        group.addTask { await self.serve(connection, address: address) }
                     }
                 }
             }
@@ -100,8 +104,7 @@ public final class DsyncServer: Sendable {
         listener.withLock { $0 }?.close(promise: nil)
     }
 
-    private func serve(_ channel: NIOAsyncChannel<DsyncFrame, DsyncFrame>) async {
-        let address = channel.channel.remoteAddress.map { "\($0)" } ?? "unknown peer"
+    private func serve(_ channel: NIOAsyncChannel<DsyncFrame, DsyncFrame>, address: String) async {
         var logger = self.logger
         logger[metadataKey: "peer"] = "\(address)"
         do {

@@ -57,9 +57,12 @@ struct AgentCommand: AsyncParsableCommand {
             Output.write("\(config): configuration and TLS files are usable\n")
             return
         }
+        // Trapped before anything listens: a SIGHUP right after "listening on" must reload,
+        // not end the agent (the default action of SIGHUP).
+        let hangups = await UnixSignalsSequence(trapping: .sighup)
         let services: [any Service] = [
             DsyncListenerService(server: server),
-            TLSReloadService(path: config, server: server, logger: logger),
+            TLSReloadService(path: config, server: server, hangups: hangups, logger: logger),
         ]
         var groupConfiguration = ServiceGroupConfiguration(services: services, logger: logger)
         groupConfiguration.gracefulShutdownSignals = [.sigterm, .sigint]
@@ -101,10 +104,12 @@ struct DsyncListenerService: Service {
 struct TLSReloadService: Service {
     let path: String
     let server: DsyncServer
+    /// SIGHUPs, trapped since the agent started.
+    let hangups: UnixSignalsSequence
     let logger: Logger
 
     func run() async throws {
-        for await _ in await UnixSignalsSequence(trapping: .sighup).cancelOnGracefulShutdown() {
+        for await _ in hangups.cancelOnGracefulShutdown() {
             do {
                 let (configuration, warnings) = try await AgentConfiguration.load(path: path, environment: ProcessInfo.processInfo.environment)
                 for warning in warnings { logger.warning("\(warning)") }
