@@ -24,7 +24,7 @@ import Testing
         var q = queue(maxConnections: 1)
         for name in ["old", "new-high", "new-low"] { synced(&q, name, at: t0 - 10_000) }
         q.notify("new-high", priority: .high, now: t0)
-        q.notify("old", priority: .low, now: t0 - 1000)  // low, 1000 s older than the high one
+        q.notify("old", priority: .low, now: t0 - 500)  // low, 500 s older than the high one
         q.notify("fresh", priority: .low, now: t0)       // never synced
         var order: [String] = []
         for step in 0..<3 {
@@ -33,7 +33,7 @@ import Testing
             order += starts.map(\.user)
             q.finished(starts[0].user, .success(), now: t0 + Int64(step))
         }
-        // Never synced first; then high (aged 30 min) before a low only 1000 s older (aged 15 min).
+        // Never synced first; then high (aged 30 min) before a low only 500 s older (aged 15 min).
         #expect(order == ["fresh", "new-high", "old"])
     }
 
