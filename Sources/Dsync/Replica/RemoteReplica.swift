@@ -84,13 +84,13 @@ public final class RemoteReplica: Replica, Sendable {
 
     public func withUserLock<T: Sendable>(timeout: Duration, _ body: @Sendable () async throws -> T) async throws -> T {
         let context = try DsyncTLS.makeContext(tls, server: false)
-        let channel = try await connect(context)
+        let (channel, handshakeDone) = try await connect(context)
         return try await channel.executeThenClose { inbound, outbound in
             let connection = DsyncConnection(inbound: inbound.makeAsyncIterator(), outbound: outbound, peer: description)
             return try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { await DsyncPipeline.keepalive(connection, every: DsyncPipeline.keepaliveInterval(readTimeout: self.readTimeout)) }
                 defer { group.cancelAll() }
-                try await self.handshake(connection, channel: channel.channel)
+                try await self.handshake(connection, channel: channel.channel, tlsDone: handshakeDone)
                 // What every sync asks first goes with the lock request: one round trip.
                 let lockID = try await self.send(connection, DsyncRequestBody(op: .lock, lockTimeoutMilliseconds: timeout.milliseconds))
                 for op in [DsyncOperation.exists, .stamp] {
@@ -174,7 +174,7 @@ public final class RemoteReplica: Replica, Sendable {
         return connection
     }
 
-    private func connect(_ context: NIOSSLContext) async throws -> NIOAsyncChannel<DsyncFrame, DsyncFrame> {
+    private func connect(_ context: NIOSSLContext) async throws -> (NIOAsyncChannel<DsyncFrame, DsyncFrame>, EventLoopFuture<Void>) {
         let readTimeout = self.readTimeout
         let serverName = host.first?.isLetter == true ? host : nil
         let frameFault = self.frameFault.withLock { $0 }
@@ -186,7 +186,10 @@ public final class RemoteReplica: Replica, Sendable {
                 .connect(host: host, port: port) { channel in
                     channel.eventLoop.makeCompletedFuture {
                         let handler = try NIOSSLClientHandler(context: context, serverHostname: serverName)
-                        return try DsyncPipeline.configure(channel, tls: handler, readTimeout: readTimeout, frameFault: frameFault?())
+                        let asyncChannel = try DsyncPipeline.configure(channel, tls: handler, readTimeout: readTimeout, frameFault: frameFault?())
+                        let waiter = TLSHandshakeWaiter(promise: channel.eventLoop.makePromise())
+                        try channel.pipeline.syncOperations.addHandler(waiter, position: .after(handler))
+                        return (asyncChannel, waiter.future)
                     }
                 }
         } catch let error as DsyncError {
@@ -196,7 +199,27 @@ public final class RemoteReplica: Replica, Sendable {
         }
     }
 
-    private func handshake(_ connection: DsyncConnection, channel: any Channel) async throws {
+    private func handshake(_ connection: DsyncConnection, channel: any Channel, tlsDone: EventLoopFuture<Void>) async throws {
+        do {
+            try await tlsDone.get()
+        } catch let error as NIOSSLError {
+            var failure = DsyncTLS.describe(error)
+            failure.message = "\(description): \(failure.message)"
+            throw failure
+        } catch let error as BoringSSLError {
+            throw DsyncError(.authenticationFailed, "\(description): TLS failed: \(DsyncTLS.explain(error))")
+        } catch {
+            throw DsyncError(.protocolError, "\(description): the connection closed during the TLS handshake (\(error))")
+        }
+        // The server's certificate chains to our CA (checked by TLS); it must also be a peer
+        // we accept, before the user's name is sent.
+        let certificate = try? await channel.nioSSL_peerCertificate().get()
+        do {
+            _ = try DsyncTLS.peerIdentity(of: certificate, allowed: tls.allowedPeers)
+        } catch let error as DsyncError {
+            try? await connection.send(.error(code: DsyncWireError.Code.notAuthorized.rawValue, message: "refused by the client: \(error.message)"))
+            throw DsyncError(error.code, "\(description): \(error.message)")
+        }
         let hello = DsyncHello(version: .current, capabilities: [], user: user, syncKind: full ? .full : .incremental)
         var machine = DsyncHandshakeStateMachine(clientHello: hello)
         guard case .send(let frame) = machine.connected() else {
@@ -204,13 +227,6 @@ public final class RemoteReplica: Replica, Sendable {
         }
         try await connection.send(frame)
         let answer = try await connection.receive(while: "waiting for the welcome")
-        // The server's certificate chains to our CA (checked by TLS); it must also be a peer we accept.
-        let certificate = try? await channel.nioSSL_peerCertificate().get()
-        do {
-            _ = try DsyncTLS.peerIdentity(of: certificate, allowed: tls.allowedPeers)
-        } catch let error as DsyncError {
-            throw DsyncError(error.code, "\(description): \(error.message)")
-        }
         switch machine.frameReceived(answer) {
         case .established, .sendAndEstablish:
             return
