@@ -85,7 +85,9 @@ package final class DsyncConnection: @unchecked Sendable {
             result.message = "\(peer): \(result.message) (while \(doing))"
             return result
         case let error as BoringSSLError:
-            return DsyncError(.authenticationFailed, "\(peer): TLS failed while \(doing): \(DsyncTLS.explain(error))")
+            var result = DsyncTLS.describe(error)
+            result.message = "\(peer): \(result.message) (while \(doing))"
+            return result
         case let error as IOError:
             return DsyncError(.protocolError, "\(peer): connection failed while \(doing): \(error)")
         case is ChannelError:

@@ -94,12 +94,36 @@ package enum DsyncTLS {
         }
     }
 
+    /// BoringSSL's reason code in an error (e.g. `TLSV1_ALERT_UNKNOWN_CA`), if it names one.
+    static func reason(of error: BoringSSLError) -> String? {
+        let text = "\(error)"
+        guard let marker = text.range(of: "OPENSSL_internal:") else { return nil }
+        return String(text[marker.upperBound...].prefix { $0.isUppercase || $0.isNumber || $0 == "_" })
+    }
+
+    /// Reason codes of a TLS record that failed its integrity check or is malformed, on
+    /// either side: after the handshake they mean the bytes were changed on the way (or the
+    /// peer's TLS is broken), not that anyone failed to authenticate.
+    static let corruptRecordReasons: Set<String> = [
+        "BAD_DECRYPT", "DECRYPTION_FAILED_OR_BAD_RECORD_MAC", "SSLV3_ALERT_BAD_RECORD_MAC", "TLSV1_ALERT_DECRYPTION_FAILED",
+        "DATA_LENGTH_TOO_LONG", "ENCRYPTED_LENGTH_TOO_LONG", "WRONG_VERSION_NUMBER", "UNEXPECTED_RECORD", "DECODE_ERROR",
+        "TLSV1_ALERT_DECODE_ERROR",
+    ]
+
+    /// A dsync error for a BoringSSL error after the handshake: `protocolError` for a corrupt
+    /// record (see ``corruptRecordReasons``), `authenticationFailed` otherwise (a peer that
+    /// refuses this host's certificate says so once its side of the handshake is done).
+    static func describe(_ error: BoringSSLError) -> DsyncError {
+        if let reason = reason(of: error), corruptRecordReasons.contains(reason) {
+            return DsyncError(.protocolError, "a TLS record failed its integrity check: the data was changed in transit (\(reason))")
+        }
+        return DsyncError(.authenticationFailed, "TLS failed: \(explain(error))")
+    }
+
     /// A sentence for a BoringSSL error: what its reason code means for mutual TLS, with
     /// the code itself (e.g. `TLSV1_ALERT_UNKNOWN_CA`) for searching.
     static func explain(_ error: BoringSSLError) -> String {
-        let text = "\(error)"
-        guard let marker = text.range(of: "OPENSSL_internal:") else { return text }
-        let reason = String(text[marker.upperBound...].prefix { $0.isUppercase || $0.isNumber || $0 == "_" })
+        guard let reason = reason(of: error) else { return "\(error)" }
         let meaning: String
         switch reason {
         case "TLSV1_ALERT_UNKNOWN_CA", "SSLV3_ALERT_BAD_CERTIFICATE", "SSLV3_ALERT_CERTIFICATE_UNKNOWN":
