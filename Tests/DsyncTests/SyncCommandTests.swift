@@ -32,7 +32,7 @@ import Testing
         let json = try #require(try JSONSerialization.jsonObject(with: Data(second.stdout.utf8)) as? [String: Any], "\(second.stdout)")
         #expect(Set(json.keys) == [
             "user", "fastPath", "dryRun", "plannedA", "plannedB", "appliedA", "appliedB", "uidConflicts", "nameConflicts",
-            "changedDuringSync", "mailboxes", "messages", "seconds", "planA", "planB",
+            "keywordsDropped", "changedDuringSync", "mailboxes", "messages", "seconds", "planA", "planB",
         ])
         #expect(json["user"] as? String == f.user)
         #expect(json["changedDuringSync"] as? Bool == false)
@@ -79,6 +79,25 @@ import Testing
         let after = try f.maps()
         #expect(after.a == before.a && after.b == before.b)
         #expect(try f.fileTree() == files, "a dry run wrote files")
+    }
+
+    @Test func keywordsBeyondWhatAMailboxHolds_areCounted_andNamedInAWarning() throws {
+        let f = try SyncFixture()
+        try f.save(f.a, guid: "m-1")
+        #expect(try duplex(syncArguments(f)).status == 0)
+        try f.setFlags(f.a, uid: 1, .add, (1...20).map { "a\($0)" }.joined(separator: " "))
+        try f.setFlags(f.b, uid: 1, .add, (1...20).map { "b\($0)" }.joined(separator: " "))
+
+        let dry = try duplex(syncArguments(f, "--dry-run"))
+        #expect(dry.stdout.contains("keywords dropped: 28 ("), "\(dry.stdout)")
+        let synced = try duplex(syncArguments(f))
+        #expect(synced.status == 0, "\(synced.stderr)")
+        #expect(synced.stdout.contains("\nkeywords dropped: 28 ("), "\(synced.stdout)")
+        #expect(synced.stderr == "duplex: warning: user \(f.user): mailbox \"INBOX\" cannot hold the keywords of both sides (a Maildir mailbox has 26 keyword letters); 28 left out of its messages on both sides: a15 a16 a17 a18 a19 a2 a20 a3 and 20 more\n")
+        let again = try duplex(syncArguments(f, "--json"))
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(again.stdout.utf8)) as? [String: Any], "\(again.stdout)")
+        #expect(json["keywordsDropped"] as? Int == 0)
+        #expect(!again.stdout.contains("keywords dropped") && again.stderr.isEmpty, "\(again.stdout)\(again.stderr)")
     }
 
     @Test func usageErrors_exit64_andTouchNothing() throws {

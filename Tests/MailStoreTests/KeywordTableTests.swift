@@ -32,6 +32,14 @@ struct KeywordTableTests {
         #expect(table.serialized() == Array("0 Zero\n2 Two\n".utf8))
     }
 
+    @Test func freeLetters_leavesOutNamedLettersAndLettersCarriedByFiles() throws {
+        let table = try Self.parse("0 Zero\n2 Two\n")
+        #expect(table.freeLetters(carried: 0) == 24)
+        // "a" is named anyway; "d" is carried without a name.
+        #expect(table.freeLetters(carried: 0b1001) == 23)
+        #expect(KeywordTable().freeLetters(carried: 0) == KeywordTable.capacity)
+    }
+
     @Test func lastLineWithoutNewline_isRead() throws {
         #expect(try Self.parse("0 A\n1 B").names == ["A", "B"])
     }

@@ -104,6 +104,33 @@ struct MailStoreMessagesTests {
         }
     }
 
+    @Test func mailboxContents_countsFreeKeywordLetters_notTakingNamedOrUnnamedOnesOnFiles() throws {
+        try Self.withBox { dir, store in
+            // "c" on a file without a name; "Stale" named but on no message.
+            try dir.write(".Box/cur/1700000000.M1P1.other:2,Sc", sampleMessage(1))
+            try store.updateFlags(in: Self.box, uids: [1], .add, try Self.flags("Junk", "Stale"))
+            try store.updateFlags(in: Self.box, uids: [1], .remove, try Self.flags("Stale"))
+            let contents = try store.mailboxContents(of: Self.box)
+            #expect(contents.keywords.names == ["Junk", "Stale"])
+            #expect(contents.freeKeywordLetters == 23)
+            #expect(contents.messages.map(\.flags) == [try Self.flags("\\Seen", "Junk")])
+            #expect(contents.status.messages == 1)
+        }
+    }
+
+    @Test func replaceFlags_droppingKeywordsThatDoNotFit_setsTheOthers() throws {
+        try Self.withBox { dir, store in
+            try store.saveMessage(in: Self.box, bytes: sampleMessage(1))
+            try store.updateFlags(in: Self.box, uids: [1], .add, try MessageFlags(parsing: (0..<25).map { "k\($0)" }))
+            // One letter left: "Alpha" (first in code-point order) gets it, "Beta" is left out.
+            let done = try store.replaceFlags(in: Self.box, [1: try Self.flags("\\Seen", "Beta", "Alpha", "k3")], keywordOverflow: .drop)
+            #expect(done == [1])
+            #expect(try store.listMessages(in: Self.box)[0].flags == MessageFlags(system: .seen, keywords: ["k3", "Alpha"]), "listed in letter order")
+            #expect(try store.mailboxContents(of: Self.box).freeKeywordLetters == 0)
+            #expect(!(try dir.readText(".Box/dovecot-keywords").contains("Beta")))
+        }
+    }
+
     @Test func expungeThenSave_neverReusesAUID() throws {
         try Self.withBox { dir, store in
             for number in 1...3 { try store.saveMessage(in: Self.box, bytes: sampleMessage(number)) }

@@ -74,6 +74,27 @@ struct MailStoreSaveTests {
         }
     }
 
+    @Test func batchDroppingKeywordsThatDoNotFit_savesEveryMessage_andRefusingSavesNone() throws {
+        try Self.withBox { dir, store in
+            let full = (0..<26).map { "k\($0)" }
+            try store.saveMessage(in: Self.box, bytes: sampleMessage(1), options: SaveOptions(flags: try MessageFlags(parsing: full)))
+            func batch(_ overflow: KeywordOverflow) throws -> SaveBatch {
+                let batch = try store.makeSaveBatch(in: Self.box)
+                batch.keywordOverflow = overflow
+                try batch.add(options: SaveOptions(flags: try MessageFlags(parsing: ["\\Seen", "New", "k4"]))) { try $0.write(sampleMessage(2)) }
+                return batch
+            }
+            #expect(throws: MailStoreError.self) { try batch(.refuse).commit() }
+            #expect(try store.listMessages(in: Self.box).count == 1)
+
+            let saved = try batch(.drop).commit()
+            #expect(saved.map(\.uid) == [2])
+            #expect(saved[0].fileName.hasSuffix(":2,Se"))
+            #expect(try store.listMessages(in: Self.box).last?.flags == MessageFlags(system: .seen, keywords: ["k4"]))
+            #expect(!(try dir.readText(".Box/dovecot-keywords").contains("New")))
+        }
+    }
+
     @Test func saveWithExplicitUID_usesItAndMovesNextUIDPast() throws {
         try Self.withBox { dir, store throws in
             #expect(try store.saveMessage(in: Self.box, bytes: sampleMessage(1), options: SaveOptions(uid: 10)).uid == 10)

@@ -11,10 +11,15 @@
 ///   the other side (at or above its next UID); otherwise, and when both sides gave one UID
 ///   to different messages, it gets a fresh UID on both sides, assigned in (GUID, UID)
 ///   order from max(next UID of A, next UID of B), so both sides end with the same map.
+/// - Keywords that do not fit in the mailbox on both sides are dropped from the final flags
+///   of every message (``KeywordPlanner``).
 struct MessagePlanner {
     struct Side {
         var messages: [MessageState]
         var uidNext: UInt32
+        /// What the side's copy of the mailbox can hold in keywords (``KeywordCapacity/empty``
+        /// where it is about to be created).
+        var keywordCapacity: KeywordCapacity = .empty
     }
 
     struct Result {
@@ -25,9 +30,20 @@ struct MessagePlanner {
         var vanishedOnA = 0
         var vanishedOnB = 0
         var conflicts = 0
+        /// Keywords of the merged flags that do not fit on both sides and were left out of
+        /// the final flags, in code-point order.
+        var droppedKeywords: [String] = []
         /// A message needed a fresh UID but the mailbox has none left (the next UID reached
         /// 2^32 − 1); the plan must not be applied.
         var uidsExhausted = false
+    }
+
+    /// A message of the final view, with the flags it has now on each side that already
+    /// holds it (a flag change there where they differ from the final flags).
+    private struct Placed {
+        var message: MessageState
+        var onA: SyncFlags?
+        var onB: SyncFlags?
     }
 
     /// A new message and where it is.
@@ -53,8 +69,7 @@ struct MessagePlanner {
         for message in b.messages { byUIDB[message.uid] = message }
 
         var handledA = Set<UInt32>(), handledB = Set<UInt32>()
-        var final: [MessageState] = []
-        var flagsA: [(UInt32, SyncFlags)] = [], flagsB: [(UInt32, SyncFlags)] = []
+        var placed: [Placed] = []
         var expungeA: [UInt32] = [], expungeB: [UInt32] = []
 
         // 1. The common state.
@@ -66,9 +81,7 @@ struct MessagePlanner {
             switch (onA, onB) {
             case let (.some(x), .some(y)):
                 let merged = SyncFlags.merge(base: common.flags, x.flags, y.flags)
-                if x.flags != merged { flagsA.append((common.uid, merged)) }
-                if y.flags != merged { flagsB.append((common.uid, merged)) }
-                final.append(MessageState(uid: common.uid, guid: common.guid, flags: merged))
+                placed.append(Placed(message: MessageState(uid: common.uid, guid: common.guid, flags: merged), onA: x.flags, onB: y.flags))
             case (.some, nil):
                 expungeA.append(common.uid)
                 result.vanishedOnB += 1
@@ -114,6 +127,7 @@ struct MessagePlanner {
         }
         for item in items {
             let target: UInt32
+            var onA: SyncFlags?, onB: SyncFlags?
             switch (item.uidA, item.uidB) {
             case let (.some(x), .some(y)):
                 if x == y {
@@ -130,8 +144,8 @@ struct MessagePlanner {
                     placementsB.append((target, .renumber(from: y)))
                     result.conflicts += 1
                 }
-                if byUIDA[x]?.flags != item.flags { flagsA.append((target, item.flags)) }
-                if byUIDB[y]?.flags != item.flags { flagsB.append((target, item.flags)) }
+                onA = byUIDA[x]?.flags
+                onB = byUIDB[y]?.flags
             case let (.some(x), nil):
                 if x >= b.uidNext {
                     target = x
@@ -141,6 +155,7 @@ struct MessagePlanner {
                     result.conflicts += 1
                 }
                 placementsB.append((target, .copy(sourceUID: x)))
+                onA = byUIDA[x]?.flags
             case let (nil, .some(y)):
                 if y >= a.uidNext {
                     target = y
@@ -150,12 +165,24 @@ struct MessagePlanner {
                     result.conflicts += 1
                 }
                 placementsA.append((target, .copy(sourceUID: y)))
+                onB = byUIDB[y]?.flags
             case (nil, nil):
                 continue
             }
-            final.append(MessageState(uid: target, guid: item.guid, flags: item.flags))
+            placed.append(Placed(message: MessageState(uid: target, guid: item.guid, flags: item.flags), onA: onA, onB: onB))
         }
-        final.sort { $0.uid < $1.uid }
+        placed.sort { $0.message.uid < $1.message.uid }
+        var final = placed.map(\.message)
+        let keywords = KeywordPlanner.select(final, a: a.keywordCapacity, b: b.keywordCapacity)
+        if !keywords.dropped.isEmpty {
+            result.droppedKeywords = keywords.dropped
+            for index in final.indices { final[index].flags = final[index].flags.keeping(keywords.kept) }
+        }
+        var flagsA: [(UInt32, SyncFlags)] = [], flagsB: [(UInt32, SyncFlags)] = []
+        for (message, placement) in zip(final, placed) {
+            if let current = placement.onA, current != message.flags { flagsA.append((message.uid, message.flags)) }
+            if let current = placement.onB, current != message.flags { flagsB.append((message.uid, message.flags)) }
+        }
         result.final = final
         result.uidNext = max(max(a.uidNext, b.uidNext), fresh, (final.last?.uid ?? 0) &+ 1)
 

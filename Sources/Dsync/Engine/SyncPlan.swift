@@ -53,6 +53,13 @@ public struct SyncPlan: Sendable {
     /// Mailboxes (final names) where a message needs a fresh UID but none is left: the plan
     /// cannot be applied.
     public var uidsExhausted: [String] = []
+    /// Keywords left out of the final flags because a side cannot store them (a Maildir
+    /// mailbox names at most 26 keywords; see ``KeywordPlanner``), by mailbox (final name),
+    /// in code-point order.
+    public var droppedKeywords: [String: [String]] = [:]
+
+    /// The number of keywords dropped, over all mailboxes.
+    public var droppedKeywordCount: Int { droppedKeywords.values.reduce(0) { $0 + $1.count } }
 
     public func changes(for side: SyncSide) -> [ReplicaChange] { side == .a ? changesA : changesB }
 

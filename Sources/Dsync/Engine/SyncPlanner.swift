@@ -177,14 +177,14 @@ public enum SyncPlanner {
             }
             let result = MessagePlanner.plan(
                 mailbox: guid, sourceA: entry.a?.guid ?? guid, sourceB: entry.b?.guid ?? guid, base: usableBase,
-                a: MessagePlanner.Side(messages: entry.a?.messages ?? [], uidNext: entry.a?.uidNext ?? 1),
-                b: MessagePlanner.Side(messages: entry.b?.messages ?? [], uidNext: entry.b?.uidNext ?? 1))
+                a: side(entry.a), b: side(entry.b))
             messageChanges[.a, default: []].append(contentsOf: result.changesA)
             messageChanges[.b, default: []].append(contentsOf: result.changesB)
             plan.vanished[.a, default: 0] += result.vanishedOnA
             plan.vanished[.b, default: 0] += result.vanishedOnB
             plan.uidConflicts += result.conflicts
             if result.uidsExhausted { plan.uidsExhausted.append(entry.finalName.joined(separator: "/")) }
+            if !result.droppedKeywords.isEmpty { plan.droppedKeywords[entry.finalName.joined(separator: "/")] = result.droppedKeywords }
             plan.final.mailboxes[guid] = MailboxView(
                 guid: guid, name: entry.finalName, uidValidity: uidValidity, uidNext: result.uidNext, messages: result.final)
         }
@@ -228,6 +228,15 @@ public enum SyncPlanner {
             for change in subscriptionChanges[side, default: []] { plan.append(change, to: side) }
         }
         return plan
+    }
+
+    /// What the message planner needs of one side's mailbox; a mailbox the side does not have
+    /// yet will be created there, with every keyword letter free.
+    private static func side(_ view: MailboxView?) -> MessagePlanner.Side {
+        guard let view else { return MessagePlanner.Side(messages: [], uidNext: 1) }
+        return MessagePlanner.Side(
+            messages: view.messages, uidNext: view.uidNext,
+            keywordCapacity: view.keywordCapacity ?? .estimated(from: view.messages))
     }
 
     /// Three-way merge of subscriptions by name: a name subscribed on both sides stays;

@@ -85,13 +85,20 @@ public struct MailboxView: Hashable, Sendable, Codable {
     public var uidNext: UInt32
     /// Messages in UID order.
     public var messages: [MessageState]
+    /// What this side's copy of the mailbox can hold in keywords; nil when the side did not
+    /// say (a peer or a saved state from before Duplex reported it), and in a common view.
+    public var keywordCapacity: KeywordCapacity?
 
-    public init(guid: String, name: [String], uidValidity: UInt32, uidNext: UInt32, messages: [MessageState]) {
+    public init(
+        guid: String, name: [String], uidValidity: UInt32, uidNext: UInt32, messages: [MessageState],
+        keywordCapacity: KeywordCapacity? = nil
+    ) {
         self.guid = guid
         self.name = name
         self.uidValidity = uidValidity
         self.uidNext = uidNext
         self.messages = messages
+        self.keywordCapacity = keywordCapacity
     }
 
     /// The name with `/` between levels.
@@ -104,10 +111,19 @@ public struct ReplicaView: Hashable, Sendable, Codable {
     public var mailboxes: [String: MailboxView]
     /// Subscribed names (levels).
     public var subscriptions: Set<[String]>
+    /// In a saved common state: what each side's copy of each mailbox (by GUID) could hold
+    /// in keywords after that sync, so that a mailbox a later sync does not read again (its
+    /// stamp did not change) still has its side's ``MailboxView/keywordCapacity``. Empty in
+    /// a side's own view.
+    public var keywordCapacities: [SyncSide: [String: KeywordCapacity]]
 
-    public init(mailboxes: [String: MailboxView] = [:], subscriptions: Set<[String]> = []) {
+    public init(
+        mailboxes: [String: MailboxView] = [:], subscriptions: Set<[String]> = [],
+        keywordCapacities: [SyncSide: [String: KeywordCapacity]] = [:]
+    ) {
         self.mailboxes = mailboxes
         self.subscriptions = subscriptions
+        self.keywordCapacities = keywordCapacities
     }
 
     /// The number of messages in all mailboxes.

@@ -127,10 +127,13 @@ public final class LocalReplica: Replica, Sendable {
                 if let reused = reusing[key] {
                     mailbox = reused
                 } else {
-                    let (status, messages) = try store.contents(of: name, subscriptions: subscriptions)
+                    let contents = try store.mailboxContents(of: name, subscriptions: subscriptions)
+                    let status = contents.status
                     mailbox = MailboxView(
                         guid: status.guid.hex, name: name.levels, uidValidity: status.uidValidity, uidNext: status.uidNext,
-                        messages: messages.map { MessageState(uid: $0.uid, guid: $0.guid, flags: SyncFlags($0.flags)) })
+                        messages: contents.messages.map { MessageState(uid: $0.uid, guid: $0.guid, flags: SyncFlags($0.flags)) },
+                        keywordCapacity: KeywordCapacity(
+                            stored: contents.keywords.names.compactMap { $0 }, freeLetters: contents.freeKeywordLetters))
                 }
                 if let other = view.mailboxes[mailbox.guid] {
                     throw DsyncError(.badData, "mailboxes \"\(other.displayName)\" and \"\(mailbox.displayName)\" in \(store.root) have the same GUID \(mailbox.guid)")
@@ -206,7 +209,10 @@ public final class LocalReplica: Replica, Sendable {
                         next += 1
                     }
                     let name = try self.name(of: mailbox)
-                    let done = try store.replaceFlags(in: name, run)
+                    // A keyword the plan did not expect to be short of letters for (the
+                    // mailbox changed since the read) is left out, as Dovecot does: the
+                    // check after the apply sees it and the next sync plans with the table.
+                    let done = try store.replaceFlags(in: name, run, keywordOverflow: .drop)
                     report.flagChanges += done.count
                     report.skipped += run.count - done.count
                 default:
@@ -298,7 +304,14 @@ public final class LocalReplica: Replica, Sendable {
         let stream = try await source.bodies(run.map { BodyRequest(mailbox: $0.sourceMailbox, guid: $0.guid, uid: $0.sourceUID) })
         do {
             let name = try name(of: mailbox)
-            var batch = try store.makeSaveBatch(in: name)
+            // Never lose a copy to a keyword: one that finds no letter (the mailbox changed
+            // since the read) is left out, and the check after the apply sees it.
+            func makeBatch() throws -> SaveBatch {
+                let batch = try store.makeSaveBatch(in: name)
+                batch.keywordOverflow = .drop
+                return batch
+            }
+            var batch = try makeBatch()
             for item in run {
                 guard let header = try await stream.nextMessage() else {
                     report.skipped += 1  // expunged on the other side meanwhile
@@ -314,7 +327,7 @@ public final class LocalReplica: Replica, Sendable {
                     let bytes = batch.byteCount
                     report.messagesCopied += try batch.commit().count
                     report.bytesCopied += bytes
-                    batch = try store.makeSaveBatch(in: name)
+                    batch = try makeBatch()
                 }
             }
             let bytes = batch.byteCount

@@ -43,6 +43,10 @@ public struct SyncReport: Sendable, Codable {
     public var appliedB = ApplyReport()
     public var uidConflicts = 0
     public var nameConflicts = 0
+    /// Keywords left out of the merged flags because a mailbox could not store them on both
+    /// sides (a Maildir mailbox names at most 26 keywords), counted once per mailbox; each
+    /// mailbox's are named in a warning.
+    public var keywordsDropped = 0
     /// A side changed during the sync; run again.
     public var changedDuringSync = false
     /// Mailboxes and messages in the common state afterwards.
@@ -149,13 +153,17 @@ public struct SyncSession: Sendable {
                 header = nil
             }
         }
-        let viewA = try await a.read(reusing: Self.reusable(base: base, saved: header?.stampA, now: stampA))
-        let viewB = try await b.read(reusing: Self.reusable(base: base, saved: header?.stampB, now: stampB))
+        let viewA = try await a.read(reusing: Self.reusable(base: base, saved: header?.stampA, now: stampA, side: .a))
+        let viewB = try await b.read(reusing: Self.reusable(base: base, saved: header?.stampB, now: stampB, side: .b))
         let plan = SyncPlanner.plan(base: base, a: viewA, b: viewB)
         report.plannedA = plan.changesA.count
         report.plannedB = plan.changesB.count
         report.uidConflicts = plan.uidConflicts
         report.nameConflicts = plan.nameConflicts
+        report.keywordsDropped = plan.droppedKeywordCount
+        for line in Self.droppedKeywordWarnings(plan.droppedKeywords, user: options.user) {
+            FileHandle.standardError.write(Data(line.utf8))
+        }
         report.mailboxes = plan.final.mailboxes.count
         report.messages = plan.final.messageCount
 
@@ -196,7 +204,9 @@ public struct SyncSession: Sendable {
         let matches = Self.same(checkA, plan.final) && Self.same(checkB, plan.final)
         report.changedDuringSync = !matches || report.appliedA.skipped > 0 || report.appliedB.skipped > 0
         if matches, let stateStore {
-            try stateStore.save(view: plan.final, stampA: afterA, stampB: afterB, previous: header)
+            var common = plan.final
+            common.keywordCapacities = [.a: Self.keywordCapacities(checkA, final: plan.final), .b: Self.keywordCapacities(checkB, final: plan.final)]
+            try stateStore.save(view: common, stampA: afterA, stampB: afterB, previous: header)
         }
         return report
     }
@@ -208,17 +218,45 @@ public struct SyncSession: Sendable {
             && saved.ambiguousMailboxes.isEmpty && !saved.subscriptionsAmbiguous
     }
 
-    /// Mailboxes whose stamp did not change since the state: their view is the state's.
-    static func reusable(base: ReplicaView?, saved: StoreStamp?, now: StoreStamp) -> [String: MailboxView] {
+    /// Mailboxes whose stamp did not change since the state: their view is the state's, with
+    /// the keyword capacity the state kept for `side`. A state without one (written before
+    /// Duplex kept them) reuses nothing: reading every mailbox once is cheaper than a plan
+    /// that cannot know how many keywords a mailbox can still take.
+    static func reusable(base: ReplicaView?, saved: StoreStamp?, now: StoreStamp, side: SyncSide) -> [String: MailboxView] {
         guard let base, let saved else { return [:] }
         let ambiguous = saved.ambiguousMailboxes
+        let capacities = base.keywordCapacities[side] ?? [:]
         var byName: [String: MailboxView] = [:]
-        for mailbox in base.mailboxes.values { byName[mailbox.displayName] = mailbox }
+        for var mailbox in base.mailboxes.values {
+            guard let capacity = capacities[mailbox.guid] else { continue }
+            mailbox.keywordCapacity = capacity
+            byName[mailbox.displayName] = mailbox
+        }
         var result: [String: MailboxView] = [:]
         for (name, stamp) in now.mailboxes where saved.mailboxes[name] == stamp && !ambiguous.contains(name) {
             if let view = byName[name] { result[name] = view }
         }
         return result
+    }
+
+    /// What each mailbox of a side, as checked after the apply, can hold in keywords, to be
+    /// kept in the state; a side that does not say (an older peer) is judged by the final
+    /// messages, as the planner judges it.
+    static func keywordCapacities(_ check: ReplicaView, final: ReplicaView) -> [String: KeywordCapacity] {
+        var capacities: [String: KeywordCapacity] = [:]
+        for (guid, mailbox) in final.mailboxes {
+            capacities[guid] = check.mailboxes[guid]?.keywordCapacity ?? .estimated(from: mailbox.messages)
+        }
+        return capacities
+    }
+
+    /// One warning line per mailbox whose keywords did not all fit, naming the first few.
+    static func droppedKeywordWarnings(_ dropped: [String: [String]], user: String) -> [String] {
+        dropped.keys.sorted().map { mailbox in
+            let keywords = dropped[mailbox]!
+            let shown = keywords.prefix(8).joined(separator: " ") + (keywords.count > 8 ? " and \(keywords.count - 8) more" : "")
+            return "duplex: warning: user \(user): mailbox \"\(mailbox)\" cannot hold the keywords of both sides (a Maildir mailbox has 26 keyword letters); \(keywords.count) left out of its messages on both sides: \(shown)\n"
+        }
     }
 
     /// Mailboxes the apply did not touch on a side (same stamp) and that already held the

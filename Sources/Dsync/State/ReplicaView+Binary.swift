@@ -1,20 +1,28 @@
 /// The compact binary form of a ``ReplicaView`` kept in a state's messages file: a sync
 /// after a few changes decodes 100 000 messages in milliseconds, which JSON cannot.
 ///
-/// Layout (little-endian): magic `DXSV`, version u32 (1); subscriptions: u32 count, each
+/// Layout (little-endian): magic `DXSV`, version u32 (2); subscriptions: u32 count, each
 /// a name; mailboxes: u32 count, each GUID (32 ASCII hex digits), name, UIDVALIDITY u32,
 /// next UID u32, u32 message count, each message UID u32, system flags u8, u8 keyword
-/// count, each keyword a string, GUID a string; then an FNV-1a 64 checksum of everything
-/// before it. A name is u16 level count and the levels; a string is u16 length and UTF-8.
+/// count, each keyword a string, GUID a string, and (version 2) the mailbox's keyword
+/// capacity as an optional capacity; (version 2) the keyword capacities of the sides: u8
+/// side count, each side u8 (0 A, 1 B), u32 count, each mailbox GUID a string and a
+/// capacity; then an FNV-1a 64 checksum of everything before it. A name is u16 level count
+/// and the levels; a string is u16 length and UTF-8; a capacity is free letters u8, u8
+/// keyword count, each keyword a string; an optional capacity is u8 0 (none) or 1 and a
+/// capacity. Version 1 is version 2 without the parts marked (version 2): it is still read.
 extension ReplicaView {
     static let binaryMagic: [UInt8] = Array("DXSV".utf8)
-    static let binaryVersion: UInt32 = 1
+    static let binaryVersion: UInt32 = 2
 
     /// Encodes the view.
-    func binaryEncoded() -> [UInt8] {
+    ///
+    /// - Parameter version: the layout to write: ``binaryVersion``, or 1 for a reader that
+    ///   knows only that one (keyword capacities are left out).
+    func binaryEncoded(version: UInt32 = binaryVersion) -> [UInt8] {
         var out = BinaryWriter()
         out.bytes(Self.binaryMagic)
-        out.u32(Self.binaryVersion)
+        out.u32(version)
         let subscriptions = subscriptions.sorted { $0.joined(separator: "/") < $1.joined(separator: "/") }
         out.u32(UInt32(subscriptions.count))
         for name in subscriptions { out.name(name) }
@@ -31,6 +39,22 @@ extension ReplicaView {
                 out.buffer.append(UInt8(min(message.flags.keywords.count, 255)))
                 for keyword in message.flags.keywords.prefix(255) { out.string(keyword) }
                 out.string(message.guid)
+            }
+            if version >= 2 {
+                out.buffer.append(mailbox.keywordCapacity == nil ? 0 : 1)
+                if let capacity = mailbox.keywordCapacity { out.capacity(capacity) }
+            }
+        }
+        if version >= 2 {
+            out.buffer.append(UInt8(keywordCapacities.count))
+            for side in SyncSide.allCases {
+                guard let capacities = keywordCapacities[side] else { continue }
+                out.buffer.append(side == .a ? 0 : 1)
+                out.u32(UInt32(capacities.count))
+                for guid in capacities.keys.sorted() {
+                    out.string(guid)
+                    out.capacity(capacities[guid]!)
+                }
             }
         }
         out.u64(fnv1a(out.buffer[...]))
@@ -73,7 +97,29 @@ extension ReplicaView {
                 flags.keywords = keywords
                 messages.append(MessageState(uid: uid, guid: messageGUID, flags: flags))
             }
-            mailboxes[guid] = MailboxView(guid: guid, name: name, uidValidity: uidValidity, uidNext: uidNext, messages: messages)
+            var capacity: KeywordCapacity?
+            if version >= 2 {
+                guard let present = reader.u8(), present <= 1 else { throw fail("truncated keyword capacity") }
+                if present == 1 {
+                    guard let read = reader.capacity() else { throw fail("truncated keyword capacity") }
+                    capacity = read
+                }
+            }
+            mailboxes[guid] = MailboxView(
+                guid: guid, name: name, uidValidity: uidValidity, uidNext: uidNext, messages: messages, keywordCapacity: capacity)
+        }
+        if version >= 2 {
+            guard let sideCount = reader.u8() else { throw fail("truncated keyword capacities") }
+            for _ in 0..<sideCount {
+                guard let sideByte = reader.u8(), sideByte <= 1, let count = reader.u32() else { throw fail("truncated keyword capacities") }
+                let side: SyncSide = sideByte == 0 ? .a : .b
+                var capacities: [String: KeywordCapacity] = [:]
+                for _ in 0..<count {
+                    guard let guid = reader.string(), let capacity = reader.capacity() else { throw fail("truncated keyword capacities") }
+                    capacities[guid] = capacity
+                }
+                keywordCapacities[side] = capacities
+            }
         }
         guard reader.offset == reader.end else { throw fail("trailing bytes") }
     }
@@ -102,6 +148,11 @@ struct BinaryWriter {
     mutating func name(_ levels: [String]) {
         u16(UInt16(min(levels.count, 65535)))
         for level in levels.prefix(65535) { string(level) }
+    }
+    mutating func capacity(_ capacity: KeywordCapacity) {
+        buffer.append(UInt8(min(max(capacity.freeLetters, 0), 255)))
+        buffer.append(UInt8(min(capacity.stored.count, 255)))
+        for keyword in capacity.stored.prefix(255) { string(keyword) }
     }
 }
 
@@ -144,5 +195,14 @@ struct BinaryReader {
             levels.append(level)
         }
         return levels
+    }
+    mutating func capacity() -> KeywordCapacity? {
+        guard let free = u8(), let count = u8() else { return nil }
+        var stored: [String] = []
+        for _ in 0..<count {
+            guard let keyword = string() else { return nil }
+            stored.append(keyword)
+        }
+        return KeywordCapacity(stored: stored, freeLetters: Int(free))
     }
 }

@@ -149,6 +149,7 @@ struct SyncCommand: AsyncParsableCommand {
             for line in report.planA { text += "  \(line)\n" }
             text += "changes planned on B (\(b)): \(report.plannedB)\n"
             for line in report.planB { text += "  \(line)\n" }
+            text += droppedKeywordsLine(report)
             return text
         }
         func row(_ label: String, _ x: ApplyReport, _ y: ApplyReport, _ value: (ApplyReport) -> Int64) -> [String] {
@@ -172,9 +173,16 @@ struct SyncCommand: AsyncParsableCommand {
         text += "user \(report.user): \(report.mailboxes) mailboxes, \(report.messages) messages in sync"
         text += "; UID conflicts \(report.uidConflicts), name conflicts \(report.nameConflicts)"
         text += "; \(String(format: "%.3f", report.seconds)) s\n"
+        text += droppedKeywordsLine(report)
         if report.changedDuringSync {
             text += "a side changed during the sync: run it again (exit code 2)\n"
         }
         return text
+    }
+
+    /// The line about keywords a mailbox could not hold on both sides; empty when none.
+    static func droppedKeywordsLine(_ report: SyncReport) -> String {
+        guard report.keywordsDropped > 0 else { return "" }
+        return "keywords dropped: \(report.keywordsDropped) (more than a Maildir mailbox's 26 keyword letters on a side; named in the warnings)\n"
     }
 }

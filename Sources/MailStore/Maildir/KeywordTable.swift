@@ -65,6 +65,15 @@ public struct KeywordTable: Sendable, Equatable {
         throw MailStoreError(.invalidArgument, "cannot add keyword \"\(name)\": the mailbox's 26 keyword letters are all in use")
     }
 
+    /// How many more keywords fit: letters with no name here and not carried by any message
+    /// file (`carried`, bit `i` for `'a' + i`; a letter on a file without a name here is
+    /// not free, see ``indexAdding(_:avoiding:)``).
+    public func freeLetters(carried: UInt32) -> Int {
+        var taken = carried & (1 << UInt32(Self.capacity) - 1)
+        for (index, name) in names.enumerated() where name != nil { taken |= 1 << UInt32(index) }
+        return Self.capacity - taken.nonzeroBitCount
+    }
+
     /// The file content.
     public func serialized() -> [UInt8] {
         var text = ""
@@ -73,4 +82,15 @@ public struct KeywordTable: Sendable, Equatable {
         }
         return Array(text.utf8)
     }
+}
+
+/// What a write does with new keywords that find no free letter in the mailbox's
+/// `dovecot-keywords` (a Maildir mailbox names at most 26 keywords).
+public enum KeywordOverflow: Sendable {
+    /// Refuse the write with `invalidArgument`; nothing is changed.
+    case refuse
+    /// Write the message without them, as Dovecot does (its `maildir_keywords_idx_char()`
+    /// gives such a keyword no letter, so the file name leaves it out); its other flags and
+    /// keywords are written.
+    case drop
 }

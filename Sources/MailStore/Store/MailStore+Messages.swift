@@ -36,12 +36,28 @@ extension MailStore {
     public func contents(
         of name: MailboxName, options: MessageListOptions = MessageListOptions(), subscriptions: [MailboxName]? = nil
     ) throws -> (status: MailboxStatus, messages: [MessageInfo]) {
+        let contents = try mailboxContents(of: name, options: options, subscriptions: subscriptions)
+        return (contents.status, contents.messages)
+    }
+
+    /// A mailbox's status, messages and keyword letters from one read.
+    ///
+    /// - Throws: as ``listMessages(in:options:)``.
+    /// - Parameter subscriptions: the subscribed names when the caller already read them.
+    public func mailboxContents(
+        of name: MailboxName, options: MessageListOptions = MessageListOptions(), subscriptions: [MailboxName]? = nil
+    ) throws -> MailboxContents {
         let snapshot = try snapshot(name)
         let status = MailboxStatus(
             name: name, guid: snapshot.mailboxGUID, uidValidity: snapshot.uidlist.uidValidity,
             uidNext: snapshot.uidlist.nextUID, messages: snapshot.messages.count,
             isSubscribed: try subscriptions.map { $0.contains(name) } ?? readSubscriptions().contains(name))
-        return (status, try messages(of: snapshot, options: options))
+        var carried: UInt32 = 0
+        for (_, file) in snapshot.messages { carried |= file.summary.keywordMask }
+        for file in snapshot.unassignedFiles { carried |= file.summary.keywordMask }
+        return MailboxContents(
+            status: status, messages: try messages(of: snapshot, options: options), keywords: snapshot.keywords,
+            freeKeywordLetters: snapshot.keywords.freeLetters(carried: carried))
     }
 
     private func messages(of snapshot: MailboxSnapshot, options: MessageListOptions) throws -> [MessageInfo] {
@@ -148,15 +164,22 @@ extension MailStore {
     /// Sets the flags of many messages at once (each to exactly the given flags), reading
     /// the mailbox once. Keyword letters without a name in `dovecot-keywords` are kept.
     ///
+    /// - Parameter keywordOverflow: what to do when the new keywords do not all fit in the
+    ///   mailbox's 26 letters (with ``KeywordOverflow/drop``, those left over, in code-point
+    ///   order, are not set).
     /// - Returns: the UIDs that were found (missing UIDs are ignored).
-    /// - Throws: `invalidArgument` when a 27th keyword would be needed.
+    /// - Throws: `invalidArgument` when a 27th keyword would be needed and `keywordOverflow`
+    ///   is ``KeywordOverflow/refuse``.
     @discardableResult
-    public func replaceFlags(in name: MailboxName, _ flags: [UInt32: MessageFlags]) throws -> [UInt32] {
+    public func replaceFlags(
+        in name: MailboxName, _ flags: [UInt32: MessageFlags], keywordOverflow: KeywordOverflow = .refuse
+    ) throws -> [UInt32] {
         guard !flags.isEmpty else { return [] }
         var snapshot = try snapshot(name)
         let keywords = Set(flags.values.flatMap(\.keywords))
         if keywords.contains(where: { snapshot.keywords.index(of: $0) == nil }) {
-            snapshot.keywords = try addKeywords(Array(keywords), to: snapshot.directory)
+            // Sorted: which keywords get a letter (and which are left over) must not depend on hash order.
+            snapshot.keywords = try addKeywords(keywords.sorted(), to: snapshot.directory, overflow: keywordOverflow)
         }
         let table = snapshot.keywords
         var done: [UInt32] = []
@@ -211,13 +234,16 @@ extension MailStore {
     }
 
     /// Adds keywords to the mailbox's `dovecot-keywords` (under the uidlist lock, then the
-    /// keywords dotlock, replaced by rename).
-    func addKeywords(_ keywords: [String], to directory: MailboxDirectory) throws -> KeywordTable {
-        try withUidlistLock(directory) { _ in try addKeywordsHoldingUidlistLock(keywords, to: directory) }
+    /// keywords dotlock, replaced by rename). With ``KeywordOverflow/drop``, keywords that
+    /// find no free letter are left out of the table (callers then give them no letter).
+    func addKeywords(_ keywords: [String], to directory: MailboxDirectory, overflow: KeywordOverflow = .refuse) throws -> KeywordTable {
+        try withUidlistLock(directory) { _ in try addKeywordsHoldingUidlistLock(keywords, to: directory, overflow: overflow) }
     }
 
-    /// ``addKeywords(_:to:)`` for a caller that already holds the uidlist lock.
-    func addKeywordsHoldingUidlistLock(_ keywords: [String], to directory: MailboxDirectory) throws -> KeywordTable {
+    /// ``addKeywords(_:to:overflow:)`` for a caller that already holds the uidlist lock.
+    func addKeywordsHoldingUidlistLock(
+        _ keywords: [String], to directory: MailboxDirectory, overflow: KeywordOverflow = .refuse
+    ) throws -> KeywordTable {
         var table = try readKeywords(directory)
         var changed = false
         var reserved: UInt32 = 0
@@ -230,6 +256,7 @@ extension MailStore {
             do {
                 _ = try table.indexAdding(keyword, avoiding: reserved)
             } catch var error as MailStoreError {
+                if overflow == .drop { continue }
                 error.path = directory.keywords
                 throw error
             }

@@ -242,6 +242,10 @@ public final class SaveBatch {
     public private(set) var byteCount: Int64 = 0
     /// Messages added so far.
     public var count: Int { pending.count }
+    /// What ``commit()`` does when the new keywords of the batch do not all fit in the
+    /// mailbox's 26 keyword letters: refuse (the default), or save the messages without the
+    /// keywords left over (those first given get the letters).
+    public var keywordOverflow: KeywordOverflow = .refuse
 
     init(store: MailStore, name: MailboxName, directory: MailboxDirectory, owner: FileOwner?) {
         self.store = store
@@ -365,7 +369,7 @@ public final class SaveBatch {
             }
             var table = try store.readKeywords(directory)
             if keywords.contains(where: { table.index(of: $0) == nil }) {
-                table = try store.addKeywordsHoldingUidlistLock(keywords, to: directory)
+                table = try store.addKeywordsHoldingUidlistLock(keywords, to: directory, overflow: keywordOverflow)
             }
             var usedBases = Set<String>()
             if items.contains(where: { $0.options.guid != nil }) {

@@ -14,6 +14,20 @@ public struct MailboxStatus: Sendable, Equatable {
     public var isSubscribed: Bool
 }
 
+/// A mailbox as one read sees it (what a sync needs): its status, its messages and how its
+/// keyword letters are used.
+public struct MailboxContents: Sendable {
+    public var status: MailboxStatus
+    /// The messages in UID order.
+    public var messages: [MessageInfo]
+    /// The names in `dovecot-keywords`, by letter (names no message uses any more included:
+    /// like Dovecot, the store never takes a letter back).
+    public var keywords: KeywordTable
+    /// Letters still free for new keywords: neither named in `dovecot-keywords` nor carried
+    /// by a message file.
+    public var freeKeywordLetters: Int
+}
+
 /// One message as listed by ``MailStore/listMessages(in:options:)``.
 public struct MessageInfo: Sendable, Equatable {
     /// The UID (RFC 3501 §2.3.1.1).
