@@ -213,7 +213,12 @@ public final class RemoteReplica: Replica, Sendable {
         }
         // The server's certificate chains to our CA (checked by TLS); it must also be a peer
         // we accept, before the user's name is sent.
-        let certificate = try? await channel.nioSSL_peerCertificate().get()
+        guard let certificate = try? await channel.nioSSL_peerCertificate().get() else {
+            // The connection went away as the handshake completed: the agent's reason (a TLS
+            // alert refusing this host's certificate) is in what arrived.
+            _ = try await connection.receive(while: "finishing the TLS handshake")
+            throw DsyncError(.protocolError, "\(description): the agent spoke before the hello")
+        }
         do {
             _ = try DsyncTLS.peerIdentity(of: certificate, allowed: tls.allowedPeers)
         } catch let error as DsyncError {
@@ -225,7 +230,14 @@ public final class RemoteReplica: Replica, Sendable {
         guard case .send(let frame) = machine.connected() else {
             throw DsyncError(.protocolError, "the handshake could not start")
         }
-        try await connection.send(frame)
+        do {
+            try await connection.send(frame)
+        } catch {
+            // Refused after the handshake (TLS 1.3 checks the client's certificate then): the
+            // agent's alert says why.
+            _ = try await connection.receive(while: "sending the hello")
+            throw error
+        }
         let answer = try await connection.receive(while: "waiting for the welcome")
         switch machine.frameReceived(answer) {
         case .established, .sendAndEstablish:
