@@ -7,8 +7,9 @@ import Testing
 
 /// Keywords beyond what a Maildir mailbox can hold (26 letters through `dovecot-keywords`):
 /// the sync keeps the keywords both sides can store, drops the others from the mailbox's
-/// messages on both sides, and converges (``KeywordPlanner``).
-@Suite(.tlsAgents) struct KeywordCapacityTests {
+/// messages on both sides, and converges (``KeywordPlanner``). The scenarios run with B in
+/// this process; the main ones also with B served by an agent over TLS.
+@Suite struct KeywordCapacityTests {
     /// `k01 k02 … k26`: enough keywords to use every letter of a mailbox.
     static let allLetters = (1...26).map { "k" + ($0 < 10 ? "0" : "") + "\($0)" }
 
@@ -19,35 +20,81 @@ import Testing
         try store.mailboxContents(of: .inbox).keywords.names.compactMap { $0 }
     }
 
-    // MARK: - Syncs
+    /// One sync, however B is reached.
+    typealias Sync = () async throws -> SyncReport
 
-    @Test(arguments: SyncTransport.allCases, [false, true])
-    func twentyKeywordsOnEachSide_keepTheSameTwelveOnBoth_whicheverSideIsA(transport: SyncTransport, swapped: Bool) async throws {
-        let f = try await SyncFixture(transport: transport)
+    // MARK: - Scenarios
+
+    /// m-1 synced; then 20 keywords on it on each side, and m-2 new on the second side (B,
+    /// or A when `swapped`).
+    static func twentyKeywordsOnEachSide(_ f: SyncFixture, swapped: Bool, sync: Sync) async throws -> SyncReport {
         let (first, second) = swapped ? (f.b, f.a) : (f.a, f.b)
         try f.save(first, guid: "m-1")
-        try await f.sync()
+        _ = try await sync()
         try f.setFlags(first, uid: 1, .add, Self.keywords((1...20).map { "a\($0)" }))
         try f.setFlags(second, uid: 1, .add, Self.keywords((1...20).map { "b\($0)" }))
         try f.save(second, guid: "m-2")
+        return try await sync()
+    }
 
-        let report = try await f.sync()
+    /// Each side had 6 letters left: 6 of the other side's keywords fit on each, taken by name
+    /// as all are on one message; the other 28 are left out on both sides, whichever is A.
+    static let twentyKeywordsOnEachSideResult: [String: [UInt32: MessageEntry]] = ["INBOX": [1: m("m-1", "a1 a10 a11 a12 a13 a14 b1 b10 b11 b12 b13 b14"), 2: m("m-2")]]
 
-        // Each side has 6 letters left: 6 of the other side's keywords fit on each, taken by
-        // name as all are on one message; the other 28 are left out on both sides.
+    /// B's INBOX names 26 keywords that no message carries any more (the store, like Dovecot,
+    /// never takes a letter back, so B can store those 26 and nothing else) and did not
+    /// change since the last sync; then A sets `Later` and `k05`.
+    static func staleTableOnB(_ f: SyncFixture, sync: Sync) async throws -> SyncReport {
+        try f.save(f.a, guid: "m-1")
+        _ = try await sync()
+        try f.setFlags(f.b, uid: 1, .add, Self.keywords(Self.allLetters))
+        try f.setFlags(f.b, uid: 1, .remove, Self.keywords(Self.allLetters))
+        // An hour old, so that the stamps the sync saves are unambiguous and the next sync
+        // does not read B's INBOX again (the change was not in the same clock tick).
+        for part in ["cur", "new", "dovecot-uidlist", "dovecot-keywords"] {
+            try FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSinceNow: -3600)], ofItemAtPath: f.b.root + "/" + part)
+        }
+        let unchanged = try await sync()
+        #expect(unchanged.plannedA == 0 && unchanged.plannedB == 0)
+        #expect(try Self.storedKeywords(f.b) == Self.allLetters)
+        try f.setFlags(f.a, uid: 1, .add, "Later k05")
+        return try await sync()
+    }
+
+    /// `k05` has a letter on both sides; `Later` has none on B.
+    static let staleTableOnBResult: [String: [UInt32: MessageEntry]] = ["INBOX": [1: m("m-1", "k05")]]
+
+    // MARK: - Syncs
+
+    /// Was a known issue (in `DsyncRuleTests+Safety.swift`): the merged flags needed 40
+    /// keywords, the store refused the 27th, and every later sync of the user failed the same
+    /// way, so m-2 never reached the other side.
+    @Test(arguments: [false, true])
+    func keywordsOfBothSides_beyondWhatAMaildirCanHold_doNotBlockTheUserForever(swapped: Bool) async throws {
+        let f = try SyncFixture()
+        let report = try await Self.twentyKeywordsOnEachSide(f, swapped: swapped) { try await f.sync() }
+
         #expect(report.keywordsDropped == 28)
         #expect(report.appliedA.messagesCopied + report.appliedB.messagesCopied == 1)
-        try await f.expectConverged([
-            "INBOX": [1: m("m-1", "a1 a10 a11 a12 a13 a14 b1 b10 b11 b12 b13 b14"), 2: m("m-2")]
-        ])
+        try await f.expectConverged(Self.twentyKeywordsOnEachSideResult)
         for store in [f.a, f.b] {
             #expect(try Self.storedKeywords(store).count == 26, "\(store.root) should use every letter now")
         }
     }
 
-    @Test(arguments: SyncTransport.allCases, [false, true])
-    func mailboxFullOnOneSide_takesNoNewKeyword_andTheOtherSideKeepsWhatItCanStore(transport: SyncTransport, swapped: Bool) async throws {
-        let f = try await SyncFixture(transport: transport)
+    @Test(arguments: [false, true])
+    func keywordsOfBothSides_overTLS_convergeAlike(swapped: Bool) async throws {
+        let f = try SyncFixture.overTLS()
+        try await f.withTLSPeer { peer in
+            let report = try await Self.twentyKeywordsOnEachSide(f, swapped: swapped) { try await peer.sync() }
+            #expect(report.keywordsDropped == 28)
+            try await Self.expectConverged(f, peer, Self.twentyKeywordsOnEachSideResult)
+        }
+    }
+
+    @Test(arguments: [false, true])
+    func mailboxFullOnOneSide_takesNoNewKeyword_andTheOtherSideKeepsWhatItCanStore(swapped: Bool) async throws {
+        let f = try SyncFixture()
         let (roomy, full) = swapped ? (f.b, f.a) : (f.a, f.b)
         try f.save(roomy, guid: "m-1")
         try await f.sync()
@@ -68,9 +115,8 @@ import Testing
         #expect(try Self.storedKeywords(full) == Self.allLetters)
     }
 
-    @Test(arguments: SyncTransport.allCases)
-    func mailboxCreatedOnTheOtherSide_takesAllTwentySixKeywords(transport: SyncTransport) async throws {
-        let f = try await SyncFixture(transport: transport)
+    @Test func mailboxCreatedOnTheOtherSide_takesAllTwentySixKeywords() async throws {
+        let f = try SyncFixture()
         try f.create(f.b, "Tags")
         try f.save(f.b, "Tags", guid: "m-1", flags: Self.keywords(Self.allLetters))
 
@@ -80,9 +126,8 @@ import Testing
         try await f.expectConverged(["INBOX": [:], "Tags": [1: m("m-1", Self.keywords(Self.allLetters))]])
     }
 
-    @Test(arguments: SyncTransport.allCases)
-    func copyIntoAMailboxFullOnBothSides_arrives_withoutTheKeywordThatHasNoLetter(transport: SyncTransport) async throws {
-        let f = try await SyncFixture(transport: transport)
+    @Test func copyIntoAMailboxFullOnBothSides_arrives_withoutTheKeywordThatHasNoLetter() async throws {
+        let f = try SyncFixture()
         let first25 = Self.keywords(Array(Self.allLetters.prefix(25)))
         try f.save(f.a, guid: "m-1", flags: first25)
         try await f.sync()
@@ -97,59 +142,61 @@ import Testing
         try await f.expectConverged(["INBOX": [1: m("m-1", first25), 2: m("m-2", "\\Seen k07")]])
     }
 
-    /// B's INBOX names 26 keywords that no message carries any more. The store, like Dovecot,
-    /// never takes a letter back, so B can store those 26 and nothing else.
-    static func staleTableOnB(_ transport: SyncTransport) async throws -> SyncFixture {
-        let f = try await SyncFixture(transport: transport)
-        try f.save(f.a, guid: "m-1")
-        try await f.sync()
-        try f.setFlags(f.b, uid: 1, .add, Self.keywords(Self.allLetters))
-        try f.setFlags(f.b, uid: 1, .remove, Self.keywords(Self.allLetters))
-        // An hour old, so that the stamps the sync saves are unambiguous and the next sync
-        // does not read B's INBOX again (the change was not in the same clock tick).
-        for part in ["cur", "new", "dovecot-uidlist", "dovecot-keywords"] {
-            try FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSinceNow: -3600)], ofItemAtPath: f.b.root + "/" + part)
-        }
-        try await f.sync()
-        #expect(try mapOf(f.b).messages["INBOX"] == [1: m("m-1")])
-        #expect(try Self.storedKeywords(f.b) == Self.allLetters)
-        return f
-    }
-
-    @Test(arguments: SyncTransport.allCases)
-    func staleKeywordTable_keepsTheKeywordsItNames_andDropsNewOnes(transport: SyncTransport) async throws {
-        let f = try await Self.staleTableOnB(transport)
-        // B did not change since the last sync: its INBOX is not read again, and its keyword
-        // capacity comes from the saved state.
-        try f.setFlags(f.a, uid: 1, .add, "Later k05")
-
-        let report = try await f.sync()
+    @Test func staleKeywordTable_keepsTheKeywordsItNames_andDropsNewOnes() async throws {
+        let f = try SyncFixture()
+        // B's INBOX is not read again: its keyword capacity comes from the saved state.
+        let report = try await Self.staleTableOnB(f) { try await f.sync() }
 
         #expect(report.keywordsDropped == 1)
-        try await f.expectConverged(["INBOX": [1: m("m-1", "k05")]])
+        try await f.expectConverged(Self.staleTableOnBResult)
         #expect(try Self.storedKeywords(f.b) == Self.allLetters, "B's table changed")
     }
 
-    @Test(arguments: SyncTransport.allCases)
-    func stateWithoutKeywordCapacities_readsTheMailboxesAgain_andConverges(transport: SyncTransport) async throws {
-        let f = try await Self.staleTableOnB(transport)
-        // The state as Duplex wrote it before keeping keyword capacities (version 1).
-        let header = try #require(try f.stateStore.loadHeader())
-        let messagesPath = f.stateDirectory + "/" + header.messagesFile
-        let old = try f.stateStore.loadView(header).binaryEncoded(version: 1)
-        try Data(old).write(to: URL(fileURLWithPath: messagesPath))
-        #expect(try f.stateStore.loadView(header).keywordCapacities.isEmpty)
-        try f.setFlags(f.a, uid: 1, .add, "Later k05")
+    @Test func staleKeywordTable_overTLS_takesTheCapacityOfBFromTheState() async throws {
+        // Over TLS the client puts its saved view of a mailbox not read again in place of the
+        // peer's, capacity included.
+        let f = try SyncFixture.overTLS()
+        try await f.withTLSPeer { peer in
+            let report = try await Self.staleTableOnB(f) { try await peer.sync() }
+            #expect(report.keywordsDropped == 1)
+            try await Self.expectConverged(f, peer, Self.staleTableOnBResult)
+        }
+    }
+
+    @Test func stateWithoutKeywordCapacities_readsTheMailboxesAgain_andConverges() async throws {
+        let f = try SyncFixture()
+        // Rewrites the state as Duplex wrote it before keeping keyword capacities (version 1)
+        // just before the last sync of the scenario.
+        var syncs = 0
+        let report = try await Self.staleTableOnB(f) {
+            syncs += 1
+            if syncs == 3 {
+                let header = try #require(try f.stateStore.loadHeader())
+                let old = try f.stateStore.loadView(header).binaryEncoded(version: 1)
+                try Data(old).write(to: URL(fileURLWithPath: f.stateDirectory + "/" + header.messagesFile))
+                #expect(try f.stateStore.loadView(header).keywordCapacities.isEmpty)
+            }
+            return try await f.sync()
+        }
 
         // Reusing B's INBOX without its capacity would plan `Later` onto B; read again, B
         // says it has no letter left.
-        let report = try await f.sync()
-
         #expect(report.keywordsDropped == 1)
-        try await f.expectConverged(["INBOX": [1: m("m-1", "k05")]])
+        try await f.expectConverged(Self.staleTableOnBResult)
         let rewritten = try #require(try f.stateStore.loadHeader())
         let bytes = try #require(FileManager.default.contents(atPath: f.stateDirectory + "/" + rewritten.messagesFile))
         #expect(Array(bytes[4..<8]) == [2, 0, 0, 0], "the state was not rewritten in version 2")
+    }
+
+    /// Both sides hold exactly `expected`, and another sync over TLS plans nothing.
+    static func expectConverged(
+        _ f: SyncFixture, _ peer: TLSPeer, _ expected: [String: [UInt32: MessageEntry]], sourceLocation: SourceLocation = #_sourceLocation
+    ) async throws {
+        let (mapA, mapB) = try f.maps()
+        #expect(mapA.messages == expected, "side A:\n\(mapA)", sourceLocation: sourceLocation)
+        #expect(mapA == mapB, "the sides differ:\nA:\n\(mapA)\nB:\n\(mapB)", sourceLocation: sourceLocation)
+        let again = try await peer.sync(sourceLocation: sourceLocation)
+        #expect(again.plannedA == 0 && again.plannedB == 0, "a second sync planned changes", sourceLocation: sourceLocation)
     }
 
     // MARK: - Applying
