@@ -15,7 +15,7 @@ public struct DuplexCommand: AsyncParsableCommand {
             (lock timeout; retry), 77 permission denied.
             """,
         version: version,
-        subcommands: [SyncCommand.self, AgentCommand.self, MailboxCommand.self, FetchCommand.self, MailCommand.self, TLSCommand.self]
+        subcommands: [SyncCommand.self, AgentCommand.self, MailboxCommand.self, FetchCommand.self, MailCommand.self, TLSCommand.self, ReplicatorCommand.self]
     )
 
     public init() {}
