@@ -54,6 +54,8 @@ let package = Package(
                 "MailStore",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "HeapModule", package: "swift-collections"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -118,6 +120,8 @@ let package = Package(
             dependencies: [
                 "Replicator", "Dsync", "MailStore", "MailStoreTestSupport", "DuplexTLS",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOTestUtils", package: "swift-nio"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
         ),
@@ -127,7 +131,10 @@ let package = Package(
         ),
         .testTarget(
             name: "DuplexCLITests",
-            dependencies: ["duplex", "DuplexCLI", "DuplexTLS", "MailStore", "MailStoreTestSupport"]
+            dependencies: [
+                "duplex", "DuplexCLI", "DuplexTLS", "MailStore", "MailStoreTestSupport", "Replicator", "Dsync",
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
     ],
     swiftLanguageModes: [.v6]
