@@ -1,6 +1,7 @@
 import Dsync
 import Foundation
 import MailStoreTestSupport
+import Replicator
 import Testing
 
 @testable import DuplexCLI
@@ -132,20 +133,43 @@ import Testing
     @Test func exampleFile_loads_andShowsTheDefaults() async throws {
         try await withFixture { fixture in
             // The example's TLS files live in /etc; these variables point at throwaway ones.
+            // The replicator's users file and mail user are this host's.
+            let usersFile = try fixture.write("alice\n", to: "users")
             let environment = [
                 "DUPLEX_TLS_CERTIFICATE": fixture.directory.appending("host.pem"),
                 "DUPLEX_TLS_KEY": fixture.directory.appending("host.key"),
                 "DUPLEX_TLS_CA": fixture.directory.appending("ca.pem"),
+                "DUPLEX_REPLICATOR_USERS_FILE": usersFile,
+                "DUPLEX_REPLICATOR_NOTIFY_USER": Self.ownUser.name,
+                "DUPLEX_REPLICATOR_NOTIFY_GROUP": Self.ownGroup.name,
             ]
             let (example, warnings) = try await AgentConfiguration.load(path: Self.exampleFile, environment: environment)
             #expect(warnings.isEmpty)
             #expect(example.dsync.mailRoot.template == "/var/vmail/%d/%n/Maildir")
             #expect(example.dsync.tls.allowedPeers == ["hostb.example.com"])
             #expect(example.dsync.tls.trustedCA == fixture.directory.appending("ca.pem"))
+            let replicator = try #require(example.replicator)
+            #expect(replicator.peer == "tls://hostb.example.com:7445")
+            #expect(replicator.users == ["alice"])
+            #expect(replicator.notifyFifo == "/run/dovecot/replication-notify-fifo")
+            #expect(replicator.notifySocket == "/run/dovecot/replication-notify")
+            #expect(replicator.notifyAccess == NotifyPathAccess(mode: 0o600, owner: Self.ownUser.id, group: Self.ownGroup.id))
 
             // Every other value the example shows is the default one gets without it.
-            let minimal = try await fixture.load(Self.minimalYAML)
-            #expect(minimal.configuration == example)
+            let minimal = try await fixture.load(Self.minimalYAML + "\nreplicator:\n  peer: tls://hostb.example.com:7445\n")
+            #expect(minimal.configuration.dsync == example.dsync)
+            #expect(minimal.configuration.stateDirectory == example.stateDirectory)
+            let defaults = try #require(minimal.configuration.replicator)
+            #expect(defaults.settings.maxConnections == replicator.settings.maxConnections)
+            #expect(defaults.settings.maxFullSyncs == replicator.settings.maxFullSyncs)
+            #expect(defaults.settings.fullSyncInterval == replicator.settings.fullSyncInterval)
+            #expect(defaults.settings.failureRetryInterval == replicator.settings.failureRetryInterval)
+            #expect(defaults.settings.failureRetryCap == replicator.settings.failureRetryCap)
+            #expect(defaults.syncTimeout == replicator.syncTimeout)
+            #expect(defaults.adminSocket == replicator.adminSocket)
+            #expect(defaults.stateFile == replicator.stateFile)
+            #expect(defaults.notifyAccess.mode == replicator.notifyAccess.mode)
+            #expect(try await fixture.load(Self.minimalYAML).configuration.replicator == nil, "no section, no replicator")
             #expect(example.dsync.host == "0.0.0.0")
             #expect(example.dsync.port == DsyncServerConfiguration.defaultPort)
             #expect(example.dsync.lockTimeout == .seconds(30))
@@ -230,8 +254,24 @@ import Testing
                 "DUPLEX_TLS_KEY": "other.key",
                 "DUPLEX_TLS_CA": "other.pem",
                 "DUPLEX_TLS_ALLOWED_PEERS": "a.example.com, b.example.com",
+                "DUPLEX_REPLICATOR_PEER": "tls://peer.example.com:7000",
+                "DUPLEX_REPLICATOR_USERS_FILE": "env-users",
+                "DUPLEX_REPLICATOR_MAX_CONNS": "8",
+                "DUPLEX_REPLICATOR_MAX_FULL_SYNCS": "3",
+                "DUPLEX_REPLICATOR_FULL_SYNC_INTERVAL": "3600",
+                "DUPLEX_REPLICATOR_FAILURE_RETRY_INTERVAL": "60",
+                "DUPLEX_REPLICATOR_FAILURE_RETRY_CAP": "600",
+                "DUPLEX_REPLICATOR_NOTIFY_FIFO": "/env/fifo",
+                "DUPLEX_REPLICATOR_NOTIFY_SOCKET": "/env/socket",
+                "DUPLEX_REPLICATOR_NOTIFY_USER": Self.ownUser.name,
+                "DUPLEX_REPLICATOR_NOTIFY_GROUP": Self.ownGroup.name,
+                "DUPLEX_REPLICATOR_NOTIFY_MODE": "0660",
+                "DUPLEX_REPLICATOR_SYNC_TIMEOUT": "4",
+                "DUPLEX_REPLICATOR_ADMIN_SOCKET": "/env/admin.sock",
+                "DUPLEX_REPLICATOR_STATE_FILE": "/env/replicator.state",
                 "UNRELATED": "x",
             ]
+            try fixture.write("# from the environment\nenv-user\n", to: "env-users")
             #expect(Set(environment.keys.filter { $0.hasPrefix("DUPLEX_") })
                 == Set(AgentConfiguration.Key.all.map(ConfigurationValues.environmentVariable(for:))))
             let (configuration, _) = try await fixture.load(Self.fullYAML, environment: environment)
@@ -242,7 +282,13 @@ import Testing
                         certificateChain: fixture.path + "/other.pem", privateKey: fixture.path + "/other.key",
                         trustedCA: fixture.path + "/other.pem", allowedPeers: ["a.example.com", "b.example.com"]),
                     mailRoot: try MailRootTemplate("/env/%n"), lockTimeout: .seconds(5), idleTimeout: .milliseconds(7500)),
-                stateDirectory: "/env/state")
+                stateDirectory: "/env/state",
+                replicator: ReplicatorConfiguration(
+                    peer: "tls://peer.example.com:7000", usersFile: fixture.path + "/env-users", users: ["env-user"],
+                    settings: Self.settings(maxConnections: 8, maxFullSyncs: 3, fullSyncInterval: 3600, retry: 60, cap: 600),
+                    notifyFifo: "/env/fifo", notifySocket: "/env/socket",
+                    notifyAccess: NotifyPathAccess(mode: 0o660, owner: Self.ownUser.id, group: Self.ownGroup.id), syncTimeout: 4,
+                    adminSocket: "/env/admin.sock", stateFile: "/env/replicator.state"))
             #expect(configuration == expected)
         }
     }
@@ -484,6 +530,145 @@ import Testing
             }
             #expect(missing.code == .unreadableFile)
             #expect(missing.description == fixture.path + "/none.yaml: the configuration file does not exist")
+        }
+    }
+
+    // MARK: The replicator section
+
+    /// The user and group this test runs as (a notify owner that exists everywhere).
+    static var ownUser: (name: String, id: uid_t) {
+        (String(cString: getpwuid(getuid()).pointee.pw_name), getuid())
+    }
+
+    static var ownGroup: (name: String, id: gid_t) {
+        (String(cString: getgrgid(getgid()).pointee.gr_name), getgid())
+    }
+
+    static func settings(maxConnections: Int, maxFullSyncs: Int?, fullSyncInterval: Int64, retry: Int64, cap: Int64) -> ReplicatorSettings {
+        var settings = ReplicatorSettings()
+        settings.maxConnections = maxConnections
+        settings.maxFullSyncsSetting = maxFullSyncs
+        settings.fullSyncInterval = fullSyncInterval
+        settings.failureRetryInterval = retry
+        settings.failureRetryCap = cap
+        return settings
+    }
+
+    /// ``minimalYAML`` with a replicator section of `lines` (each `key: value`).
+    static func replicatorYAML(_ lines: [String] = ["peer: tls://hostb.example.com:7445"]) -> String {
+        minimalYAML + "\nreplicator:\n" + lines.map { "  " + $0 }.joined(separator: "\n") + "\n"
+    }
+
+    @Test func replicatorSection_setsEveryValue_relativePathsFromTheFilesDirectory() async throws {
+        try await withFixture { fixture in
+            try fixture.write("# users of pair 1\nalice@example.com\n\n  bob@example.com  \r\n# carol@example.com\n", to: "users")
+            let yaml = Self.replicatorYAML([
+                "peer: tls://[2001:db8::2]:7445", "users_file: users", "max_conns: 20", "max_full_syncs: 20",
+                "full_sync_interval: 43200", "failure_retry_interval: 10", "failure_retry_cap: 10",
+                "notify_fifo: run/replication-notify-fifo", "notify_socket: run/replication-notify",
+                "notify_user: \(Self.ownUser.name)", "notify_group: \(Self.ownGroup.name)", "notify_mode: 0666",
+                "sync_timeout: 3600", "admin_socket: run/replicator.sock", "state_file: replicator.state",
+            ])
+            let (configuration, warnings) = try await fixture.load(yaml)
+            #expect(warnings.isEmpty)
+            let expected = ReplicatorConfiguration(
+                peer: "tls://[2001:db8::2]:7445", usersFile: fixture.path + "/users", users: ["alice@example.com", "bob@example.com"],
+                settings: Self.settings(maxConnections: 20, maxFullSyncs: 20, fullSyncInterval: 43200, retry: 10, cap: 10),
+                notifyFifo: fixture.path + "/run/replication-notify-fifo", notifySocket: fixture.path + "/run/replication-notify",
+                notifyAccess: NotifyPathAccess(mode: 0o666, owner: Self.ownUser.id, group: Self.ownGroup.id), syncTimeout: 3600,
+                adminSocket: fixture.path + "/run/replicator.sock", stateFile: fixture.path + "/replicator.state")
+            #expect(configuration.replicator == expected)
+        }
+    }
+
+    @Test func replicatorSection_onlyPeer_takesTheDefaults() async throws {
+        try await withFixture { fixture in
+            let replicator = try #require(try await fixture.load(Self.replicatorYAML()).configuration.replicator)
+            #expect(replicator == ReplicatorConfiguration(peer: "tls://hostb.example.com:7445"))
+            #expect(replicator.settings.maxFullSyncs == 2)
+            #expect(replicator.settings.failureRetryCap == 3600)
+            #expect(replicator.syncTimeout == 10)
+            #expect(replicator.notifyAccess == NotifyPathAccess(mode: 0o600))
+            #expect(replicator.adminSocket == "/run/duplex/replicator.sock")
+            #expect(replicator.stateFile == "/var/lib/duplex/replicator.state")
+
+            // A retry interval above the default cap raises the cap with it.
+            let raised = try await fixture.load(Self.replicatorYAML(["peer: tls://b:1", "failure_retry_interval: 7200"]))
+            #expect(raised.configuration.replicator?.settings.failureRetryCap == 7200)
+        }
+    }
+
+    @Test func replicatorSection_thereButEmpty_needsAPeer_andTheEnvironmentAloneMakesOne() async throws {
+        try await withFixture { fixture in
+            for (text, name) in [(Self.minimalYAML + "\nreplicator:\n", "agent.yaml"), (Self.minimalYAML + "\nreplicator: {}\n", "agent.yaml"),
+                (Self.fullJSON.replacingOccurrences(of: "\"tls\": {", with: "\"replicator\": {}, \"tls\": {"), "agent.json")] {
+                let error = try await fixture.error(text, name: name)
+                #expect(error.code == .missingKey, "\(name): \(error)")
+                #expect(error.key == "replicator.peer")
+                #expect(error.message.contains("DUPLEX_REPLICATOR_PEER"), "\(error)")
+            }
+            let (configuration, _) = try await fixture.load(Self.minimalYAML, environment: ["DUPLEX_REPLICATOR_PEER": "tls://b.example.com:7445"])
+            #expect(configuration.replicator?.peer == "tls://b.example.com:7445")
+        }
+    }
+
+    @Test(arguments: [
+        ("peer", "hostb.example.com:7445", "must be tls://HOST:PORT"),
+        ("peer", "https://hostb.example.com:7445", "must be tls://HOST:PORT"),
+        ("peer", "tls://hostb.example.com", "has no port"),
+        ("peer", "tls://hostb.example.com:0", "must be tls://HOST:PORT"),
+        ("peer", "tls://:7445", "must be tls://HOST:PORT"),
+        ("peer", "\"tls://::1:7445\"", "must be in brackets"),
+        ("max_conns", "0", "must be a whole number from 1 to 10000, got \"0\""),
+        ("max_conns", "2.5", "must be a whole number"),
+        ("max_conns", "many", "expected a number"),
+        ("max_full_syncs", "11", "from 1 to max_conns (10), got \"11\""),
+        ("full_sync_interval", "0", "must be a whole number from 1 to 31622400"),
+        ("failure_retry_interval", "-5", "must be a whole number from 1"),
+        ("failure_retry_cap", "100", "from failure_retry_interval (300) to 31622400"),
+        ("sync_timeout", "0", "from 1 to 3600"),
+        ("sync_timeout", "3601", "from 1 to 3600"),
+        ("notify_mode", "\"06000\"", "must be an octal mode from 0000 to 0777"),
+        ("notify_mode", "\"0800\"", "must be an octal mode"),
+        ("notify_mode", "\"01777\"", "must be an octal mode"),
+        ("notify_mode", "rw", "must be an octal mode"),
+        ("notify_user", "no-such-user-duplex", "no user \"no-such-user-duplex\" on this host"),
+        ("notify_group", "no-such-group-duplex", "no group \"no-such-group-duplex\" on this host"),
+        ("notify_socket", "/" + String(repeating: "s", count: 107), "is longer than the 107 bytes a unix socket path may have"),
+        ("admin_socket", "/" + String(repeating: "a", count: 120), "is longer than the 107 bytes"),
+        ("users_file", "nowhere", "/nowhere does not exist"),
+        ("state_file", "\"\"", "is empty"),
+    ])
+    func replicatorBadValue_isRefused_namingKeyLineAndReason(name: String, value: String, expected: String) async throws {
+        try await withFixture { fixture in
+            let lines = (name == "peer" ? [] : ["peer: tls://hostb.example.com:7445"]) + ["\(name): \(value)"]
+            let error = try await fixture.error(Self.replicatorYAML(lines))
+            #expect(error.code == .invalidValue)
+            #expect(error.key == "replicator." + name)
+            #expect(error.line != nil)
+            #expect(error.message.contains(expected), "\(error)")
+        }
+    }
+
+    @Test func usersFile_withASpaceOrAControlCharacterInAName_isRefusedNamingTheLine() async throws {
+        try await withFixture { fixture in
+            try fixture.write("alice\nbob smith\n", to: "users")
+            let spaced = try await fixture.error(Self.replicatorYAML(["peer: tls://b:1", "users_file: users"]))
+            #expect(spaced.key == "replicator.users_file")
+            #expect(spaced.message == fixture.path + "/users:2: a user name cannot contain a space: \"bob smith\"")
+
+            try fixture.write("carol\u{7}\n", to: "users")
+            let control = try await fixture.error(Self.replicatorYAML(["peer: tls://b:1", "users_file: users"]))
+            #expect(control.message.contains("users:1: a user name cannot contain a control character"), "\(control)")
+        }
+    }
+
+    @Test func replicatorKeys_misspelt_areUnknownKeys() async throws {
+        try await withFixture { fixture in
+            let error = try await fixture.error(Self.replicatorYAML(["peer: tls://b:1", "max_conn: 4"]))
+            #expect(error.code == .unknownKey)
+            #expect(error.key == "replicator.max_conn")
+            #expect(error.message.contains("did you mean replicator.max_conns?"), "\(error)")
         }
     }
 }

@@ -2,11 +2,13 @@ import ArgumentParser
 import Dsync
 import Foundation
 import Logging
+import Replicator
 import ServiceLifecycle
 import UnixSignals
 
 /// `duplex agent --config FILE [--check]`: serves dsync to the peer host of this host's pair
-/// over mutual TLS until SIGTERM or SIGINT; SIGHUP reloads the TLS files.
+/// over mutual TLS until SIGTERM or SIGINT; SIGHUP reloads the TLS files. With a
+/// `replicator:` section it also keeps this host's users in sync with the peer.
 struct AgentCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "agent",
@@ -19,12 +21,21 @@ struct AgentCommand: AsyncParsableCommand {
             taken before anything is read. Prints "listening on ADDRESS" when ready; logs go to \
             standard error.
 
+            With a replicator: section the agent also runs a replicator: it syncs each \
+            user with the peer agent (replicator.peer, dialled with the same TLS files) when \
+            Dovecot's replication plugin reports a change (replicator.notify_fifo, \
+            replicator.notify_socket), on retries and on the periodic full sync; \
+            `duplex replicator` talks to it on replicator.admin_socket, and its queue is \
+            saved in replicator.state_file.
+
             Signals: SIGHUP reloads the TLS certificate, key, CA and allowed peers (running \
             syncs go on; a bad new file keeps the old ones and is logged); SIGTERM and SIGINT \
-            stop accepting connections and let running syncs finish (at most 60 s).
+            stop accepting connections and notifications, let running syncs finish and save \
+            the replicator's queue (at most 60 s).
 
             Exit codes: 0 stopped; 78 bad configuration or unusable TLS files; 64 usage; \
-            69 the address cannot be bound.
+            69 the address, a notify fifo or socket, or the admin socket cannot be made or \
+            bound; 74 the replicator's state file cannot be read.
             """
     )
 
@@ -60,10 +71,16 @@ struct AgentCommand: AsyncParsableCommand {
         // Trapped before anything listens: a SIGHUP right after "listening on" must reload,
         // not end the agent (the default action of SIGHUP).
         let hangups = await UnixSignalsSequence(trapping: .sighup)
-        let services: [any Service] = [
+        // Started in this order, stopped in the reverse one: the inputs stop taking
+        // notifications first, then the replicator lets its running syncs end and its
+        // queue is saved, and the dsync listener (which the peer's syncs need) goes last.
+        var services: [any Service] = [
             DsyncListenerService(server: server),
             TLSReloadService(path: config, server: server, hangups: hangups, logger: logger),
         ]
+        if let replicator = loaded.replicator {
+            services += Self.replicatorServices(replicator, agent: loaded, logger: logger)
+        }
         var groupConfiguration = ServiceGroupConfiguration(services: services, logger: logger)
         groupConfiguration.gracefulShutdownSignals = [.sigterm, .sigint]
         groupConfiguration.maximumGracefulShutdownDuration = .seconds(60)
@@ -72,7 +89,42 @@ struct AgentCommand: AsyncParsableCommand {
         } catch let error as DsyncError {
             Output.error(error.message)
             throw ExitCode(error.code == .usage ? 69 : error.code.exitCode)
+        } catch let error as NotifyInputError {
+            Output.error("\(config): \(error)")
+            throw ExitCode(69)
+        } catch let error as ReplicatorAdminError {
+            Output.error("\(config): \(error)")
+            throw ExitCode(69)
+        } catch let error as ReplicatorStateError {
+            Output.error("\(config): \(error)")
+            throw ExitCode(74)
         }
+    }
+
+    /// The replicator and what feeds it, in start order: the replicator with its saved
+    /// queue, the admin socket, then the notification inputs.
+    static func replicatorServices(_ configuration: ReplicatorConfiguration, agent: AgentConfiguration, logger: Logger) -> [any Service] {
+        let engine = NativeSyncEngine(
+            mailRoot: agent.dsync.mailRoot, store: agent.dsync.store, peer: configuration.peer, tls: agent.dsync.tls,
+            stateDirectory: agent.stateDirectory, lockTimeout: agent.dsync.lockTimeout, readTimeout: agent.dsync.idleTimeout)
+        var logger = logger
+        logger[metadataKey: "peer"] = "\(configuration.peer)"
+        let replicator = Replicator(queue: UserQueue(settings: configuration.settings), engine: engine, logger: logger)
+        let persistence = ReplicatorStatePersistence(path: configuration.stateFile, replicator: replicator, logger: logger)
+        var services: [any Service] = [
+            ReplicatorService(replicator: replicator, users: configuration.users, persistence: persistence, logger: logger),
+            ReplicatorAdminServer(socketPath: configuration.adminSocket, replicator: replicator, logger: logger),
+        ]
+        if let path = configuration.notifySocket {
+            services.append(
+                NotifySocketInput(
+                    path: path, access: configuration.notifyAccess, replicator: replicator, syncTimeout: configuration.syncTimeout,
+                    logger: logger))
+        }
+        if let path = configuration.notifyFifo {
+            services.append(NotifyFifoInput(path: path, access: configuration.notifyAccess, replicator: replicator, logger: logger))
+        }
+        return services
     }
 
     /// Log lines on standard error, `info` and above unless `DUPLEX_LOG_LEVEL` says otherwise.
@@ -117,6 +169,34 @@ struct TLSReloadService: Service {
             } catch {
                 logger.error("reload failed, the previous certificates stay in use: \(error)")
             }
+        }
+    }
+}
+
+/// The replicator as a service: loads its saved queue and the configured users, runs it,
+/// saves the queue every minute; on graceful shutdown it starts no more syncs, waits for
+/// the running ones, and saves the queue once more.
+struct ReplicatorService: Service {
+    let replicator: Replicator
+    /// The users file's names, added at start (known users keep their state).
+    let users: [String]
+    let persistence: ReplicatorStatePersistence
+    let logger: Logger
+
+    func run() async throws {
+        try await persistence.load()
+        let added = await replicator.add(users: users)
+        if !users.isEmpty { logger.info("users from the users file", metadata: ["listed": "\(users.count)", "new": "\(added)"]) }
+        await withTaskGroup(of: Void.self) { group in
+            // Cancelled once the replicator has stopped, it saves one last time.
+            group.addTask { await persistence.run(clock: replicator.clock) }
+            group.addTask {
+                // Returns on graceful shutdown, throws when cancelled: stopping is right either way.
+                try? await gracefulShutdown()
+                await replicator.stop()
+            }
+            await replicator.run()
+            group.cancelAll()
         }
     }
 }

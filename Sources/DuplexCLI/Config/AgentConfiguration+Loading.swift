@@ -14,11 +14,36 @@ extension AgentConfiguration {
         static let trustedCA = "tls.ca"
         static let allowedPeers = "tls.allowed_peers"
 
+        /// The `replicator:` section (see ``AgentConfiguration/replicatorConfiguration(_:)``).
+        enum Replicator {
+            static let section = "replicator"
+            static let peer = "replicator.peer"
+            static let usersFile = "replicator.users_file"
+            static let maxConnections = "replicator.max_conns"
+            static let maxFullSyncs = "replicator.max_full_syncs"
+            static let fullSyncInterval = "replicator.full_sync_interval"
+            static let failureRetryInterval = "replicator.failure_retry_interval"
+            static let failureRetryCap = "replicator.failure_retry_cap"
+            static let notifyFifo = "replicator.notify_fifo"
+            static let notifySocket = "replicator.notify_socket"
+            static let notifyUser = "replicator.notify_user"
+            static let notifyGroup = "replicator.notify_group"
+            static let notifyMode = "replicator.notify_mode"
+            static let syncTimeout = "replicator.sync_timeout"
+            static let adminSocket = "replicator.admin_socket"
+            static let stateFile = "replicator.state_file"
+
+            static let all = [
+                peer, usersFile, maxConnections, maxFullSyncs, fullSyncInterval, failureRetryInterval, failureRetryCap,
+                notifyFifo, notifySocket, notifyUser, notifyGroup, notifyMode, syncTimeout, adminSocket, stateFile,
+            ]
+        }
+
         /// Every key, in the order of the example file.
         static let all = [
             listen, mailRoot, lockTimeout, idleTimeout, stateDirectory, certificate, privateKey, trustedCA,
             allowedPeers,
-        ]
+        ] + Replicator.all
     }
 
     /// The longest timeout accepted, in seconds (a day).
@@ -75,11 +100,12 @@ extension AgentConfiguration {
         if let timeout = try seconds(Key.idleTimeout, values, allowsZero: false) { dsync.idleTimeout = timeout }
 
         let stateDirectory = try values.path(Key.stateDirectory) ?? defaultStateDirectory
-        return (AgentConfiguration(dsync: dsync, stateDirectory: stateDirectory), warnings)
+        let replicator = try replicatorConfiguration(values)
+        return (AgentConfiguration(dsync: dsync, stateDirectory: stateDirectory, replicator: replicator), warnings)
     }
 
     /// The required file `key` names, checked to be a readable regular file.
-    private static func readableFile(_ key: String, _ values: ConfigurationValues) throws -> ReadableFile {
+    static func readableFile(_ key: String, _ values: ConfigurationValues) throws -> ReadableFile {
         let path = try values.required(key, values.path(key))
         return try values.checking(key) {
             do throws(InvalidSetting) {
@@ -102,7 +128,7 @@ extension AgentConfiguration {
     }
 
     /// A timeout in seconds, or `nil` when `key` is set nowhere.
-    private static func seconds(_ key: String, _ values: ConfigurationValues, allowsZero: Bool) throws -> Duration? {
+    static func seconds(_ key: String, _ values: ConfigurationValues, allowsZero: Bool) throws -> Duration? {
         guard let seconds = try values.number(key) else { return nil }
         guard seconds.isFinite, allowsZero ? seconds >= 0 : seconds > 0, seconds <= maximumTimeout else {
             let lowest = allowsZero ? "from 0" : "more than 0 and"

@@ -5,7 +5,8 @@ import Dsync
 ///
 /// It is read by ``load(path:environment:)`` from one file, YAML (`.yaml`, `.yml`) or JSON
 /// (`.json`), with `DUPLEX_*` environment variables overriding the file. The file has two
-/// sections (`ops/config/agent.yaml` is a commented example):
+/// sections, and a third when the agent runs a replicator (`ops/config/agent.yaml` is a
+/// commented example):
 ///
 /// ```yaml
 /// dsync:
@@ -19,7 +20,19 @@ import Dsync
 ///   key: /etc/duplex/tls/host.key           # required; its private key, PEM, mode 0600
 ///   ca: /etc/duplex/tls/ca.pem              # required; the CAs a peer's chain must lead to
 ///   allowed_peers: [hostb.example.com]      # required; DNS names a peer's certificate may carry
+/// replicator:                    # optional; there, the agent runs a replicator
+///   peer: tls://hostb.example.com:7445      # required in the section; the other host's agent
+///   users_file: /etc/duplex/users           # one user per line, # comments
+///   max_conns: 10                # syncs at once; max_full_syncs: max_conns/4 full ones
+///   full_sync_interval: 86400    # seconds; failure_retry_interval 300, failure_retry_cap 3600
+///   notify_fifo: /run/dovecot/replication-notify-fifo   # Dovecot's replication plugin
+///   notify_socket: /run/dovecot/replication-notify      # its `sync` requests (sync_timeout: 10)
+///   notify_user: vmail           # owner of both (notify_group, notify_mode "0600")
+///   admin_socket: /run/duplex/replicator.sock
+///   state_file: /var/lib/duplex/replicator.state
 /// ```
+///
+/// See ``ReplicatorConfiguration`` for the replicator's settings.
 ///
 /// Each key's environment variable is `DUPLEX_` followed by the key in capitals with `_`
 /// for `.`: `DUPLEX_DSYNC_MAIL_ROOT`, `DUPLEX_TLS_CA`, `DUPLEX_TLS_ALLOWED_PEERS` (a
@@ -30,12 +43,18 @@ public struct AgentConfiguration: Sendable, Equatable {
     public var dsync: DsyncServerConfiguration
     /// The directory the per-user sync states are kept in.
     public var stateDirectory: String
+    /// The replicator the agent runs, nil when the file has no `replicator:` section.
+    public var replicator: ReplicatorConfiguration?
 
     /// Where sync states are kept unless configured.
     public static let defaultStateDirectory = "/var/lib/duplex/sync"
 
-    public init(dsync: DsyncServerConfiguration, stateDirectory: String = AgentConfiguration.defaultStateDirectory) {
+    public init(
+        dsync: DsyncServerConfiguration, stateDirectory: String = AgentConfiguration.defaultStateDirectory,
+        replicator: ReplicatorConfiguration? = nil
+    ) {
         self.dsync = dsync
         self.stateDirectory = stateDirectory
+        self.replicator = replicator
     }
 }

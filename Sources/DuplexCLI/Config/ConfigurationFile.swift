@@ -141,6 +141,9 @@ extension ConfigurationFile {
                 }
                 let key = prefix + name
                 switch value {
+                case .mapping(let nested) where nested.isEmpty:
+                    // `replicator: {}`: a section that is there but sets nothing.
+                    settings[key] = Setting(line: line, text: "{}", isNull: true)
                 case .mapping(let nested):
                     pending.append((key + ".", nested))
                 case .scalar(let scalar):
@@ -191,6 +194,8 @@ extension ConfigurationFile {
             for (name, value) in object {
                 let key = prefix + name
                 switch value {
+                case let nested as [String: Any] where nested.isEmpty:
+                    settings[key] = Setting(text: "{}", isNull: true)
                 case let nested as [String: Any]:
                     pending.append((key + ".", nested))
                 case let array as [Any]:
