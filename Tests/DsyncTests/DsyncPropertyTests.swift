@@ -22,6 +22,13 @@ import Testing
         try await Self.run(seed: seed, steps: Self.steps)
     }
 
+    /// A few of the seeds with B served by an agent over TLS: every sync, interrupted or
+    /// not, goes through it.
+    @Test(.tlsAgents, arguments: seeds.prefix(4))
+    func randomEditsAndSyncs_convergeOverTLS(seed: UInt64) async throws {
+        try await Self.run(seed: seed, steps: Self.steps, transport: .tls)
+    }
+
     /// A longer search: `DSYNC_PROPERTY_SEEDS=N [DSYNC_PROPERTY_STEPS=M]` runs seeds 1000…1000+N−1.
     @Test(.enabled(if: ProcessInfo.processInfo.environment["DSYNC_PROPERTY_SEEDS"] != nil))
     func randomEditsAndSyncs_converge_manySeeds() async throws {
@@ -31,8 +38,8 @@ import Testing
         for seed in 1000..<(1000 + count) { try await Self.run(seed: seed, steps: steps) }
     }
 
-    static func run(seed: UInt64, steps: Int) async throws {
-        let run = try RandomSyncRun(seed: seed)
+    static func run(seed: UInt64, steps: Int, transport: SyncTransport = .local) async throws {
+        let run = try await RandomSyncRun(seed: seed, transport: transport)
         do {
             try await run.start()
             for _ in 0..<steps { try await run.step() }
@@ -72,13 +79,13 @@ final class RandomSyncRun: @unchecked Sendable {
     static let names = ["Work", "Archive", "Archive/2024", "Lists", "Lists/Swift", "News", "Trash", "Sent"]
     static let flagTokens = ["\\Seen", "\\Flagged", "\\Answered", "\\Draft", "\\Deleted", "$Work", "Later", "Junk", "junk", "$work"]
 
-    init(seed: UInt64) throws {
+    init(seed: UInt64, transport: SyncTransport) async throws {
         self.seed = seed
         var rng = SplitMix64(seed: seed)
         let inboxA = rng.hex32(), inboxB = rng.hex32()
         let validityA = UInt32(1 + rng.below(1000)), validityB = UInt32(1 + rng.below(1000))
         self.rng = rng
-        f = try SyncFixture(inboxGUIDs: (inboxA, inboxB), inboxUIDValidities: (validityA, validityB))
+        f = try await SyncFixture(transport: transport, inboxGUIDs: (inboxA, inboxB), inboxUIDValidities: (validityA, validityB))
     }
 
     var failureContext: String {
@@ -142,7 +149,9 @@ final class RandomSyncRun: @unchecked Sendable {
     /// nothing may be lost.
     func syncWithConcurrentEdit() async throws {
         let afterRead = rng.chance(50)
-        let wrapped: SyncSide = rng.chance(50) ? .a : .b
+        let drawn: SyncSide = rng.chance(50) ? .a : .b
+        // Over TLS the agent reads and changes B: the edit comes at that point of A's sync instead.
+        let wrapped = f.transport == .tls ? .a : drawn
         let edit = rng.below(5)
         log.append("sync with an edit \(afterRead ? "after the read of" : "before applying on") \(wrapped):")
         let hook: @Sendable () throws -> Void = { [self] in
@@ -157,7 +166,7 @@ final class RandomSyncRun: @unchecked Sendable {
         let base = LocalReplica(store: wrapped == .a ? f.a : f.b)
         let interfering = afterRead ? InterferingReplica(base, afterFirstRead: hook) : InterferingReplica(base, beforeFirstApply: hook)
         let replicaA: any Replica = wrapped == .a ? interfering : LocalReplica(store: f.a)
-        let replicaB: any Replica = wrapped == .b ? interfering : LocalReplica(store: f.b)
+        let replicaB: any Replica = wrapped == .b ? interfering : try f.replicaB()
         do {
             let report = try await SyncSession(a: replicaA, b: replicaB, options: f.options()).run()
             log.append("  → planned \(report.plannedA) on A, \(report.plannedB) on B, changed during the sync: \(report.changedDuringSync)")

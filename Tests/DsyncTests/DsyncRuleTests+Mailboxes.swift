@@ -10,8 +10,9 @@ extension DsyncRuleTests {
     static let guid2 = "22222222222222222222222222222222"
     static let guid3 = "33333333333333333333333333333333"
 
-    @Test func mailboxCreatedOnEachSide_isCreatedOnTheOtherWithItsGUIDAndUIDValidity() async throws {
-        let f = try SyncFixture()
+    @Test(arguments: SyncTransport.allCases)
+    func mailboxCreatedOnEachSide_isCreatedOnTheOtherWithItsGUIDAndUIDValidity(transport: SyncTransport) async throws {
+        let f = try await SyncFixture(transport: transport)
         try await f.sync()
         let work = try f.create(f.a, "Work")
         try f.save(f.a, "Work", guid: "w-1")
@@ -30,8 +31,9 @@ extension DsyncRuleTests {
         }
     }
 
-    @Test func mailboxRenamedOnOneSide_isRenamedOnTheOther() async throws {
-        let f = try SyncFixture()
+    @Test(arguments: SyncTransport.allCases)
+    func mailboxRenamedOnOneSide_isRenamedOnTheOther(transport: SyncTransport) async throws {
+        let f = try await SyncFixture(transport: transport)
         let work = try f.create(f.a, "Work")
         try f.save(f.a, "Work", guid: "w-1")
         try f.save(f.a, "Work", guid: "w-2", flags: "\\Seen")
@@ -46,8 +48,9 @@ extension DsyncRuleTests {
         #expect(try mapOf(f.a).mailboxes["Projects/2024"]?.guid == work.guid.hex)
     }
 
-    @Test func mailboxesSwappedOnOneSide_areSwappedOnTheOther() async throws {
-        let f = try SyncFixture()
+    @Test(arguments: SyncTransport.allCases)
+    func mailboxesSwappedOnOneSide_areSwappedOnTheOther(transport: SyncTransport) async throws {
+        let f = try await SyncFixture(transport: transport)
         let x = try f.create(f.a, "X")
         let y = try f.create(f.a, "Y")
         try f.save(f.a, "X", guid: "x-1")
@@ -65,8 +68,9 @@ extension DsyncRuleTests {
         #expect(mapB.mailboxes["X"]?.guid == y.guid.hex && mapB.mailboxes["Y"]?.guid == x.guid.hex)
     }
 
-    @Test func mailboxRenameChain_isFollowedOnTheOtherSide() async throws {
-        let f = try SyncFixture()
+    @Test(arguments: SyncTransport.allCases)
+    func mailboxRenameChain_isFollowedOnTheOtherSide(transport: SyncTransport) async throws {
+        let f = try await SyncFixture(transport: transport)
         let one = try f.create(f.a, "One")
         let two = try f.create(f.a, "Two")
         try f.save(f.a, "One", guid: "o-1")
@@ -84,8 +88,9 @@ extension DsyncRuleTests {
         #expect(mapA.mailboxes["Two"]?.guid == one.guid.hex && mapA.mailboxes["Three"]?.guid == two.guid.hex)
     }
 
-    @Test func mailboxesRenamedOnBothSides_inOppositeDirections_endUnderTheNewNames() async throws {
-        let f = try SyncFixture()
+    @Test(arguments: SyncTransport.allCases)
+    func mailboxesRenamedOnBothSides_inOppositeDirections_endUnderTheNewNames(transport: SyncTransport) async throws {
+        let f = try await SyncFixture(transport: transport)
         let x = try f.create(f.a, "X", guid: Self.guid1)
         let y = try f.create(f.a, "Y", guid: Self.guid2)
         try f.save(f.a, "X", guid: "x-1")
@@ -102,8 +107,9 @@ extension DsyncRuleTests {
         #expect(mapA.mailboxes["P"]?.guid == x.guid.hex && mapA.mailboxes["Q"]?.guid == y.guid.hex)
     }
 
-    @Test func mailboxDeletedOnOneSide_isDeletedOnTheOther() async throws {
-        let f = try SyncFixture()
+    @Test(arguments: SyncTransport.allCases)
+    func mailboxDeletedOnOneSide_isDeletedOnTheOther(transport: SyncTransport) async throws {
+        let f = try await SyncFixture(transport: transport)
         try f.create(f.a, "Work")
         try f.save(f.a, "Work", guid: "w-1")
         try f.save(f.a, "Work", guid: "w-2")
@@ -117,8 +123,9 @@ extension DsyncRuleTests {
         try await f.expectConverged(["INBOX": [:], "Keep": [:]])
     }
 
-    @Test func mailboxDeletedOnOneSide_whileTheOtherGotNewMail_isKeptWithNothingLost() async throws {
-        let f = try SyncFixture()
+    @Test(arguments: SyncTransport.allCases)
+    func mailboxDeletedOnOneSide_whileTheOtherGotNewMail_isKeptWithNothingLost(transport: SyncTransport) async throws {
+        let f = try await SyncFixture(transport: transport)
         let work = try f.create(f.a, "Work")
         try f.save(f.a, "Work", guid: "w-1", flags: "\\Seen")
         try f.save(f.a, "Work", guid: "w-2")
@@ -134,8 +141,9 @@ extension DsyncRuleTests {
         #expect(mapA.mailboxes["Work"]?.guid == work.guid.hex && mapA.mailboxes["Work"]?.uidValidity == work.uidValidity)
     }
 
-    @Test func nameClashBetweenDifferentMailboxes_keepsBoth_renamingOneDeterministically() async throws {
-        let f = try SyncFixture()
+    @Test(arguments: SyncTransport.allCases)
+    func nameClashBetweenDifferentMailboxes_keepsBoth_renamingOneDeterministically(transport: SyncTransport) async throws {
+        let f = try await SyncFixture(transport: transport)
         try f.create(f.a, "Old1", guid: Self.guid2)
         try f.create(f.a, "Old2", guid: Self.guid1)
         try f.save(f.a, "Old1", guid: "o1-1")
@@ -158,8 +166,9 @@ extension DsyncRuleTests {
         ])
     }
 
-    @Test func newMailboxOnOneSide_clashingWithARenameOnTheOther_keepsBoth() async throws {
-        let f = try SyncFixture()
+    @Test(arguments: SyncTransport.allCases)
+    func newMailboxOnOneSide_clashingWithARenameOnTheOther_keepsBoth(transport: SyncTransport) async throws {
+        let f = try await SyncFixture(transport: transport)
         try f.create(f.a, "Old", guid: Self.guid1)
         try f.save(f.a, "Old", guid: "old-1")
         try await f.sync()
@@ -177,8 +186,9 @@ extension DsyncRuleTests {
         ])
     }
 
-    @Test func uidValidity_isEqualAfterSync_takenFromTheSideWithMoreMessages() async throws {
-        let f = try SyncFixture()
+    @Test(arguments: SyncTransport.allCases)
+    func uidValidity_isEqualAfterSync_takenFromTheSideWithMoreMessages(transport: SyncTransport) async throws {
+        let f = try await SyncFixture(transport: transport)
         try await f.sync()
         try f.create(f.a, "Archive", guid: Self.guid1, uidValidity: 1000)
         try f.create(f.b, "Archive", guid: Self.guid2, uidValidity: 2000)
@@ -196,8 +206,9 @@ extension DsyncRuleTests {
         #expect(mapA.mailboxes["INBOX"]?.uidValidity == mapB.mailboxes["INBOX"]?.uidValidity)
     }
 
-    @Test func mailboxRecreatedOnOneSide_replacesTheOldOne_whenTheOtherSideDidNotChangeIt() async throws {
-        let f = try SyncFixture()
+    @Test(arguments: SyncTransport.allCases)
+    func mailboxRecreatedOnOneSide_replacesTheOldOne_whenTheOtherSideDidNotChangeIt(transport: SyncTransport) async throws {
+        let f = try await SyncFixture(transport: transport)
         let old = try f.create(f.a, "Work", guid: Self.guid1, uidValidity: 100)
         try f.save(f.a, "Work", guid: "w-1")
         try await f.sync()
@@ -214,8 +225,9 @@ extension DsyncRuleTests {
         #expect(old.uidValidity == 100)
     }
 
-    @Test func mailboxRecreatedOnOneSide_whileTheOtherGotNewMail_losesNothingOfEither() async throws {
-        let f = try SyncFixture()
+    @Test(arguments: SyncTransport.allCases)
+    func mailboxRecreatedOnOneSide_whileTheOtherGotNewMail_losesNothingOfEither(transport: SyncTransport) async throws {
+        let f = try await SyncFixture(transport: transport)
         try f.create(f.a, "Work", guid: Self.guid1, uidValidity: 100)
         try f.save(f.a, "Work", guid: "w-1")
         try f.save(f.a, "Work", guid: "w-2")
@@ -238,8 +250,9 @@ extension DsyncRuleTests {
         #expect(mapA.mailboxes["Work"]?.uidValidity == 100 && mapA.mailboxes["Work-\(Self.guid2)"]?.uidValidity == 200)
     }
 
-    @Test func subscriptions_areMergedThreeWay() async throws {
-        let f = try SyncFixture()
+    @Test(arguments: SyncTransport.allCases)
+    func subscriptions_areMergedThreeWay(transport: SyncTransport) async throws {
+        let f = try await SyncFixture(transport: transport)
         for name in ["Work", "Lists", "News"] { try f.create(f.a, name) }
         try f.subscribe(f.a, "INBOX")
         try f.subscribe(f.a, "Work")
@@ -260,8 +273,9 @@ extension DsyncRuleTests {
 }
 
 extension DsyncRuleTests {
-    @Test func mailboxNamesWithNonASCIICharactersAndHierarchy_syncUnchanged() async throws {
-        let f = try SyncFixture()
+    @Test(arguments: SyncTransport.allCases)
+    func mailboxNamesWithNonASCIICharactersAndHierarchy_syncUnchanged(transport: SyncTransport) async throws {
+        let f = try await SyncFixture(transport: transport)
         try f.create(f.a, "Ärger/Spaß & Co")
         try f.save(f.a, "Ärger/Spaß & Co", guid: "u-1")
         try f.create(f.b, "日本語")
@@ -276,9 +290,10 @@ extension DsyncRuleTests {
 }
 
 extension DsyncRuleTests {
-    @Test func nameClashOnANameNearTheLengthLimit_stillKeepsBoth() async throws {
+    @Test(arguments: SyncTransport.allCases)
+    func nameClashOnANameNearTheLengthLimit_stillKeepsBoth(transport: SyncTransport) async throws {
         let long = String(repeating: "x", count: 230)
-        let f = try SyncFixture()
+        let f = try await SyncFixture(transport: transport)
         try f.create(f.a, "Old1", guid: Self.guid1)
         try f.create(f.a, "Old2", guid: Self.guid2)
         try f.save(f.a, "Old1", guid: "o1-1")

@@ -28,11 +28,12 @@ extension DsyncRuleTests {
         try f.subscribe(f.b, "News")
     }
 
-    @Test func fullSyncAndSyncWithoutState_giveTheSameResultAsASyncWithState() async throws {
+    @Test(arguments: SyncTransport.allCases)
+    func fullSyncAndSyncWithoutState_giveTheSameResultAsASyncWithState(transport: SyncTransport) async throws {
         let fixedInboxes = (Self.guid1.replacingOccurrences(of: "1", with: "a"), Self.guid1.replacingOccurrences(of: "1", with: "b"))
         var results: [String: StoreMap] = [:]
         for mode in ["state", "full", "none"] {
-            let f = try SyncFixture(inboxGUIDs: fixedInboxes, inboxUIDValidities: (5, 6))
+            let f = try await SyncFixture(transport: transport, inboxGUIDs: fixedInboxes, inboxUIDValidities: (5, 6))
             try await Self.makeAdditiveChanges(f)
             try await f.sync(full: mode == "full", state: mode != "none")
             let expected: [String: [UInt32: MessageEntry]] = [
@@ -51,8 +52,9 @@ extension DsyncRuleTests {
         #expect(results["state"] == results["none"])
     }
 
-    @Test func secondSyncChangesNothing_andTheThirdTakesTheFastPath() async throws {
-        let f = try SyncFixture()
+    @Test(arguments: SyncTransport.allCases)
+    func secondSyncChangesNothing_andTheThirdTakesTheFastPath(transport: SyncTransport) async throws {
+        let f = try await SyncFixture(transport: transport)
         try f.saveMany(f.a, guids: (1...20).map { "m-\($0)" })
         try f.create(f.b, "Work")
         try f.save(f.b, "Work", guid: "b-1", uid: 100)
@@ -85,13 +87,14 @@ extension DsyncRuleTests {
         ])
     }
 
-    @Test func stateFile_isVersionedAndReplacedAtomically() async throws {
-        let f = try SyncFixture()
+    @Test(arguments: SyncTransport.allCases)
+    func stateFile_isVersionedAndReplacedAtomically(transport: SyncTransport) async throws {
+        let f = try await SyncFixture(transport: transport)
         try f.save(f.a, guid: "m-1")
         try await f.sync()
         let firstHeader = try #require(try f.stateStore.loadHeader())
         #expect(firstHeader.version == SyncState.currentVersion && firstHeader.user == f.user)
-        #expect(firstHeader.sideA == f.a.root && firstHeader.sideB == f.b.root)
+        #expect(firstHeader.sideA == f.a.root && firstHeader.sideB == f.descriptionB)
         #expect(firstHeader.mailboxes == 1 && firstHeader.messages == 1)
 
         let raw = try #require(FileManager.default.contents(atPath: f.stateStore.headerPath))
@@ -127,9 +130,10 @@ extension DsyncRuleTests {
         #expect(remaining == Set([key + ".state", lastHeader.messagesFile] + foreign), "stale state files are left behind, or others' removed")
     }
 
-    @Test func corruptState_fallsBackToAFullSync_withNoLoss() async throws {
+    @Test(arguments: SyncTransport.allCases)
+    func corruptState_fallsBackToAFullSync_withNoLoss(transport: SyncTransport) async throws {
         for corruption in ["garbage header", "newer version", "truncated messages", "missing messages"] {
-            let f = try SyncFixture()
+            let f = try await SyncFixture(transport: transport)
             for guid in ["m-1", "m-2", "m-3"] { try f.save(f.a, guid: guid, flags: "\\Seen") }
             try await f.sync()
             let header = try #require(try f.stateStore.loadHeader())
@@ -165,8 +169,9 @@ extension DsyncRuleTests {
         }
     }
 
-    @Test func massExpungeOnOneSide_isRefused_andNothingChanges() async throws {
-        let f = try SyncFixture()
+    @Test(arguments: SyncTransport.allCases)
+    func massExpungeOnOneSide_isRefused_andNothingChanges(transport: SyncTransport) async throws {
+        let f = try await SyncFixture(transport: transport)
         try f.saveMany(f.a, guids: (1...200).map { "m-\($0)" })
         try await f.sync()
 
@@ -194,9 +199,10 @@ extension DsyncRuleTests {
         try await f.expectConverged(["INBOX": expected])
     }
 
-    @Test func massLossGuard_countsTheCommonState_notJustTheVanishedMessages() async throws {
+    @Test(arguments: SyncTransport.allCases)
+    func massLossGuard_countsTheCommonState_notJustTheVanishedMessages(transport: SyncTransport) async throws {
         // 120 messages in common; 61 (just over half) expunged on one side.
-        let f = try SyncFixture()
+        let f = try await SyncFixture(transport: transport)
         try f.saveMany(f.b, guids: (1...120).map { "m-\($0)" })
         try await f.sync()
         try f.expunge(f.b, uids: Array(1...61))
@@ -207,8 +213,9 @@ extension DsyncRuleTests {
         #expect(after.a == before.a && after.b == before.b)
     }
 
-    @Test func massLossGuard_countsDeletedMailboxes() async throws {
-        let f = try SyncFixture()
+    @Test(arguments: SyncTransport.allCases)
+    func massLossGuard_countsDeletedMailboxes(transport: SyncTransport) async throws {
+        let f = try await SyncFixture(transport: transport)
         try f.create(f.a, "Big")
         try f.saveMany(f.a, "Big", guids: (1...150).map { "big-\($0)" })
         try f.saveMany(f.a, guids: (1...50).map { "in-\($0)" })
@@ -225,8 +232,9 @@ extension DsyncRuleTests {
         try await f.expectConverged(["INBOX": Dictionary(uniqueKeysWithValues: (1...50).map { (UInt32($0), m("in-\($0)")) })])
     }
 
-    @Test func normalSizeExpunge_propagates() async throws {
-        let f = try SyncFixture()
+    @Test(arguments: SyncTransport.allCases)
+    func normalSizeExpunge_propagates(transport: SyncTransport) async throws {
+        let f = try await SyncFixture(transport: transport)
         try f.saveMany(f.a, guids: (1...200).map { "m-\($0)" })
         try await f.sync()
         try f.expunge(f.b, uids: Array(1...99))
@@ -235,8 +243,9 @@ extension DsyncRuleTests {
         try await f.expectConverged(["INBOX": Dictionary(uniqueKeysWithValues: (100...200).map { (UInt32($0), m("m-\($0)")) })])
     }
 
-    @Test func missingMailRoot_withAState_isRefusedAsMassLoss_andNothingChanges() async throws {
-        let f = try SyncFixture()
+    @Test(arguments: SyncTransport.allCases)
+    func missingMailRoot_withAState_isRefusedAsMassLoss_andNothingChanges(transport: SyncTransport) async throws {
+        let f = try await SyncFixture(transport: transport)
         try f.save(f.a, guid: "m-1")
         try await f.sync()
         try FileManager.default.removeItem(atPath: f.b.root)
@@ -247,22 +256,24 @@ extension DsyncRuleTests {
         #expect(!FileManager.default.fileExists(atPath: f.b.root), "the missing side was recreated")
     }
 
-    @Test func missingMailRoot_withoutAState_isNoSuchUser() async throws {
-        let f = try SyncFixture()
+    @Test(arguments: SyncTransport.allCases)
+    func missingMailRoot_withoutAState_isNoSuchUser(transport: SyncTransport) async throws {
+        let f = try await SyncFixture(transport: transport)
         try FileManager.default.removeItem(atPath: f.b.root)
         let refused = await #expect(throws: DsyncError.self) { try await f.session(f.options()).run() }
         #expect(refused?.code == .noSuchUser)
         #expect(!FileManager.default.fileExists(atPath: f.b.root))
     }
 
-    @Test func userLockHeldBySomeoneElse_makesASecondSyncTimeOut() async throws {
-        let f = try SyncFixture()
+    @Test(arguments: SyncTransport.allCases)
+    func userLockHeldBySomeoneElse_makesASecondSyncTimeOut(transport: SyncTransport) async throws {
+        let f = try await SyncFixture(transport: transport)
         try f.save(f.a, guid: "m-1")
         for side in ["A", "B"] {
             let holder = LocalReplica(store: side == "A" ? f.a : f.b)
             var options = f.options()
             options.lockTimeout = .milliseconds(200)
-            let second = f.session(options)
+            let second = try f.session(options)
             let started = ContinuousClock.now
             let error = try await holder.withUserLock(timeout: .seconds(1)) {
                 await #expect(throws: DsyncError.self) { try await second.run() }
@@ -278,8 +289,9 @@ extension DsyncRuleTests {
 }
 
 extension DsyncRuleTests {
-    @Test func changesAfterAnUnambiguousState_areFound_inReusedAndReadMailboxesAlike() async throws {
-        let f = try SyncFixture()
+    @Test(arguments: SyncTransport.allCases)
+    func changesAfterAnUnambiguousState_areFound_inReusedAndReadMailboxesAlike(transport: SyncTransport) async throws {
+        let f = try await SyncFixture(transport: transport)
         for name in ["One", "Two", "Three", "Four"] {
             try f.create(f.a, name)
             try f.saveMany(f.a, name, guids: (1...3).map { "\(name)-\($0)" })
@@ -306,16 +318,17 @@ extension DsyncRuleTests {
 }
 
 extension DsyncRuleTests {
-    @Test func exhaustedUIDs_areRefusedWithAClearError_andNothingChanges() async throws {
+    @Test(arguments: SyncTransport.allCases)
+    func exhaustedUIDs_areRefusedWithAClearError_andNothingChanges(transport: SyncTransport) async throws {
         // The highest UID there is: it syncs as it is.
-        let f = try SyncFixture()
+        let f = try await SyncFixture(transport: transport)
         try await f.sync()
         try f.save(f.a, guid: "top", uid: UInt32.max - 1)
         try await f.sync()
         try await f.expectConverged(["INBOX": [UInt32.max - 1: m("top")]])
 
         // A new message on B needs a fresh UID above A's highest one: there is none.
-        let g = try SyncFixture()
+        let g = try await SyncFixture(transport: transport)
         try await g.sync()
         try g.save(g.a, guid: "top", uid: UInt32.max - 1)
         try g.save(g.b, guid: "low")

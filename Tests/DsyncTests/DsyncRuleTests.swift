@@ -6,12 +6,15 @@ import Testing
 
 /// One test per sync rule (DESIGN "Sync semantics"), each on two temporary Maildirs,
 /// each checking the exact UID → (GUID, flags) map of every mailbox on both sides.
+/// Every test runs twice with the same expectations: B in this process, and B served by an
+/// agent over mutual TLS on loopback (``SyncTransport``).
 ///
 /// Messages: this file. Mailboxes: `DsyncRuleTests+Mailboxes.swift`. State, fast path,
 /// mass-loss guard and locks: `DsyncRuleTests+Safety.swift`.
-@Suite struct DsyncRuleTests {
-    @Test func newMessages_eachWay_keepUIDFlagsKeywordsAndReceivedDate() async throws {
-        let f = try SyncFixture()
+@Suite(.tlsAgents) struct DsyncRuleTests {
+    @Test(arguments: SyncTransport.allCases)
+    func newMessages_eachWay_keepUIDFlagsKeywordsAndReceivedDate(transport: SyncTransport) async throws {
+        let f = try await SyncFixture(transport: transport)
         try f.create(f.a, "Work")
         try await f.sync()
 
@@ -41,8 +44,9 @@ import Testing
         #expect(try mapOf(f.a).mailboxes["Work"]?.uidNext == 8)
     }
 
-    @Test func newMessages_keepTheirUIDs_whenTheyFollowOneAnotherAcrossSyncs() async throws {
-        let f = try SyncFixture()
+    @Test(arguments: SyncTransport.allCases)
+    func newMessages_keepTheirUIDs_whenTheyFollowOneAnotherAcrossSyncs(transport: SyncTransport) async throws {
+        let f = try await SyncFixture(transport: transport)
         try await f.sync()
         try f.save(f.a, guid: "first")
         try await f.sync()
@@ -54,8 +58,9 @@ import Testing
         #expect(try mapOf(f.b).mailboxes["INBOX"]?.uidNext == 11)
     }
 
-    @Test func flagChanges_areMergedOneFlagAtATime_againstTheCommonState() async throws {
-        let f = try SyncFixture()
+    @Test(arguments: SyncTransport.allCases)
+    func flagChanges_areMergedOneFlagAtATime_againstTheCommonState(transport: SyncTransport) async throws {
+        let f = try await SyncFixture(transport: transport)
         try f.save(f.a, guid: "m-1", flags: "\\Answered $Old")
         try f.save(f.a, guid: "m-2", flags: "\\Seen Keep Drop")
         try f.save(f.a, guid: "m-3", flags: "\\Flagged")
@@ -87,8 +92,9 @@ import Testing
         ])
     }
 
-    @Test func expunge_propagates_andBeatsAConcurrentFlagChange() async throws {
-        let f = try SyncFixture()
+    @Test(arguments: SyncTransport.allCases)
+    func expunge_propagates_andBeatsAConcurrentFlagChange(transport: SyncTransport) async throws {
+        let f = try await SyncFixture(transport: transport)
         for guid in ["m-1", "m-2", "m-3", "m-4"] { try f.save(f.a, guid: guid) }
         try await f.sync()
 
@@ -104,8 +110,9 @@ import Testing
         #expect(try mapOf(f.a).mailboxes["INBOX"]?.uidNext == 5)
     }
 
-    @Test func uidTakenOnBothSidesByDifferentMessages_bothKeptWithFreshUIDsAboveBothNextUIDs() async throws {
-        let f = try SyncFixture()
+    @Test(arguments: SyncTransport.allCases)
+    func uidTakenOnBothSidesByDifferentMessages_bothKeptWithFreshUIDsAboveBothNextUIDs(transport: SyncTransport) async throws {
+        let f = try await SyncFixture(transport: transport)
         try f.save(f.a, guid: "common")
         try await f.sync()
 
@@ -132,9 +139,10 @@ import Testing
         }
     }
 
-    @Test func messagePresentOnBothSidesWithOneGUID_isNeverCopiedAgain() async throws {
+    @Test(arguments: SyncTransport.allCases)
+    func messagePresentOnBothSidesWithOneGUID_isNeverCopiedAgain(transport: SyncTransport) async throws {
         // Two independent copies of the same mail (no common state; INBOXes with different GUIDs).
-        let f = try SyncFixture()
+        let f = try await SyncFixture(transport: transport)
         let guids = (1...5).map { "dup-\($0)" }
         try f.saveMany(f.a, guids: guids)
         try f.saveMany(f.b, guids: guids)
@@ -163,8 +171,9 @@ import Testing
         }
     }
 
-    @Test func firstSyncOfTwoNonEmptyIndependentCopies_mergesByGUID() async throws {
-        let f = try SyncFixture()
+    @Test(arguments: SyncTransport.allCases)
+    func firstSyncOfTwoNonEmptyIndependentCopies_mergesByGUID(transport: SyncTransport) async throws {
+        let f = try await SyncFixture(transport: transport)
         try f.save(f.a, guid: "a-1")
         try f.save(f.a, guid: "a-2", flags: "\\Seen")
         try f.save(f.a, guid: "shared", flags: "\\Answered")
@@ -191,10 +200,11 @@ import Testing
 }
 
 extension DsyncRuleTests {
-    @Test func keywordsDifferingOnlyInCase_areOneKeyword_andSettle() async throws {
+    @Test(arguments: SyncTransport.allCases)
+    func keywordsDifferingOnlyInCase_areOneKeyword_andSettle(transport: SyncTransport) async throws {
         // IMAP keywords are case-insensitive, and each side's dovecot-keywords keeps the
         // spelling it saw first: A knows "Junk", B "junk".
-        let f = try SyncFixture()
+        let f = try await SyncFixture(transport: transport)
         try f.save(f.a, guid: "m-1")
         try f.save(f.a, guid: "m-2")
         try await f.sync()

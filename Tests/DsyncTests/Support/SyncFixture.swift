@@ -1,18 +1,32 @@
 import Foundation
 import MailStore
 import MailStoreTestSupport
+import Synchronization
 import Testing
 
 @testable import Dsync
 
 /// Two temporary mail roots, A and B, a state directory, and the calls the sync tests
 /// make on them. Everything is removed when the fixture is released.
+///
+/// Side B is reached as ``init(transport:inboxes:inboxGUIDs:inboxUIDValidities:)`` says:
+/// directly, or through an agent serving it over TLS (the edits and checks always work on
+/// both mail roots directly).
 final class SyncFixture: Sendable {
     let directory: TemporaryDirectory
     let a: MailStore
     let b: MailStore
     let stateDirectory: String
     let user = "alice@example.com"
+    /// The agent serving B, for a fixture over TLS.
+    private let agent = Mutex<Agent?>(nil)
+
+    /// An agent serving B on loopback, and the certificates to reach it with.
+    private struct Agent: Sendable {
+        let port: Int
+        let certificates: TestCertificates
+        var endpoint: String { "tls://127.0.0.1:\(port)" }
+    }
 
     /// Stores without fsync (speed) and with short lock timeouts (a stuck lock fails fast).
     static let configuration = MailStoreConfiguration(
@@ -43,6 +57,25 @@ final class SyncFixture: Sendable {
         }
     }
 
+    /// Two mail roots whose B every sync reaches over `transport`.
+    ///
+    /// With ``SyncTransport/tls`` B's directory is named after the user (`%n`) and an agent
+    /// serves it from the template `<directory>/%n` on a free loopback port for the rest of
+    /// the test: one agent per fixture, so every sync has the same peer (the state is keyed
+    /// by it). The test needs the ``TLSAgentsTrait``.
+    convenience init(
+        transport: SyncTransport, inboxes: Bool = true, inboxGUIDs: (String, String)? = nil,
+        inboxUIDValidities: (UInt32, UInt32)? = nil
+    ) async throws {
+        try self.init(
+            inboxes: inboxes, inboxGUIDs: inboxGUIDs, inboxUIDValidities: inboxUIDValidities, bName: transport == .tls ? "alice" : "B")
+        if transport == .tls {
+            let certificates = try certificates()
+            let port = try await TLSAgents.start(try serverConfiguration(certificates))
+            agent.withLock { $0 = Agent(port: port, certificates: certificates) }
+        }
+    }
+
     deinit { directory.cleanup() }
 
     // MARK: - Syncing
@@ -57,8 +90,21 @@ final class SyncFixture: Sendable {
         return options
     }
 
-    func session(_ options: SyncOptions) -> SyncSession {
-        SyncSession(a: LocalReplica(store: a), b: LocalReplica(store: b), options: options)
+    /// Side B as a sync reaches it: a replica of its mail root, or the agent over TLS.
+    func replicaB(full: Bool = false) throws -> any Replica {
+        guard let agent = agent.withLock({ $0 }) else { return LocalReplica(store: b) }
+        return try RemoteReplica(endpoint: agent.endpoint, user: user, tls: agent.certificates.hostA, full: full)
+    }
+
+    /// How syncs reach B.
+    var transport: SyncTransport { agent.withLock { $0 == nil } ? .local : .tls }
+
+    /// Side B's description, which keys the sync state with A's: its mail root, or the agent's
+    /// `tls://127.0.0.1:PORT`.
+    var descriptionB: String { agent.withLock { $0?.endpoint } ?? b.root }
+
+    func session(_ options: SyncOptions) throws -> SyncSession {
+        SyncSession(a: LocalReplica(store: a), b: try replicaB(full: options.full), options: options)
     }
 
     /// Runs one sync and checks that nothing was skipped (nothing else writes the stores).
@@ -75,25 +121,43 @@ final class SyncFixture: Sendable {
 
     /// The state store the sessions use.
     var stateStore: SyncStateStore {
-        SyncStateStore(directory: stateDirectory, user: user, sideA: a.root, sideB: b.root)
+        SyncStateStore(directory: stateDirectory, user: user, sideA: a.root, sideB: descriptionB)
     }
 
-    /// Plans a sync the way ``SyncSession`` does (saved state as the base) without applying it.
+    /// Plans a sync the way ``SyncSession`` does (saved state as the base) without applying
+    /// it, reading both mail roots directly.
     func plan() async throws -> (plan: SyncPlan, a: LocalReplica, b: LocalReplica) {
         let replicaA = LocalReplica(store: a), replicaB = LocalReplica(store: b)
+        return (try await plan(replicaA, replicaB), replicaA, replicaB)
+    }
+
+    private func plan(_ replicaA: any Replica, _ replicaB: any Replica) async throws -> SyncPlan {
         let header = try? stateStore.loadHeader()
         let base = try header.flatMap { try stateStore.loadView($0) }
         let viewA = try await replicaA.read(reusing: [:])
         let viewB = try await replicaB.read(reusing: [:])
-        return (SyncPlanner.plan(base: base, a: viewA, b: viewB), replicaA, replicaB)
+        return SyncPlanner.plan(base: base, a: viewA, b: viewB)
+    }
+
+    /// Runs `body` with the plan of a sync and both sides as a session reaches them, holding
+    /// both user locks as a session does.
+    private func withPlan<T: Sendable>(_ body: @Sendable (SyncPlan, any Replica, any Replica) async throws -> T) async throws -> T {
+        let replicaA = LocalReplica(store: a), replicaB = try replicaB()
+        let timeout = options().lockTimeout
+        return try await replicaA.withUserLock(timeout: timeout) {
+            try await replicaB.withUserLock(timeout: timeout) {
+                try await body(try await self.plan(replicaA, replicaB), replicaA, replicaB)
+            }
+        }
     }
 
     /// Simulates a sync interrupted after `countA` changes on A and `countB` on B, A's
     /// applied first: the state is not saved.
     func interruptedSync(countA: Int, countB: Int) async throws {
-        let (plan, replicaA, replicaB) = try await plan()
-        _ = try await replicaA.apply(Array(plan.changesA.prefix(countA)), source: replicaB)
-        _ = try await replicaB.apply(Array(plan.changesB.prefix(countB)), source: replicaA)
+        try await withPlan { plan, replicaA, replicaB in
+            _ = try await replicaA.apply(Array(plan.changesA.prefix(countA)), source: replicaB)
+            _ = try await replicaB.apply(Array(plan.changesB.prefix(countB)), source: replicaA)
+        }
     }
 
     /// Simulates a sync interrupted after `count` changes in the order a session applies
@@ -102,18 +166,19 @@ final class SyncFixture: Sendable {
     /// - Returns: the number of changes the plan had.
     @discardableResult
     func interruptedSync(after count: Int) async throws -> Int {
-        let (plan, replicaA, replicaB) = try await plan()
-        var left = count
-        for (side, changes) in plan.applicationOrder where left > 0 {
-            let part = Array(changes.prefix(left))
-            left -= part.count
-            if side == .a {
-                _ = try await replicaA.apply(part, source: replicaB)
-            } else {
-                _ = try await replicaB.apply(part, source: replicaA)
+        try await withPlan { plan, replicaA, replicaB in
+            var left = count
+            for (side, changes) in plan.applicationOrder where left > 0 {
+                let part = Array(changes.prefix(left))
+                left -= part.count
+                if side == .a {
+                    _ = try await replicaA.apply(part, source: replicaB)
+                } else {
+                    _ = try await replicaB.apply(part, source: replicaA)
+                }
             }
+            return plan.changesA.count + plan.changesB.count
         }
-        return plan.changesA.count + plan.changesB.count
     }
 
     // MARK: - Editing
@@ -219,6 +284,13 @@ final class SyncFixture: Sendable {
             // The user locks, and listing caches a read may write.
             if relative.hasSuffix(".duplex-sync.lock") || relative.hasSuffix("duplex-scan.cache") { continue }
             let attributes = try FileManager.default.attributesOfItem(atPath: root + "/" + relative)
+            // A directory's time moves when a listing cache is written into it, which a read
+            // does once the mailbox has been still for a second (so, on a slow run, the refused
+            // sync's read too): what a sync writes shows in the files themselves.
+            if attributes[.type] as? FileAttributeType == .typeDirectory {
+                tree[relative] = "directory"
+                continue
+            }
             let size = (attributes[.size] as? NSNumber)?.int64Value ?? -1
             let date = (attributes[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
             tree[relative] = "\(attributes[.type] ?? "?") \(size) \(date)"
