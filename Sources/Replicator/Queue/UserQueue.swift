@@ -15,28 +15,20 @@ import HeapModule
 public struct UserQueue: Sendable {
     public let settings: ReplicatorSettings
 
-    struct Record: Sendable {
-        var user: ReplicationUser
-        /// Bumped whenever the user's place changes: heap entries with an older
-        /// generation are stale and skipped.
-        var generation: UInt32 = 0
-        /// Set while a sync runs: whether it is a full one.
-        var running: Bool?
-    }
-
+    /// A user's place in a lane: 16 bytes, no reference to count. Equal times go by slot.
     struct Entry: Comparable, Sendable {
         var time: Int64
-        var name: String
+        var slot: Int32
         var generation: UInt32
 
         static func < (lhs: Entry, rhs: Entry) -> Bool {
-            lhs.time != rhs.time ? lhs.time < rhs.time : lhs.name < rhs.name
+            lhs.time != rhs.time ? lhs.time < rhs.time : lhs.slot < rhs.slot
         }
     }
 
     enum Lane { case requests, fullSyncs }
 
-    private(set) var records: [String: Record] = [:]
+    private(set) var records = Records()
     private var requests = Heap<Entry>()
     private var fullSyncs = Heap<Entry>()
     /// Users currently syncing, and how many of those syncs are full.
@@ -53,40 +45,43 @@ public struct UserQueue: Sendable {
     public var count: Int { records.count }
 
     /// One user's record.
-    public func user(_ name: String) -> ReplicationUser? { records[name]?.user }
+    public func user(_ name: String) -> ReplicationUser? { records.slot(of: name).map(records.user(at:)) }
 
     /// Whether the user's sync is running now, and whether it is a full one.
-    public func running(_ name: String) -> Bool? { records[name]?.running }
+    public func running(_ name: String) -> Bool? { records.slot(of: name).flatMap { records[$0].running } }
 
     /// All users, in no particular order.
-    public var users: some Sequence<ReplicationUser> { records.values.lazy.map(\.user) }
+    public var users: some Sequence<ReplicationUser> { records.usedSlots.lazy.map(records.user(at:)) }
 
     /// Makes a user known (priority none) if it is not; returns whether it was new.
     @discardableResult
     public mutating func add(_ name: String, now: Int64) -> Bool {
-        guard records[name] == nil else { return false }
+        guard records.slot(of: name) == nil else { return false }
         var user = ReplicationUser(name: name)
         user.lastUpdate = now
-        records[name] = Record(user: user)
-        schedule(name, now: now)
+        schedule(records.insert(user), now: now)
         return true
     }
 
     /// Puts back a user as it was saved (state file): its place follows from its record.
     /// A user already known keeps the newer of the two (by last update).
     public mutating func restore(_ user: ReplicationUser, now: Int64) {
-        if let known = records[user.name], known.user.lastUpdate > user.lastUpdate { return }
-        let running = records[user.name]?.running
-        records[user.name] = Record(user: user, generation: (records[user.name]?.generation ?? 0) &+ 1, running: running)
-        if running == nil { schedule(user.name, now: now) }
+        guard let slot = records.slot(of: user.name) else {
+            schedule(records.insert(user), now: now)
+            return
+        }
+        if records[slot].lastUpdate > user.lastUpdate { return }
+        records.update(slot, with: user)
+        schedule(slot, now: now)
     }
 
     /// Forgets a user; returns whether it was known. A sync running for it finishes
     /// without putting it back.
     @discardableResult
     public mutating func remove(_ name: String) -> Bool {
-        guard let record = records.removeValue(forKey: name) else { return false }
-        if let full = record.running { release(full: full) }
+        guard let slot = records.slot(of: name) else { return false }
+        if let full = records[slot].running { release(full: full) }
+        records.remove(slot)
         return true
     }
 
@@ -94,33 +89,30 @@ public struct UserQueue: Sendable {
     /// lowers it), makes it known if needed, and with `forceFull` makes its next sync a
     /// full one. A change during a running sync makes exactly one more sync follow.
     public mutating func notify(_ name: String, priority: ReplicationPriority, forceFull: Bool = false, now: Int64) {
-        if records[name] == nil {
-            records[name] = Record(user: ReplicationUser(name: name))
+        let slot = records.slot(of: name) ?? records.insert(ReplicationUser(name: name))
+        if priority > records[slot].priority {
+            records[slot].priority = priority
+            records[slot].lastUpdate = now
+        } else if records[slot].lastUpdate == 0 {
+            records[slot].lastUpdate = now
         }
-        guard var record = records[name] else { return }
-        if priority > record.user.priority {
-            record.user.priority = priority
-            record.user.lastUpdate = now
-        } else if record.user.lastUpdate == 0 {
-            record.user.lastUpdate = now
-        }
-        if forceFull { record.user.forceFullSync = true }
-        records[name] = record
-        schedule(name, now: now)
+        if forceFull { records[slot].flags.insert(.forceFull) }
+        schedule(slot, now: now)
     }
 
     /// Lets a user held by the mass-loss guard sync again (the next sync is a full one).
     /// Returns whether it was held.
     @discardableResult
     public mutating func releaseHold(_ name: String, now: Int64) -> Bool {
-        guard var record = records[name], record.user.held else { return false }
-        record.user.held = false
-        record.user.holdReason = nil
-        record.user.forceFullSync = true
-        record.user.lastUpdate = now
-        if record.user.priority == .none { record.user.priority = .low }
-        records[name] = record
-        schedule(name, now: now)
+        guard let slot = records.slot(of: name), records[slot].flags.contains(.held) else { return false }
+        var user = records.user(at: slot)
+        user.held = false
+        user.holdReason = nil
+        user.forceFullSync = true
+        user.lastUpdate = now
+        if user.priority == .none { user.priority = .low }
+        records.update(slot, with: user)
+        schedule(slot, now: now)
         return true
     }
 
@@ -135,11 +127,11 @@ public struct UserQueue: Sendable {
         while runningCount < settings.maxConnections {
             if let entry = head(.requests), entry.time <= now {
                 requests.removeMin()
-                let full = fullDue(entry.name, now: now) && runningFullCount < settings.maxFullSyncs
-                starts.append(begin(entry.name, full: full, now: now))
+                let full = fullDue(records[entry.slot], now: now) && runningFullCount < settings.maxFullSyncs
+                starts.append(begin(entry.slot, full: full, now: now))
             } else if runningFullCount < settings.maxFullSyncs, let entry = head(.fullSyncs), entry.time <= now {
                 fullSyncs.removeMin()
-                starts.append(begin(entry.name, full: true, now: now))
+                starts.append(begin(entry.slot, full: true, now: now))
             } else {
                 break
             }
@@ -166,10 +158,20 @@ public struct UserQueue: Sendable {
     ///   user on a side).
     @discardableResult
     public mutating func finished(_ name: String, _ outcome: SyncOutcome, now: Int64) -> Bool {
-        guard var record = records[name], let full = record.running else { return false }
-        record.running = nil
+        guard let slot = records.slot(of: name), let full = records[slot].running else { return false }
+        records[slot].running = nil
         release(full: full)
-        var user = record.user
+        if case .success = outcome, !records[slot].flags.contains(.hasTexts) {
+            // The common case, without building the whole record.
+            records[slot].lastSuccessfulSync = records[slot].lastFastSync
+            if full { records[slot].lastFullSync = records[slot].lastFastSync }
+            records[slot].flags.remove(.failed)
+            records[slot].failureCount = 0
+            records[slot].changedRetries = 0
+            schedule(slot, now: now)
+            return true
+        }
+        var user = records.user(at: slot)
         switch outcome {
         case .success:
             user.lastSuccessfulSync = user.lastFastSync
@@ -193,12 +195,11 @@ public struct UserQueue: Sendable {
             user.holdReason = reason
             user.lastError = reason
         case .noSuchUser:
-            records[name] = nil
+            records.remove(slot)
             return false
         }
-        record.user = user
-        records[name] = record
-        schedule(name, now: now)
+        records.update(slot, with: user)
+        schedule(slot, now: now)
         return true
     }
 
@@ -213,28 +214,36 @@ public struct UserQueue: Sendable {
     // MARK: Times
 
     /// When a user is due next and in which lane; nil while it runs or is held.
-    func placement(_ user: ReplicationUser) -> (lane: Lane, time: Int64)? {
-        if user.held { return nil }
-        if user.priority != .none {
-            let time = user.lastFastSync == 0 ? 3 - Int64(user.priority.rawValue) : user.lastUpdate - user.priority.aging
-            return (user.forceFullSync ? .fullSyncs : .requests, time)
+    func placement(_ record: Records.Record) -> (lane: Lane, time: Int64)? {
+        if record.flags.contains(.held) { return nil }
+        let forceFull = record.flags.contains(.forceFull)
+        if record.priority != .none {
+            let time = record.lastFastSync == 0 ? 3 - Int64(record.priority.rawValue) : record.lastUpdate - record.priority.aging
+            return (forceFull ? .fullSyncs : .requests, time)
         }
-        if user.lastSyncFailed { return (.requests, user.lastFailure + retryDelay(user)) }
-        if user.forceFullSync { return (.fullSyncs, user.lastUpdate - ReplicationPriority.sync.aging) }
-        if user.lastFullSync == 0 { return (.fullSyncs, 0) }
-        return (.fullSyncs, nextFullSyncTime(user))
+        if record.flags.contains(.failed) {
+            return (.requests, record.lastFailure + retryDelay(name: record.name, failureCount: Int(record.failureCount)))
+        }
+        if forceFull { return (.fullSyncs, record.lastUpdate - ReplicationPriority.sync.aging) }
+        if record.lastFullSync == 0 { return (.fullSyncs, 0) }
+        return (.fullSyncs, nextFullSyncTime(name: record.name, lastFullSync: record.lastFullSync))
     }
 
     /// The user's next sync time (Unix seconds), nil while it runs or is held.
     public func nextSyncTime(_ name: String, now: Int64) -> Int64? {
-        guard let record = records[name], record.running == nil else { return nil }
-        return placement(record.user)?.time
+        guard let slot = records.slot(of: name), records[slot].running == nil else { return nil }
+        return placement(records[slot])?.time
     }
 
     /// Whether the user's next sync must be a full one.
     public func fullDue(_ name: String, now: Int64) -> Bool {
-        guard let user = records[name]?.user else { return false }
-        return user.forceFullSync || user.lastFullSync == 0 || nextFullSyncTime(user) <= now
+        guard let slot = records.slot(of: name) else { return false }
+        return fullDue(records[slot], now: now)
+    }
+
+    func fullDue(_ record: Records.Record, now: Int64) -> Bool {
+        record.flags.contains(.forceFull) || record.lastFullSync == 0
+            || nextFullSyncTime(name: record.name, lastFullSync: record.lastFullSync) <= now
     }
 
     /// The user's phase within the full-sync interval: a stable hash of its name, so that
@@ -246,18 +255,22 @@ public struct UserQueue: Sendable {
     /// The first time at the user's phase at least half an interval after its last full
     /// sync: one full sync per interval on average, each user at its own time of day.
     func nextFullSyncTime(_ user: ReplicationUser) -> Int64 {
+        nextFullSyncTime(name: user.name, lastFullSync: user.lastFullSync)
+    }
+
+    func nextFullSyncTime(name: String, lastFullSync: Int64) -> Int64 {
         let interval = max(settings.fullSyncInterval, 1)
-        let earliest = user.lastFullSync + interval / 2
-        let offset = ((phase(user.name) - earliest % interval) % interval + interval) % interval
+        let earliest = lastFullSync + interval / 2
+        let offset = ((phase(name) - earliest % interval) % interval + interval) % interval
         return earliest + offset
     }
 
     /// The wait after the user's last failure: the retry interval doubled per further
     /// failure, capped, plus a reproducible jitter.
-    func retryDelay(_ user: ReplicationUser) -> Int64 {
-        let doublings = min(max(user.failureCount - 1, 0), 30)
+    func retryDelay(name: String, failureCount: Int) -> Int64 {
+        let doublings = min(max(failureCount - 1, 0), 30)
         let base = min(settings.failureRetryCap, settings.failureRetryInterval << Int64(doublings))
-        let fraction = Double(Self.hash(user.name + "#\(user.failureCount)") % 1000) / 1000
+        let fraction = Double(Self.hash(name + "#\(failureCount)") % 1000) / 1000
         return base + Int64(Double(base) * settings.failureRetryJitter * fraction)
     }
 
@@ -273,12 +286,11 @@ public struct UserQueue: Sendable {
 
     // MARK: Heaps
 
-    private mutating func schedule(_ name: String, now: Int64) {
-        guard var record = records[name] else { return }
-        record.generation &+= 1
-        records[name] = record
-        guard record.running == nil, let (lane, time) = placement(record.user) else { return }
-        let entry = Entry(time: time, name: name, generation: record.generation)
+    private mutating func schedule(_ slot: Int32, now: Int64) {
+        records[slot].generation &+= 1
+        let record = records[slot]
+        guard record.running == nil, let (lane, time) = placement(record) else { return }
+        let entry = Entry(time: time, slot: slot, generation: record.generation)
         switch lane {
         case .requests: requests.insert(entry)
         case .fullSyncs: fullSyncs.insert(entry)
@@ -291,22 +303,21 @@ public struct UserQueue: Sendable {
         while true {
             let entry = lane == .requests ? requests.min : fullSyncs.min
             guard let entry else { return nil }
-            if let record = records[entry.name], record.generation == entry.generation, record.running == nil { return entry }
+            let record = records[entry.slot]
+            if record.generation == entry.generation, !record.flags.contains(.free), record.running == nil { return entry }
             if lane == .requests { requests.removeMin() } else { fullSyncs.removeMin() }
         }
     }
 
-    private mutating func begin(_ name: String, full: Bool, now: Int64) -> SyncStart {
-        var record = records[name]!
-        record.running = full
-        record.generation &+= 1
-        record.user.lastFastSync = now
-        record.user.priority = .none
-        if full { record.user.forceFullSync = false }
-        records[name] = record
+    private mutating func begin(_ slot: Int32, full: Bool, now: Int64) -> SyncStart {
+        records[slot].running = full
+        records[slot].generation &+= 1
+        records[slot].lastFastSync = now
+        records[slot].priority = .none
+        if full { records[slot].flags.remove(.forceFull) }
         runningCount += 1
         if full { runningFullCount += 1 }
-        return SyncStart(user: name, full: full)
+        return SyncStart(user: records[slot].name, full: full)
     }
 
     private mutating func release(full: Bool) {
@@ -319,9 +330,9 @@ public struct UserQueue: Sendable {
         let total = requests.count + fullSyncs.count
         guard total > 1024, total > 2 * records.count else { return }
         var fresh: [Entry] = [], full: [Entry] = []
-        for (name, record) in records where record.running == nil {
-            guard let (lane, time) = placement(record.user) else { continue }
-            let entry = Entry(time: time, name: name, generation: record.generation)
+        for slot in records.usedSlots where records[slot].running == nil {
+            guard let (lane, time) = placement(records[slot]) else { continue }
+            let entry = Entry(time: time, slot: slot, generation: records[slot].generation)
             if lane == .requests { fresh.append(entry) } else { full.append(entry) }
         }
         requests = Heap(fresh)

@@ -1,0 +1,1 @@
+../../../../../Sources/Replicator/Engine/SyncEngine.swift
