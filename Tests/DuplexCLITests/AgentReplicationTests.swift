@@ -157,6 +157,7 @@ struct ReplicatingPair {
             replicator:
               peer: \(peer)
               admin_socket: \(directory.appending("\(name)-replicator.sock"))
+              http_listen: 127.0.0.1:0
               state_file: \(directory.appending("\(name)-replicator.state"))
             \(notify.map { "  " + $0 }.joined(separator: "\n"))
 

@@ -85,7 +85,7 @@ import Testing
         let engine = DoveadmSyncEngine(doveadm: script, destination: "tcps:peer:1", timeout: .seconds(1), stateDirectory: directory.appending("state"))
         let started = ContinuousClock.now
         let result = await engine.sync(user: "gina", full: false)
-        #expect(ContinuousClock.now - started < .seconds(10))
+        #expect(ContinuousClock.now - started < .seconds(20), "killed at the timeout, not after its 30 s")
         if case .failure = result.outcome {} else { Issue.record("a killed run must be a failure, got \(result.outcome)") }
     }
 }

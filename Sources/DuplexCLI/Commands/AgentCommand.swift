@@ -114,6 +114,9 @@ struct AgentCommand: AsyncParsableCommand {
         var services: [any Service] = [
             ReplicatorService(replicator: replicator, users: configuration.users, persistence: persistence, logger: logger),
             ReplicatorAdminServer(socketPath: configuration.adminSocket, replicator: replicator, logger: logger),
+            ReplicatorHTTPService(
+                host: configuration.httpHost, port: configuration.httpPort, replicator: replicator, metrics: ReplicatorMetrics(),
+                logger: logger),
         ]
         if let path = configuration.notifySocket {
             services.append(

@@ -32,10 +32,11 @@ extension AgentConfiguration {
             static let syncTimeout = "replicator.sync_timeout"
             static let adminSocket = "replicator.admin_socket"
             static let stateFile = "replicator.state_file"
+            static let httpListen = "replicator.http_listen"
 
             static let all = [
                 peer, usersFile, maxConnections, maxFullSyncs, fullSyncInterval, failureRetryInterval, failureRetryCap,
-                notifyFifo, notifySocket, notifyUser, notifyGroup, notifyMode, syncTimeout, adminSocket, stateFile,
+                notifyFifo, notifySocket, notifyUser, notifyGroup, notifyMode, syncTimeout, adminSocket, stateFile, httpListen,
             ]
         }
 

@@ -62,6 +62,11 @@ extension AgentConfiguration {
         if let timeout = try wholeNumber(ReplicatorKey.syncTimeout, values, in: 1...3600) { configuration.syncTimeout = timeout }
         if let path = try socketPath(ReplicatorKey.adminSocket, values) { configuration.adminSocket = path }
         if let path = try values.path(ReplicatorKey.stateFile) { configuration.stateFile = path }
+        if let listen = try values.string(ReplicatorKey.httpListen) {
+            let address = try values.checking(ReplicatorKey.httpListen) { try ListenAddress(parsing: listen) }
+            configuration.httpHost = address.host
+            configuration.httpPort = address.port
+        }
         return configuration
     }
 

@@ -29,6 +29,9 @@ public struct ReplicatorConfiguration: Sendable, Equatable {
     public var adminSocket: String
     /// Where the queue is saved.
     public var stateFile: String
+    /// The HTTP endpoint (Dovecot 2.4 events, /v1/status, /healthz, /metrics): address and port.
+    public var httpHost = "127.0.0.1"
+    public var httpPort = 7446
 
     public static let defaultAdminSocket = "/run/duplex/replicator.sock"
     public static let defaultStateFile = "/var/lib/duplex/replicator.state"

@@ -112,20 +112,28 @@ public struct DoveadmSyncEngine: SyncEngine {
         process.standardInput = FileHandle.nullDevice
         process.standardOutput = try FileHandle(forWritingTo: out)
         process.standardError = try FileHandle(forWritingTo: err)
-        let status: Int32 = try await withCheckedThrowingContinuation { continuation in
-            process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
-            do {
-                try process.run()
-            } catch {
-                process.terminationHandler = nil
-                continuation.resume(throwing: error)
-                return
+        let exit = AsyncStream<Int32>.makeStream()
+        process.terminationHandler = { exit.continuation.yield($0.terminationStatus) }
+        try process.run()
+        let pid = process.processIdentifier
+        let status: Int32 = await withTaskGroup(of: Int32?.self) { group in
+            group.addTask {
+                var statuses = exit.stream.makeAsyncIterator()
+                return await statuses.next()
             }
-            let pid = process.processIdentifier
-            let seconds = Double(timeout.components.seconds)
-            DispatchQueue.global().asyncAfter(deadline: .now() + seconds) {
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                return nil
+            }
+            while let next = await group.next() {
+                if let status = next {
+                    group.cancelAll()
+                    return status
+                }
+                // The timeout: kill it; its exit is still awaited (it cannot ignore SIGKILL).
                 if process.isRunning { kill(pid, SIGKILL) }
             }
+            return -1
         }
         let stdout = (try? String(contentsOf: out, encoding: .utf8)) ?? ""
         let stderr = (try? String(contentsOf: err, encoding: .utf8)) ?? ""
