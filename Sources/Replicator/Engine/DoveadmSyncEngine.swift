@@ -130,8 +130,9 @@ public struct DoveadmSyncEngine: SyncEngine {
                     group.cancelAll()
                     return status
                 }
-                // The timeout: kill it; its exit is still awaited (it cannot ignore SIGKILL).
-                if process.isRunning { kill(pid, SIGKILL) }
+                // The timeout, before its exit was seen (so the pid is still its own): kill it;
+                // its exit is still awaited (SIGKILL cannot be ignored).
+                kill(pid, SIGKILL)
             }
             return -1
         }

@@ -167,7 +167,8 @@ import Testing
     static func sync(_ f: SyncFixture, remote: RemoteReplica) async -> Result<SyncReport, any Error> {
         let session = SyncSession(a: LocalReplica(store: f.a), b: remote, options: f.options())
         do {
-            return .success(try await withDeadline(.seconds(30)) { try await session.run() })
+            // Well under the 120 s read timeout (a real hang shows), well above a loaded machine's pace.
+            return .success(try await withDeadline(.seconds(90)) { try await session.run() })
         } catch {
             return .failure(error)
         }
