@@ -1,10 +1,10 @@
-/// A validated name of a tenant, a pair or a user, as the coordinator stores and routes it.
+/// A validated name of a tenant, a pair, a host or a user, as the coordinator stores and routes it.
 ///
 /// Names are what operators type and what proxies look up, so they are checked once, at the
 /// edge (CLI arguments, HTTP bodies and paths, database rows read back), and carried as this
 /// type afterwards.
 ///
-/// - Tenant and pair names: 1–63 bytes of `a-z`, `0-9`, `-`, `_` and `.`, starting with a
+/// - Tenant, pair and host names: 1–63 bytes of `a-z`, `0-9`, `-`, `_` and `.`, starting with a
 ///   letter or digit (they appear in URLs, metrics labels and file names).
 /// - User names: 1–255 bytes of UTF-8 without control characters, spaces, `/`, `\`, `%`
 ///   or `*`/`?` (the last two are mask wildcards of `doveadm replicator` and Duplex's
@@ -15,6 +15,8 @@ public struct CoordinatorName: Hashable, Sendable, Comparable, CustomStringConve
     public enum Kind: String, Sendable, CaseIterable {
         case tenant
         case pair
+        /// A host of a pair, as its agent identifies itself (usually its short host name).
+        case host
         case user
     }
 
@@ -39,7 +41,7 @@ public struct CoordinatorName: Hashable, Sendable, Comparable, CustomStringConve
     /// The longest name of each kind, in UTF-8 bytes.
     public static func maximumLength(of kind: Kind) -> Int {
         switch kind {
-        case .tenant, .pair: 63
+        case .tenant, .pair, .host: 63
         case .user: 255
         }
     }
@@ -51,7 +53,7 @@ public struct CoordinatorName: Hashable, Sendable, Comparable, CustomStringConve
             throw CoordinatorNameError(kind: kind, name: value, reason: .tooLong(bytes.count, maximum: maximumLength(of: kind)))
         }
         switch kind {
-        case .tenant, .pair:
+        case .tenant, .pair, .host:
             for (offset, byte) in bytes.enumerated() {
                 let isAlphanumeric = (byte >= 0x61 && byte <= 0x7A) || (byte >= 0x30 && byte <= 0x39)
                 let isPunctuation = byte == 0x2D || byte == 0x5F || byte == 0x2E
