@@ -67,12 +67,7 @@ public enum HostSide: String, Hashable, Sendable, CaseIterable, Codable {
     /// 64-bit FNV-1a hash (of the UTF-8 bytes), so the same name always gets the same side,
     /// on any machine and with either store, and names spread evenly over both sides.
     public static func preferred(for user: CoordinatorName) -> HostSide {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in user.value.utf8 {
-            hash ^= UInt64(byte)
-            hash = hash &* 0x0000_0100_0000_01b3
-        }
-        return hash & 1 == 0 ? .a : .b
+        StableHash.fnv1a(user.value.utf8) & 1 == 0 ? .a : .b
     }
 }
 

@@ -1,0 +1,188 @@
+extension SchemaMigration {
+    /// The column types that differ between the two databases.
+    struct Types {
+        /// An id column drawn from a sequence that never reuses values.
+        var id: String
+        var timestamp: String
+        var boolean: String
+        var falseValue: String
+
+        static let postgres = Types(
+            id: "bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY", timestamp: "timestamptz", boolean: "boolean",
+            falseValue: "false")
+        static let sqlite = Types(
+            id: "INTEGER PRIMARY KEY AUTOINCREMENT", timestamp: "integer", boolean: "integer", falseValue: "0")
+    }
+
+    /// The coordinator's migrations, in order, with the column types of one database.
+    ///
+    /// Applied migrations are never edited: a change of schema is a new migration at the end.
+    static func coordinator(_ types: Types) -> [SchemaMigration] {
+        let id = types.id
+        let time = types.timestamp
+        let bool = types.boolean
+        let no = types.falseValue
+        return [
+            SchemaMigration(version: 1, statements: [
+                """
+                CREATE TABLE duplex_tenants (
+                    id \(id),
+                    name text NOT NULL UNIQUE,
+                    restricted \(bool) NOT NULL DEFAULT \(no),
+                    user_quota bigint CHECK (user_quota >= 0),
+                    created_at \(time) NOT NULL
+                )
+                """,
+                """
+                CREATE TABLE duplex_pairs (
+                    id \(id),
+                    name text NOT NULL UNIQUE,
+                    state text NOT NULL CHECK (state IN ('active', 'draining', 'disabled')),
+                    capacity bigint NOT NULL CHECK (capacity >= 0),
+                    weight bigint NOT NULL CHECK (weight BETWEEN 1 AND 1000),
+                    user_count bigint NOT NULL DEFAULT 0 CHECK (user_count >= 0),
+                    change_version bigint NOT NULL DEFAULT 0,
+                    created_at \(time) NOT NULL
+                )
+                """,
+                """
+                CREATE TABLE duplex_hosts (
+                    pair_id bigint NOT NULL REFERENCES duplex_pairs (id) ON DELETE CASCADE,
+                    side text NOT NULL CHECK (side IN ('a', 'b')),
+                    name text NOT NULL UNIQUE,
+                    address text NOT NULL,
+                    dsync_endpoint text NOT NULL,
+                    admin_endpoint text NOT NULL,
+                    health text NOT NULL CHECK (health IN ('up', 'down', 'unknown')),
+                    PRIMARY KEY (pair_id, side)
+                )
+                """,
+                """
+                CREATE TABLE duplex_tenant_pairs (
+                    tenant_id bigint NOT NULL REFERENCES duplex_tenants (id) ON DELETE CASCADE,
+                    pair_id bigint NOT NULL REFERENCES duplex_pairs (id) ON DELETE CASCADE,
+                    PRIMARY KEY (tenant_id, pair_id)
+                )
+                """,
+                """
+                CREATE TABLE duplex_users (
+                    id \(id),
+                    name text NOT NULL,
+                    tenant_id bigint NOT NULL REFERENCES duplex_tenants (id),
+                    pair_id bigint REFERENCES duplex_pairs (id) ON DELETE SET NULL,
+                    preferred_host text NOT NULL CHECK (preferred_host IN ('a', 'b')),
+                    state text NOT NULL CHECK (state IN ('active', 'moving', 'removed')),
+                    noreplicate \(bool) NOT NULL DEFAULT \(no),
+                    epoch bigint NOT NULL DEFAULT 1,
+                    version bigint NOT NULL,
+                    created_at \(time) NOT NULL,
+                    updated_at \(time) NOT NULL,
+                    CHECK (state = 'removed' OR pair_id IS NOT NULL)
+                )
+                """,
+                "CREATE UNIQUE INDEX duplex_users_current_name ON duplex_users (name) WHERE state <> 'removed'",
+                "CREATE INDEX duplex_users_pair ON duplex_users (pair_id, id)",
+                "CREATE INDEX duplex_users_tenant ON duplex_users (tenant_id, id)",
+                """
+                CREATE TABLE duplex_user_changes (
+                    pair_id bigint NOT NULL REFERENCES duplex_pairs (id) ON DELETE CASCADE,
+                    version bigint NOT NULL,
+                    user_id bigint NOT NULL REFERENCES duplex_users (id),
+                    PRIMARY KEY (pair_id, version)
+                )
+                """,
+                """
+                CREATE TABLE duplex_moves (
+                    id \(id),
+                    user_id bigint NOT NULL REFERENCES duplex_users (id),
+                    from_pair_id bigint NOT NULL REFERENCES duplex_pairs (id) ON DELETE CASCADE,
+                    to_pair_id bigint NOT NULL REFERENCES duplex_pairs (id) ON DELETE CASCADE,
+                    phase text NOT NULL CHECK (phase IN ('created', 'copying', 'finalSync', 'finished', 'rolledBack')),
+                    started_at \(time) NOT NULL,
+                    updated_at \(time) NOT NULL,
+                    error text
+                )
+                """,
+                """
+                CREATE UNIQUE INDEX duplex_moves_open ON duplex_moves (user_id)
+                    WHERE phase NOT IN ('finished', 'rolledBack')
+                """,
+                """
+                CREATE TABLE duplex_agents (
+                    host text PRIMARY KEY,
+                    pair_id bigint NOT NULL REFERENCES duplex_pairs (id) ON DELETE CASCADE,
+                    side text NOT NULL CHECK (side IN ('a', 'b')),
+                    version text NOT NULL,
+                    registered_at \(time) NOT NULL,
+                    last_heartbeat \(time) NOT NULL
+                )
+                """,
+                """
+                CREATE TABLE duplex_user_status (
+                    user_id bigint NOT NULL REFERENCES duplex_users (id),
+                    host text NOT NULL,
+                    pair_id bigint NOT NULL REFERENCES duplex_pairs (id) ON DELETE CASCADE,
+                    queued_priority text CHECK (queued_priority IN ('none', 'low', 'high', 'sync')),
+                    last_fast_sync \(time),
+                    last_full_sync \(time),
+                    last_success \(time),
+                    failed \(bool) NOT NULL,
+                    held \(bool) NOT NULL,
+                    last_error text,
+                    reported_at \(time) NOT NULL,
+                    PRIMARY KEY (user_id, host)
+                )
+                """,
+                "CREATE INDEX duplex_user_status_pair ON duplex_user_status (pair_id)",
+                """
+                CREATE TABLE duplex_tokens (
+                    id \(id),
+                    label text NOT NULL,
+                    role text NOT NULL CHECK (role IN ('admin', 'tenant', 'agent')),
+                    tenant_id bigint REFERENCES duplex_tenants (id) ON DELETE CASCADE,
+                    pair_id bigint REFERENCES duplex_pairs (id) ON DELETE CASCADE,
+                    digest text NOT NULL UNIQUE,
+                    created_at \(time) NOT NULL,
+                    revoked_at \(time),
+                    CHECK ((role = 'tenant') = (tenant_id IS NOT NULL) AND (role = 'agent') = (pair_id IS NOT NULL))
+                )
+                """,
+                // What proxies query (Dovecot passdb sql, Postfix): one row per current user.
+                // `host` is the host to use now: the preferred one unless it is down and the other
+                // is not. Documented in ops/postgresql/duplex_user_route.md; keep them in step.
+                """
+                CREATE VIEW duplex_user_route AS
+                SELECT
+                    u.id AS user_id,
+                    u.name AS user_name,
+                    t.name AS tenant,
+                    p.name AS pair,
+                    u.epoch AS epoch,
+                    u.preferred_host AS preferred_side,
+                    CASE WHEN hp.health = 'down' AND ho.health <> 'down' THEN ho.name ELSE hp.name END AS host,
+                    CASE WHEN hp.health = 'down' AND ho.health <> 'down' THEN ho.address ELSE hp.address END AS host_address,
+                    CASE WHEN hp.health = 'down' AND ho.health <> 'down' THEN ho.dsync_endpoint ELSE hp.dsync_endpoint END
+                        AS host_dsync_endpoint,
+                    CASE WHEN hp.health = 'down' AND ho.health <> 'down' THEN ho.admin_endpoint ELSE hp.admin_endpoint END
+                        AS host_admin_endpoint,
+                    hp.name AS preferred_host,
+                    hp.address AS preferred_address,
+                    hp.health AS preferred_health,
+                    hp.dsync_endpoint AS preferred_dsync_endpoint,
+                    hp.admin_endpoint AS preferred_admin_endpoint,
+                    ho.name AS other_host,
+                    ho.address AS other_address,
+                    ho.health AS other_health,
+                    ho.dsync_endpoint AS other_dsync_endpoint,
+                    ho.admin_endpoint AS other_admin_endpoint
+                FROM duplex_users u
+                JOIN duplex_tenants t ON t.id = u.tenant_id
+                JOIN duplex_pairs p ON p.id = u.pair_id
+                JOIN duplex_hosts hp ON hp.pair_id = u.pair_id AND hp.side = u.preferred_host
+                JOIN duplex_hosts ho ON ho.pair_id = u.pair_id AND ho.side <> u.preferred_host
+                WHERE u.state <> 'removed'
+                """,
+            ])
+        ]
+    }
+}
