@@ -4,14 +4,6 @@ import MailStoreTestSupport
 import Replicator
 import Testing
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// The operator's kit in `ops/systemd` and `ops/dovecot`, checked with the real tools:
 /// `systemd-analyze`, `systemd-sysusers`, Dovecot 2.3 (`doveconf`, a running `dovecot`,
 /// `doveadm`), PostgreSQL, and the built `duplex agent`.
@@ -320,7 +312,8 @@ import Darwin
         #expect(exporter.settings["format"] == "json")
 
         // The agent's default address and its events route.
-        let url = try #require(URLComponents(string: try #require(exporter.settings["http_post_url"])))
+        let postURL = try #require(exporter.settings["http_post_url"])
+        let url = try #require(URLComponents(string: postURL))
         let defaults = ReplicatorConfiguration(peer: "tls://peer.invalid:7445")
         #expect(url.scheme == "http")
         #expect(url.host == defaults.httpHost && url.port == defaults.httpPort)
@@ -346,8 +339,10 @@ import Darwin
     func eventsSnippet_runningAgent_queuesEveryEventTheSnippetExports() async throws {
         let config = try DovecotConfigBlocks(try OpsKitFiles.text(Self.eventsSnippet))
         let metric = try #require(config.blocks.first { $0.kind == "metric" })
-        let exporter = try #require(config.block("event_exporter", try #require(metric.settings["exporter"])))
-        let path = try #require(URLComponents(string: try #require(exporter.settings["http_post_url"]))).path
+        let exporterName = try #require(metric.settings["exporter"])
+        let exporter = try #require(config.block("event_exporter", exporterName))
+        let postURL = try #require(exporter.settings["http_post_url"])
+        let path = try #require(URLComponents(string: postURL)).path
         let exported = try Self.exportedEvents(try #require(metric.settings["filter"]))
         var bodies: [String] = []
         for event in exported.events.sorted() where event != "imap_command_finished" {
