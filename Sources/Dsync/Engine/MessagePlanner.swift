@@ -29,6 +29,10 @@ struct MessagePlanner {
         var uidNext: UInt32 = 1
         var vanishedOnA = 0
         var vanishedOnB = 0
+        /// Messages of the common state copied back to A and to B instead of being expunged
+        /// on the other side.
+        var restoredOnA = 0
+        var restoredOnB = 0
         var conflicts = 0
         /// Keywords of the merged flags that do not fit on both sides and were left out of
         /// the final flags, in code-point order.
@@ -59,7 +63,10 @@ struct MessagePlanner {
     ///   - mailbox: the mailbox's GUID after the sync.
     ///   - sourceA: its GUID on side A as read (where copies to B come from).
     ///   - sourceB: its GUID on side B as read (where copies to A come from).
-    static func plan(mailbox: String, sourceA: String, sourceB: String, base: [MessageState]?, a: Side, b: Side) -> Result {
+    ///   - restoring: the sides whose missing messages of the common state are copied back.
+    static func plan(
+        mailbox: String, sourceA: String, sourceB: String, base: [MessageState]?, a: Side, b: Side, restoring: Set<SyncSide> = []
+    ) -> Result {
         var result = Result()
         var byUIDA: [UInt32: MessageState] = [:]
         byUIDA.reserveCapacity(a.messages.count)
@@ -71,6 +78,8 @@ struct MessagePlanner {
         var handledA = Set<UInt32>(), handledB = Set<UInt32>()
         var placed: [Placed] = []
         var expungeA: [UInt32] = [], expungeB: [UInt32] = []
+        // Messages being restored on the other side: a fresh UID for them is no UID conflict.
+        var restoredUIDsA = Set<UInt32>(), restoredUIDsB = Set<UInt32>()
 
         // 1. The common state.
         for common in base ?? [] {
@@ -82,6 +91,15 @@ struct MessagePlanner {
             case let (.some(x), .some(y)):
                 let merged = SyncFlags.merge(base: common.flags, x.flags, y.flags)
                 placed.append(Placed(message: MessageState(uid: common.uid, guid: common.guid, flags: merged), onA: x.flags, onB: y.flags))
+            case (.some, nil) where restoring.contains(.b):
+                // Left unhandled, it is planned below as a message new on A.
+                handledA.remove(common.uid)
+                restoredUIDsA.insert(common.uid)
+                result.restoredOnB += 1
+            case (nil, .some) where restoring.contains(.a):
+                handledB.remove(common.uid)
+                restoredUIDsB.insert(common.uid)
+                result.restoredOnA += 1
             case (.some, nil):
                 expungeA.append(common.uid)
                 result.vanishedOnB += 1
@@ -152,7 +170,7 @@ struct MessagePlanner {
                 } else {
                     target = freshUID()
                     placementsA.append((target, .renumber(from: x)))
-                    result.conflicts += 1
+                    if !restoredUIDsA.contains(x) { result.conflicts += 1 }
                 }
                 placementsB.append((target, .copy(sourceUID: x)))
                 onA = byUIDA[x]?.flags
@@ -162,7 +180,7 @@ struct MessagePlanner {
                 } else {
                     target = freshUID()
                     placementsB.append((target, .renumber(from: y)))
-                    result.conflicts += 1
+                    if !restoredUIDsB.contains(y) { result.conflicts += 1 }
                 }
                 placementsA.append((target, .copy(sourceUID: y)))
                 onB = byUIDB[y]?.flags

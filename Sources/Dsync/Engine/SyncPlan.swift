@@ -43,6 +43,9 @@ public struct SyncPlan: Sendable {
     /// Messages that disappeared on each side since the common state (they will be
     /// expunged on the other side), for the mass-loss guard.
     public var vanished: [SyncSide: Int] = [.a: 0, .b: 0]
+    /// Messages of the common state that vanished on each side and are copied back to it
+    /// (a plan restoring that side; see ``MassExpungeResolution/restore``).
+    public var restored: [SyncSide: Int] = [.a: 0, .b: 0]
     /// Messages in the common state.
     public var commonMessages = 0
     /// Messages that got new UIDs because both sides used one UID for different messages

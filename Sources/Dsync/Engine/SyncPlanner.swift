@@ -15,6 +15,11 @@ import MailStore
 /// - two different mailboxes ending with one name otherwise: both kept, the one not known
 ///   under that name in the common state is renamed to `<name>-<GUID>`.
 /// Messages follow ``MessagePlanner``; subscriptions are merged three-way by name.
+///
+/// Restoring a side (`restoring`, for ``MassExpungeResolution/restore``) turns what vanished
+/// there since the common state into something to copy back: a mailbox deleted on that side
+/// is created there again (same GUID, UIDVALIDITY and UIDs) and a message expunged there is
+/// copied back. Everything else merges as usual.
 public enum SyncPlanner {
     /// Name levels of the temporary name a mailbox gets while renames form a cycle.
     static func temporaryName(_ guid: String) -> [String] { ["DuplexRename-" + guid] }
@@ -37,7 +42,9 @@ public enum SyncPlanner {
     ///   - base: the last common state, nil for a first or full sync.
     ///   - a: side A, every mailbox with its messages.
     ///   - b: side B.
-    public static func plan(base: ReplicaView?, a: ReplicaView, b: ReplicaView) -> SyncPlan {
+    ///   - restoring: the sides on which what vanished since `base` is restored rather than
+    ///     removed on the other side; empty for an ordinary sync.
+    public static func plan(base: ReplicaView?, a: ReplicaView, b: ReplicaView, restoring: Set<SyncSide> = []) -> SyncPlan {
         var plan = SyncPlan()
         let baseBoxes = base?.mailboxes ?? [:]
         plan.commonMessages = base?.messageCount ?? 0
@@ -69,6 +76,10 @@ public enum SyncPlanner {
                     if hasNew || only.name == ["INBOX"] {
                         // Deleted on the other side, but this side has new mail: keep it.
                         entries[guid] = side == .a ? Entry(guid: guid, a: only, b: nil, base: nil) : Entry(guid: guid, a: nil, b: only, base: nil)
+                    } else if restoring.contains(side.other) {
+                        // Created again where it was deleted; with the common state kept, the
+                        // message planner counts what it copies back.
+                        entries[guid] = side == .a ? Entry(guid: guid, a: only, b: nil, base: common) : Entry(guid: guid, a: nil, b: only, base: common)
                     } else {
                         deletes[side, default: []].append(guid)
                         plan.vanished[side.other, default: 0] += common.messages.count
@@ -177,11 +188,13 @@ public enum SyncPlanner {
             }
             let result = MessagePlanner.plan(
                 mailbox: guid, sourceA: entry.a?.guid ?? guid, sourceB: entry.b?.guid ?? guid, base: usableBase,
-                a: side(entry.a), b: side(entry.b))
+                a: side(entry.a), b: side(entry.b), restoring: restoring)
             messageChanges[.a, default: []].append(contentsOf: result.changesA)
             messageChanges[.b, default: []].append(contentsOf: result.changesB)
             plan.vanished[.a, default: 0] += result.vanishedOnA
             plan.vanished[.b, default: 0] += result.vanishedOnB
+            plan.restored[.a, default: 0] += result.restoredOnA
+            plan.restored[.b, default: 0] += result.restoredOnB
             plan.uidConflicts += result.conflicts
             if result.uidsExhausted { plan.uidsExhausted.append(entry.finalName.joined(separator: "/")) }
             if !result.droppedKeywords.isEmpty { plan.droppedKeywords[entry.finalName.joined(separator: "/")] = result.droppedKeywords }

@@ -13,8 +13,15 @@ public struct SyncOptions: Sendable {
     public var lockTimeout: Duration = .seconds(30)
     /// Where states are kept; nil keeps none (every sync is a full sync).
     public var stateDirectory: String?
-    /// Let a mass disappearance through.
-    public var acceptMassExpunge = false
+    /// What to do about a mass disappearance on one side: refuse (the default), let it
+    /// through, or restore it.
+    public var massExpungeResolution = MassExpungeResolution.hold
+    /// Whether a mass disappearance is let through (``MassExpungeResolution/accept``), as
+    /// `--accept-mass-expunge` says; setting false goes back to ``MassExpungeResolution/hold``.
+    public var acceptMassExpunge: Bool {
+        get { massExpungeResolution == .accept }
+        set { massExpungeResolution = newValue ? .accept : .hold }
+    }
     /// Share of the common messages whose disappearance on one side counts as mass loss.
     public var massLossShare = 0.5
     /// A common state with fewer messages than this never counts as mass loss (emptying a
@@ -47,6 +54,10 @@ public struct SyncReport: Sendable, Codable {
     /// sides (a Maildir mailbox names at most 26 keywords), counted once per mailbox; each
     /// mailbox's are named in a warning.
     public var keywordsDropped = 0
+    /// Messages that vanished on a side in a mass disappearance and were copied back to it
+    /// (``MassExpungeResolution/restore``).
+    public var restoredA = 0
+    public var restoredB = 0
     /// A side changed during the sync; run again.
     public var changedDuringSync = false
     /// Mailboxes and messages in the common state afterwards.
@@ -126,13 +137,22 @@ public struct SyncSession: Sendable {
             }
         }
         let existsA = try await a.exists(), existsB = try await b.exists()
+        // A side whose whole mail root vanished after a sync, to be filled again from the other.
+        var recreated: SyncSide?
         if !existsA || !existsB, options.createMissing, header == nil, (try? stateStore?.loadHeader()) == nil {
             if !existsA && !existsB { return report }
             if !options.dryRun { try await (existsA ? b : a).create() }
+        } else if existsA != existsB, header != nil, options.massExpungeResolution == .restore {
+            recreated = existsA ? .b : .a
+            if options.dryRun {
+                // Nothing may be created: the plan is shown against an empty side.
+                throw fail(.usage, "mail root \((existsA ? b : a).description) is gone; --dry-run cannot show its restore without creating it")
+            }
+            try await (existsA ? b : a).create()
         } else if !existsA || !existsB {
             let missing = !existsA ? a.description : b.description
             if header != nil || (!existsA && !existsB) {
-                throw fail(.massLoss, "mail root \(missing) is gone (or not a Maildir) although it was synced before; nothing was changed. If the user was really removed there, remove the sync state")
+                throw fail(.massLoss, "mail root \(missing) is gone (or not a Maildir) although it was synced before; nothing was changed. Rerun with --restore-mass-expunge to fill it again from the other side, or, if the user was really removed there, remove the sync state")
             }
             throw fail(.noSuchUser, "mail root \(missing) does not exist or is not a Maildir; create it for a first sync with: duplex mailbox create \(missing) INBOX")
         }
@@ -155,7 +175,21 @@ public struct SyncSession: Sendable {
         }
         let viewA = try await a.read(reusing: Self.reusable(base: base, saved: header?.stampA, now: stampA, side: .a))
         let viewB = try await b.read(reusing: Self.reusable(base: base, saved: header?.stampB, now: stampB, side: .b))
-        let plan = SyncPlanner.plan(base: base, a: viewA, b: viewB)
+        var plan = SyncPlanner.plan(base: base, a: viewA, b: viewB)
+        let lost = Set(massLoss(plan)).union(recreated.map { [$0] } ?? [])
+        if !lost.isEmpty {
+            switch options.massExpungeResolution {
+            case .hold:
+                let side = SyncSide.allCases.first(where: lost.contains)!
+                throw fail(.massLoss, "\(plan.vanished[side, default: 0]) of \(plan.commonMessages) messages vanished from \(side == .a ? a.description : b.description) since the last sync; refusing to expunge them on the other side. Nothing was changed. Check that replica, then rerun with --restore-mass-expunge to copy them back to it or with --accept-mass-expunge to expunge them on the other side too")
+            case .accept:
+                break
+            case .restore:
+                plan = SyncPlanner.plan(base: base, a: viewA, b: viewB, restoring: lost)
+            }
+        }
+        report.restoredA = plan.restored[.a, default: 0]
+        report.restoredB = plan.restored[.b, default: 0]
         report.plannedA = plan.changesA.count
         report.plannedB = plan.changesB.count
         report.uidConflicts = plan.uidConflicts
@@ -169,14 +203,6 @@ public struct SyncSession: Sendable {
 
         if !plan.uidsExhausted.isEmpty {
             throw fail(.badData, "mailboxes \(plan.uidsExhausted.map { "\"\($0)\"" }.joined(separator: ", ")) have no UIDs left for the messages that need new ones; nothing was changed")
-        }
-        for side in SyncSide.allCases {
-            let vanished = plan.vanished[side, default: 0]
-            if !options.acceptMassExpunge, plan.commonMessages >= options.massLossMinimum,
-               Double(vanished) > options.massLossShare * Double(max(plan.commonMessages, 1)) {
-                let where_ = side == .a ? a.description : b.description
-                throw fail(.massLoss, "\(vanished) of \(plan.commonMessages) messages vanished from \(where_) since the last sync; refusing to expunge them on the other side. Nothing was changed. Check that replica, then rerun with --accept-mass-expunge to let it through")
-            }
         }
         if options.dryRun {
             var names: [String: String] = [:]
@@ -209,6 +235,15 @@ public struct SyncSession: Sendable {
             try stateStore.save(view: common, stampA: afterA, stampB: afterB, previous: header)
         }
         return report
+    }
+
+    /// The sides on which more than ``SyncOptions/massLossShare`` of the common messages (of
+    /// a common state of at least ``SyncOptions/massLossMinimum``) vanished.
+    func massLoss(_ plan: SyncPlan) -> [SyncSide] {
+        guard plan.commonMessages >= options.massLossMinimum else { return [] }
+        return SyncSide.allCases.filter { side in
+            Double(plan.vanished[side, default: 0]) > options.massLossShare * Double(max(plan.commonMessages, 1))
+        }
     }
 
     /// Whether nothing on a side changed since `saved` and `saved` was not taken so soon

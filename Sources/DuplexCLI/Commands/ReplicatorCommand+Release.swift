@@ -8,8 +8,8 @@ enum ReplicatorReleaseDecision: String, EnumerableFlag {
 
     static func help(for value: Self) -> ArgumentHelp? {
         switch value {
-        case .restore: "Meant to copy the vanished mail back from the side that still has it (today: same as --accept)."
-        case .accept: "Meant to let the disappearance reach the other side too (today: same as --restore)."
+        case .restore: "Copy the vanished mail back to the side that lost it, from the side that still has it."
+        case .accept: "Let the disappearance reach the other side too (expunge and delete there)."
         }
     }
 
@@ -33,10 +33,13 @@ struct ReplicatorReleaseCommand: AsyncParsableCommand {
             (a mail root gone, or too many messages vanished at once); it is not synced \
             until an operator decides. Say which decision with --restore or --accept.
 
-            Today both only lift the hold and queue a full sync: the sync engine cannot \
-            restore yet, so --restore and --accept act the same, and a full sync that still \
-            sees the disappearance may hold the user again. They will differ once the \
-            engine can restore. Prints "USER released".
+            The decision applies to the user's next sync, which is queued at once: with \
+            --restore the messages and mailboxes that vanished on one side are copied back \
+            to it from the other (same GUIDs and flags, fresh UIDs on both sides where the \
+            old ones are taken; a vanished mail root is created again), with --accept they \
+            are expunged and deleted on the other side too; every other change merges as \
+            usual. A sync that fails keeps the decision for the retry. The decision is not \
+            saved: after a restart of the agent the user is held again. Prints "USER released".
             """
     )
 

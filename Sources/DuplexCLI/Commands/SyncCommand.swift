@@ -12,7 +12,8 @@ struct SyncCommand: AsyncParsableCommand {
         abstract: "Make two copies of a user's Maildir identical (two-way, master/master).",
         discussion: """
             Exit codes: 0 synced; 2 a side changed during the sync (safe to run again); \
-            64 usage; 65 bad data, or a mass disappearance refused (see --accept-mass-expunge), \
+            64 usage; 65 bad data, or a mass disappearance refused (see --restore-mass-expunge \
+            and --accept-mass-expunge), \
             including a mail root that vanished after an earlier sync; 67 no such user (a mail \
             root is missing before the first sync); 68 the peer cannot be reached; 74 I/O error; \
             75 a user lock was not free in time; 76 the peer broke the protocol (a bad frame, a \
@@ -48,6 +49,9 @@ struct SyncCommand: AsyncParsableCommand {
     @Flag(help: "Propagate even a mass disappearance of messages (more than half of a user's messages vanishing on one side).")
     var acceptMassExpunge = false
 
+    @Flag(help: "Copy the messages and mailboxes of a mass disappearance back to the side that lost them, from the side that still has them (a vanished mail root is created again); other changes merge as usual.")
+    var restoreMassExpunge = false
+
     @OptionGroup var tlsOptions: TLSClientOptions
 
     @Option(name: .long, help: ArgumentHelp("Seconds without a frame from a TLS peer before the sync gives up.", valueName: "SECS"))
@@ -66,6 +70,9 @@ struct SyncCommand: AsyncParsableCommand {
         guard lockTimeout >= 0, lockTimeout <= 3600 else { throw ValidationError("--lock-timeout must be between 0 and 3600 seconds") }
         guard !mailRootA.hasPrefix("tls://") else {
             throw ValidationError("\(mailRootA): side A must be a local mail root; give the peer as side B")
+        }
+        guard !(acceptMassExpunge && restoreMassExpunge) else {
+            throw ValidationError("--accept-mass-expunge and --restore-mass-expunge exclude each other: choose one")
         }
         guard ioTimeout > 0, ioTimeout <= 86400 else { throw ValidationError("--io-timeout must be between 0 and 86400 seconds") }
         if remote {
@@ -107,7 +114,7 @@ struct SyncCommand: AsyncParsableCommand {
         options.dryRun = dryRun
         options.lockTimeout = .milliseconds(Int64(lockTimeout * 1000))
         options.stateDirectory = stateDirectory
-        options.acceptMassExpunge = acceptMassExpunge
+        options.massExpungeResolution = restoreMassExpunge ? .restore : acceptMassExpunge ? .accept : .hold
         let report: SyncReport
         do {
             let b: any Replica
@@ -174,6 +181,9 @@ struct SyncCommand: AsyncParsableCommand {
         text += "; UID conflicts \(report.uidConflicts), name conflicts \(report.nameConflicts)"
         text += "; \(String(format: "%.3f", report.seconds)) s\n"
         text += droppedKeywordsLine(report)
+        if report.restoredA + report.restoredB > 0 {
+            text += "restored after a mass disappearance: \(report.restoredA) messages on A, \(report.restoredB) on B\n"
+        }
         if report.changedDuringSync {
             text += "a side changed during the sync: run it again (exit code 2)\n"
         }

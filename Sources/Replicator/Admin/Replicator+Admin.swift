@@ -25,8 +25,7 @@ extension Replicator {
         case .release(let user, let mode):
             guard let known = queue.user(user) else { return .failure("User not found") }
             guard known.held else { return .failure("User is not held") }
-            release(user)
-            // Both modes only lift the hold until the engine can restore (see ReleaseMode).
+            release(user, resolution: mode.resolution)
             logger.notice("admin: released held user", metadata: ["user": "\(user)", "mode": "\(mode.rawValue)"])
             return ReplicatorAdminResponse(ok: true, now: now)
         }

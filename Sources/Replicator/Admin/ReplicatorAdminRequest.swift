@@ -1,3 +1,4 @@
+import Dsync
 import Foundation
 
 /// One request on the replicator's admin socket (`duplex replicator …`), sent as a JSON
@@ -25,14 +26,22 @@ public enum ReplicatorAdminRequest: Sendable, Equatable {
     /// Lets a user held by the mass-loss guard sync again.
     case release(user: String, mode: ReleaseMode)
 
-    /// What the operator decided about a user held after a mass disappearance.
-    ///
-    /// Both modes lift the hold and make the next sync a full one today: the sync engine
-    /// cannot restore yet. Once it can, `restore` will copy the vanished mail back from the
-    /// side that still has it and `accept` will let the disappearance reach the other side.
+    /// What the operator decided about a user held after a mass disappearance; it applies
+    /// to the user's next sync (see ``Replicator/release(_:resolution:)``).
     public enum ReleaseMode: String, Sendable, Codable, CaseIterable {
+        /// Copy the vanished mail back to the side that lost it, from the side that still
+        /// has it (``MassExpungeResolution/restore``).
         case restore
+        /// Let the disappearance reach the other side (``MassExpungeResolution/accept``).
         case accept
+
+        /// The sync option this decision sets.
+        public var resolution: MassExpungeResolution {
+            switch self {
+            case .restore: .restore
+            case .accept: .accept
+            }
+        }
     }
 
     /// The `command` field of the wire form.

@@ -35,12 +35,22 @@ public struct NativeSyncEngine: SyncEngine {
     }
 
     public func sync(user: String, full: Bool) async -> SyncResult {
+        await sync(user: user, full: full, massExpunge: .hold)
+    }
+
+    /// Syncs `user`; after an operator's decision (`massExpunge` `accept` or `restore`) the
+    /// sync compares with the saved state even when `full` (the release of a held user asks
+    /// for a full sync): only the common state tells what vanished, so a sync without it
+    /// could neither let the disappearance through nor restore only that.
+    public func sync(user: String, full: Bool, massExpunge: MassExpungeResolution) async -> SyncResult {
+        let full = full && massExpunge == .hold
         do {
             let root = try mailRoot.mailRoot(for: user)
             let local = LocalReplica(store: MailStore(root: root, configuration: store), createsParents: true)
             let remote = try RemoteReplica(endpoint: peer, user: user, tls: tls, full: full, readTimeout: readTimeout)
             var options = SyncOptions(user: user)
             options.full = full
+            options.massExpungeResolution = massExpunge
             options.stateDirectory = stateDirectory
             options.lockTimeout = lockTimeout
             options.createMissing = true

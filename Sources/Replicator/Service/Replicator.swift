@@ -1,3 +1,4 @@
+import Dsync
 import Logging
 
 /// The replicator of one host: keeps every user of the pair in sync with the peer host.
@@ -21,6 +22,9 @@ public actor Replicator {
     }
 
     private var started: [String: (full: Bool, at: Int64)] = [:]
+    /// Operators' decisions about users held by the mass-loss guard, for each one's next
+    /// sync that ends (see ``release(_:resolution:)``).
+    private var releases: [String: MassExpungeResolution] = [:]
     private var waiters: [String: [Waiter]] = [:]
     private var nextWaiterID = 0
     private var wake: CheckedContinuation<Void, Never>?
@@ -57,8 +61,9 @@ public actor Replicator {
                     for start in queue.start(now: clock.now) {
                         started[start.user] = (start.full, clock.now)
                         logger.debug("sync started", metadata: ["user": "\(start.user)", "full": "\(start.full)"])
+                        let decision = releases[start.user] ?? .hold
                         syncs.addTask {
-                            let result = await self.engine.sync(user: start.user, full: start.full)
+                            let result = await self.engine.sync(user: start.user, full: start.full, massExpunge: decision)
                             await self.finished(start, result)
                         }
                     }
@@ -119,6 +124,10 @@ public actor Replicator {
         let now = clock.now
         let began = started.removeValue(forKey: start.user)?.at ?? now
         let kept = queue.finished(start.user, result.outcome, now: now)
+        switch result.outcome {
+        case .failure, .changedDuringSync: break  // the decision waits for a sync that ends
+        default: releases[start.user] = nil
+        }
         switch result.outcome {
         case .success: logger.info("synced", metadata: ["user": "\(start.user)", "full": "\(start.full)", "seconds": "\(now - began)"])
         case .changedDuringSync: logger.info("changed during sync, again", metadata: ["user": "\(start.user)"])
@@ -227,14 +236,20 @@ public actor Replicator {
     @discardableResult
     public func remove(_ user: String) -> Bool {
         let removed = queue.remove(user)
+        releases[user] = nil
         answerWaiters(user, succeeded: false, final: true)
         return removed
     }
 
-    /// `release USER`: lets a user held by the mass-loss guard sync again.
+    /// `release USER --restore|--accept`: lets a user held by the mass-loss guard sync
+    /// again, its next sync that ends (a failed one or one retried for changes during it
+    /// does not count) resolving the disappearance as `resolution` says; returns whether
+    /// the user was held. The decision is not saved: after a restart the user is held again
+    /// at its next sync.
     @discardableResult
-    public func release(_ user: String) -> Bool {
+    public func release(_ user: String, resolution: MassExpungeResolution) -> Bool {
         let released = queue.releaseHold(user, now: clock.now)
+        if released { releases[user] = resolution }
         kick()
         return released
     }
