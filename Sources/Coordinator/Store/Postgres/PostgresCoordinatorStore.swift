@@ -79,8 +79,14 @@ struct PostgresDriver: SQLDriver {
     }
 
     func transaction<Result: Sendable>(_ body: (any SQLTransaction) async throws -> Result) async throws -> Result {
-        try await client.withTransaction(logger: logger) { connection in
-            try await body(PostgresTransaction(connection: connection, logger: logger))
+        do {
+            return try await client.withTransaction(logger: logger) { connection in
+                try await body(PostgresTransaction(connection: connection, logger: logger))
+            }
+        } catch let error as PostgresTransactionError {
+            // The store's own errors (and a lost race) must come out as thrown; the rollback
+            // has happened either way.
+            throw error.closureError ?? error.beginError ?? error.commitError ?? error
         }
     }
 
@@ -91,9 +97,6 @@ struct PostgresDriver: SQLDriver {
     }
 
     func classify(_ error: any Error) -> SQLFailure {
-        if let error = error as? PostgresTransactionError {
-            return error.closureError.map(classify) ?? .other
-        }
         guard let error = error as? PSQLError else { return .other }
         switch error.code {
         case .server:
