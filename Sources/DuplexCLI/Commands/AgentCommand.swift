@@ -76,11 +76,14 @@ struct AgentCommand: AsyncParsableCommand {
         // queue is saved, and the dsync listener (which the peer's syncs need) goes last.
         var services: [any Service] = [
             DsyncListenerService(server: server),
-            TLSReloadService(path: config, server: server, hangups: hangups, logger: logger),
         ]
+        var listedUsers: ListedUsers?
         if let replicator = loaded.replicator {
-            services += Self.replicatorServices(replicator, agent: loaded, logger: logger)
+            let replicatorServices = Self.replicatorServices(replicator, agent: loaded, logger: logger)
+            listedUsers = replicatorServices.listedUsers
+            services += replicatorServices.services
         }
+        services.insert(TLSReloadService(path: config, server: server, listedUsers: listedUsers, hangups: hangups, logger: logger), at: 1)
         var groupConfiguration = ServiceGroupConfiguration(services: services, logger: logger)
         groupConfiguration.gracefulShutdownSignals = [.sigterm, .sigint]
         groupConfiguration.maximumGracefulShutdownDuration = .seconds(60)
@@ -103,16 +106,21 @@ struct AgentCommand: AsyncParsableCommand {
 
     /// The replicator and what feeds it, in start order: the replicator with its saved
     /// queue, the admin socket, then the notification inputs.
-    static func replicatorServices(_ configuration: ReplicatorConfiguration, agent: AgentConfiguration, logger: Logger) -> [any Service] {
-        let engine = NativeSyncEngine(
+    static func replicatorServices(
+        _ configuration: ReplicatorConfiguration, agent: AgentConfiguration, logger: Logger
+    ) -> (services: [any Service], listedUsers: ListedUsers) {
+        let engine = NoReplicateSyncEngine(NativeSyncEngine(
             mailRoot: agent.dsync.mailRoot, store: agent.dsync.store, peer: configuration.peer, tls: agent.dsync.tls,
-            stateDirectory: agent.stateDirectory, lockTimeout: agent.dsync.lockTimeout, readTimeout: agent.dsync.idleTimeout)
+            stateDirectory: agent.stateDirectory, lockTimeout: agent.dsync.lockTimeout, readTimeout: agent.dsync.idleTimeout))
         var logger = logger
         logger[metadataKey: "peer"] = "\(configuration.peer)"
         let replicator = Replicator(queue: UserQueue(settings: configuration.settings), engine: engine, logger: logger)
-        let persistence = ReplicatorStatePersistence(path: configuration.stateFile, replicator: replicator, logger: logger)
+        let persistence = ReplicatorStatePersistence(
+            path: configuration.stateFile, replicator: replicator, importingDovecotDatabase: configuration.importDovecotDatabase,
+            logger: logger)
+        let listedUsers = ListedUsers(replicator: replicator, engine: engine, from: configuration, logger: logger)
         var services: [any Service] = [
-            ReplicatorService(replicator: replicator, users: configuration.users, persistence: persistence, logger: logger),
+            ReplicatorService(replicator: replicator, listedUsers: listedUsers, persistence: persistence, logger: logger),
             ReplicatorAdminServer(socketPath: configuration.adminSocket, replicator: replicator, logger: logger),
             ReplicatorHTTPService(
                 host: configuration.httpHost, port: configuration.httpPort, replicator: replicator, metrics: ReplicatorMetrics(),
@@ -127,7 +135,7 @@ struct AgentCommand: AsyncParsableCommand {
         if let path = configuration.notifyFifo {
             services.append(NotifyFifoInput(path: path, access: configuration.notifyAccess, replicator: replicator, logger: logger))
         }
-        return services
+        return (services, listedUsers)
     }
 
     /// Log lines on standard error, `info` and above unless `DUPLEX_LOG_LEVEL` says otherwise.
@@ -155,10 +163,13 @@ struct DsyncListenerService: Service {
     }
 }
 
-/// Reloads the TLS files on SIGHUP.
+/// Reloads the TLS files and the replicator's users file on SIGHUP; a configuration that
+/// does not load (a bad users file among it) changes nothing.
 struct TLSReloadService: Service {
     let path: String
     let server: DsyncServer
+    /// The replicator's users from the users file; nil without a replicator.
+    let listedUsers: ListedUsers?
     /// SIGHUPs, trapped since the agent started.
     let hangups: UnixSignalsSequence
     let logger: Logger
@@ -168,9 +179,16 @@ struct TLSReloadService: Service {
             do {
                 let (configuration, warnings) = try await AgentConfiguration.load(path: path, environment: ProcessInfo.processInfo.environment)
                 for warning in warnings { logger.warning("\(warning)") }
-                try server.reload(tls: configuration.dsync.tls)
+                do {
+                    try server.reload(tls: configuration.dsync.tls)
+                } catch {
+                    logger.error("reload failed, the previous certificates stay in use: \(error)")
+                }
+                if let listedUsers, let replicator = configuration.replicator {
+                    await listedUsers.reload(replicator)
+                }
             } catch {
-                logger.error("reload failed, the previous certificates stay in use: \(error)")
+                logger.error("reload failed, the previous certificates stay in use, and the previous users: \(error)")
             }
         }
     }
@@ -181,15 +199,15 @@ struct TLSReloadService: Service {
 /// the running ones, and saves the queue once more.
 struct ReplicatorService: Service {
     let replicator: Replicator
-    /// The users file's names, added at start (known users keep their state).
-    let users: [String]
+    /// The users file's names (known users keep their state) and its `noreplicate` users,
+    /// applied once the saved queue is loaded.
+    let listedUsers: ListedUsers
     let persistence: ReplicatorStatePersistence
     let logger: Logger
 
     func run() async throws {
         try await persistence.load()
-        let added = await replicator.add(users: users)
-        if !users.isEmpty { logger.info("users from the users file", metadata: ["listed": "\(users.count)", "new": "\(added)"]) }
+        await listedUsers.start()
         await withTaskGroup(of: Void.self) { group in
             // Cancelled once the replicator has stopped, it saves one last time.
             group.addTask { await persistence.run(clock: replicator.clock) }

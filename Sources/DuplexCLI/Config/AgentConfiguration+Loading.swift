@@ -19,6 +19,7 @@ extension AgentConfiguration {
             static let section = "replicator"
             static let peer = "replicator.peer"
             static let usersFile = "replicator.users_file"
+            static let importDovecotDatabase = "replicator.import_dovecot_db"
             static let maxConnections = "replicator.max_conns"
             static let maxFullSyncs = "replicator.max_full_syncs"
             static let fullSyncInterval = "replicator.full_sync_interval"
@@ -35,7 +36,7 @@ extension AgentConfiguration {
             static let httpListen = "replicator.http_listen"
 
             static let all = [
-                peer, usersFile, maxConnections, maxFullSyncs, fullSyncInterval, failureRetryInterval, failureRetryCap,
+                peer, usersFile, importDovecotDatabase, maxConnections, maxFullSyncs, fullSyncInterval, failureRetryInterval, failureRetryCap,
                 notifyFifo, notifySocket, notifyUser, notifyGroup, notifyMode, syncTimeout, adminSocket, stateFile, httpListen,
             ]
         }

@@ -36,8 +36,11 @@ extension AgentConfiguration {
 
         if let usersFile = try values.path(ReplicatorKey.usersFile) {
             configuration.usersFile = usersFile
-            configuration.users = try values.checking(ReplicatorKey.usersFile) { try UsersFile.read(path: usersFile) }
+            let listed = try values.checking(ReplicatorKey.usersFile) { try UsersFile.read(path: usersFile) }
+            configuration.users = listed.users
+            configuration.noReplicateUsers = listed.noReplicate
         }
+        configuration.importDovecotDatabase = try values.path(ReplicatorKey.importDovecotDatabase)
 
         var settings = ReplicatorSettings()
         if let count = try wholeNumber(ReplicatorKey.maxConnections, values, in: 1...10_000) { settings.maxConnections = Int(count) }

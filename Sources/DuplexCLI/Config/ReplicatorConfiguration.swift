@@ -15,6 +15,12 @@ public struct ReplicatorConfiguration: Sendable, Equatable {
     public var usersFile: String?
     /// The users known at start (from ``usersFile``), in file order.
     public var users: [String]
+    /// The users ``usersFile`` lists with `noreplicate`: never synced, and removed from the
+    /// queue when it knows them.
+    public var noReplicateUsers: [String] = []
+    /// Dovecot 2.3's `replicator.db` to import when ``stateFile`` does not exist yet (the
+    /// first start after Dovecot's replicator); nil imports nothing.
+    public var importDovecotDatabase: String?
     /// Concurrency, full-sync interval and retry back-off.
     public var settings: ReplicatorSettings
     /// Dovecot's `replication-notify-fifo` to read, if any.

@@ -41,22 +41,29 @@ public actor ReplicatorStatePersistence: Service {
     }
 
     /// Reads the state file (or, when there is none, Dovecot's database) into the
-    /// replicator. Bad lines are logged and skipped; a file that had any is first kept as
-    /// ``rejectedCopyPath``.
+    /// replicator. Bad lines are logged (`path:line: what`) and skipped; a state file that
+    /// had any is first kept as ``rejectedCopyPath``. An imported database is logged with
+    /// the number of users it gave, and the state file is written at once, so that a later
+    /// start reads that and never imports again.
     ///
     /// - Returns: what was read, nil when there was nothing to read.
     /// - Throws: ``ReplicatorStateError`` when a file exists but cannot be read.
     @discardableResult
     public func load() async throws -> ReplicatorStateContents? {
         var contents = try ReplicatorStateFile.read(at: path)
+        var imported = false
         if contents == nil, let dovecotDatabasePath {
             contents = try DovecotReplicatorDatabase.read(at: dovecotDatabasePath, now: replicator.clock.now)
+            imported = contents != nil
+            if !imported {
+                logger.warning("Dovecot's replicator database to import does not exist; nothing imported", metadata: ["path": "\(dovecotDatabasePath)"])
+            }
         }
         guard let contents else {
             logger.info("no replicator state to load", metadata: ["path": "\(path)"])
             return nil
         }
-        report(contents)
+        report(contents, imported: imported)
         if contents.problemCount > 0 && contents.path == path {
             do {
                 try StateFileIO.keepCopy(of: path, as: rejectedCopyPath)
@@ -65,6 +72,7 @@ public actor ReplicatorStatePersistence: Service {
             }
         }
         await replicator.restore(contents.users)
+        if imported { await saveLoggingFailure() }
         return contents
     }
 
@@ -121,7 +129,7 @@ public actor ReplicatorStatePersistence: Service {
         }
     }
 
-    private func report(_ contents: ReplicatorStateContents) {
+    private func report(_ contents: ReplicatorStateContents, imported: Bool) {
         for problem in contents.problems.prefix(loggedProblemLimit) {
             logger.warning("replicator state: \(problem)")
         }
@@ -129,7 +137,7 @@ public actor ReplicatorStatePersistence: Service {
             logger.warning("replicator state: \(contents.problemCount - loggedProblemLimit) more problems in \(contents.path)")
         }
         logger.info(
-            "replicator state loaded",
+            imported ? "imported Dovecot's replicator database" : "replicator state loaded",
             metadata: ["path": "\(contents.path)", "users": "\(contents.users.count)", "problems": "\(contents.problemCount)"])
     }
 }
