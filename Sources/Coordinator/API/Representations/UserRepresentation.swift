@@ -1,0 +1,113 @@
+import Foundation
+
+/// A user as the API shows it; `GET /v1/users/{user}` adds the agents' reports.
+struct UserRepresentation: Encodable, Sendable {
+    var id: Int64
+    var name: String
+    var tenant: String
+    @EncodesNull var pair: String?
+    var preferredHost: String
+    var state: String
+    var noreplicate: Bool
+    var epoch: Int64
+    var createdAt: Date
+    var updatedAt: Date
+    /// One report per host that reported; left out of lists.
+    var status: [ReportRepresentation]?
+
+    init(_ user: UserRecord, status: [UserStatusRecord]? = nil) {
+        id = user.id.rawValue
+        name = user.name.value
+        tenant = user.tenant.value
+        pair = user.pair?.value
+        preferredHost = user.preferredHost.rawValue
+        state = user.state.rawValue
+        noreplicate = user.noreplicate
+        epoch = user.epoch
+        createdAt = user.createdAt
+        updatedAt = user.updatedAt
+        self.status = status?.map(ReportRepresentation.init)
+    }
+}
+
+/// One host's last status report about a user.
+struct ReportRepresentation: Encodable, Sendable {
+    var host: String
+    /// The queued priority; `null` when the user is not queued.
+    @EncodesNull var priority: String?
+    @EncodesNull var lastFastSync: Date?
+    @EncodesNull var lastFullSync: Date?
+    @EncodesNull var lastSuccessfulSync: Date?
+    var failed: Bool
+    var held: Bool
+    @EncodesNull var lastError: String?
+    var reportedAt: Date
+
+    init(_ record: UserStatusRecord) {
+        host = record.host.value
+        priority = record.report.queuedPriority?.rawValue
+        lastFastSync = record.report.lastFastSync
+        lastFullSync = record.report.lastFullSync
+        lastSuccessfulSync = record.report.lastSuccessfulSync
+        failed = record.report.failed
+        held = record.report.held
+        lastError = record.report.lastError
+        reportedAt = record.reportedAt
+    }
+}
+
+/// Where a user's connections go now.
+struct RouteRepresentation: Encodable, Sendable {
+    var user: String
+    var tenant: String
+    var pair: String
+    var epoch: Int64
+    /// The host to use now: the preferred one unless it is down.
+    var host: HostRepresentation
+    var preferredHost: HostRepresentation
+    var otherHost: HostRepresentation
+
+    init(_ route: UserRoute) {
+        user = route.user.value
+        tenant = route.tenant.value
+        pair = route.pair.value
+        epoch = route.epoch
+        host = HostRepresentation(route.currentHost)
+        preferredHost = HostRepresentation(route.preferredHost)
+        otherHost = HostRepresentation(route.otherHost)
+    }
+}
+
+/// A move of a user between pairs.
+struct MoveRepresentation: Encodable, Sendable {
+    var id: Int64
+    var user: String
+    var from: String
+    var to: String
+    var phase: String
+    var startedAt: Date
+    var updatedAt: Date
+    @EncodesNull var error: String?
+
+    init(_ move: MoveRecord) {
+        id = move.id.rawValue
+        user = move.user.value
+        from = move.fromPair.value
+        to = move.toPair.value
+        phase = Self.phase(move.phase)
+        startedAt = move.startedAt
+        updatedAt = move.updatedAt
+        error = move.error
+    }
+
+    /// The phase as the API spells it (`final_sync`, `rolled_back`).
+    static func phase(_ phase: MovePhase) -> String {
+        switch phase {
+        case .created: "created"
+        case .copying: "copying"
+        case .finalSync: "final_sync"
+        case .finished: "finished"
+        case .rolledBack: "rolled_back"
+        }
+    }
+}

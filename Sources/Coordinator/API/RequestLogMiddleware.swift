@@ -1,0 +1,25 @@
+import Hummingbird
+import Logging
+
+/// Logs every request once it is answered: method, path, status and duration in
+/// milliseconds, at `info` (5xx at `error`). Neither headers (the bearer token) nor bodies
+/// nor the query string are logged.
+struct RequestLogMiddleware: RouterMiddleware {
+    typealias Context = CoordinatorRequestContext
+
+    func handle(
+        _ request: Request, context: Context, next: (Request, Context) async throws -> Response
+    ) async throws -> Response {
+        let start = ContinuousClock.now
+        let response = try await next(request, context)
+        let elapsed = ContinuousClock.now - start
+        let milliseconds = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
+        let metadata: Logger.Metadata = [
+            "method": "\(request.method.rawValue)", "path": "\(request.uri.path)",
+            "status": "\(response.status.code)", "duration_ms": "\((milliseconds * 10).rounded() / 10)",
+        ]
+        let level: Logger.Level = response.status.code >= 500 ? .error : .info
+        context.logger.log(level: level, "request", metadata: metadata)
+        return response
+    }
+}
