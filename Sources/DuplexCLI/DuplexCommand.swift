@@ -15,7 +15,8 @@ public struct DuplexCommand: AsyncParsableCommand {
             (lock timeout; retry), 77 permission denied.
             """,
         version: version,
-        subcommands: [SyncCommand.self, AgentCommand.self, MailboxCommand.self, FetchCommand.self, MailCommand.self, TLSCommand.self, ReplicatorCommand.self]
+        subcommands: [SyncCommand.self, AgentCommand.self, MailboxCommand.self, FetchCommand.self, MailCommand.self, TLSCommand.self, ReplicatorCommand.self,
+                      TenantCommand.self, PairCommand.self, UserCommand.self, StatusCommand.self]
     )
 
     public init() {}

@@ -1,3 +1,4 @@
+import Logging
 import MailStore
 import NIOCore
 import Synchronization
@@ -9,7 +10,8 @@ import Synchronization
 /// A replica on this host: a ``MailStore`` mail root.
 ///
 /// The user's sync lock is an exclusive `flock` on `.<root name>.duplex-sync.lock` next to
-/// the mail root (released by the kernel if the process dies).
+/// the mail root (released by the kernel if the process dies; see ``UserLockFile`` for the
+/// holder it records and how a stale one is broken).
 public final class LocalReplica: Replica, Sendable {
     public let store: MailStore
     public var description: String { store.root }
@@ -33,9 +35,13 @@ public final class LocalReplica: Replica, Sendable {
     /// and a first sync) instead of answering "no such user".
     public let createsParents: Bool
 
-    public init(store: MailStore, createsParents: Bool = false) {
+    /// Where a broken stale lock is reported.
+    let logger: Logger
+
+    public init(store: MailStore, createsParents: Bool = false, logger: Logger = Logger(label: "duplex.dsync.lock")) {
         self.store = store
         self.createsParents = createsParents
+        self.logger = logger
     }
 
     var lockPath: String {
@@ -45,7 +51,24 @@ public final class LocalReplica: Replica, Sendable {
         return (parent.isEmpty ? "" : String(parent)) + "/." + root[root.index(after: slash)...] + ".duplex-sync.lock"
     }
 
+    /// Runs `body` holding the user's sync lock (see ``UserLockFile``): an exclusive `flock`
+    /// on ``lockPath``, with this process's pid, host name and start recorded in it, a lock
+    /// whose recorded holder is gone broken (and logged), and the file unlinked when done.
+    ///
+    /// - Throws: ``DsyncError`` `lockTimeout` naming the holder (pid, host, since) when the
+    ///   lock is not free within `timeout`; `noSuchUser` when the mail root's directory does
+    ///   not exist (and is not to be created); `permissionDenied` or `io` when the lock file
+    ///   cannot be opened; what `body` throws.
     public func withUserLock<T: Sendable>(timeout: Duration, _ body: @Sendable () async throws -> T) async throws -> T {
+        let lock = UserLockFile(path: lockPath, logger: logger, openFile: openLockFile)
+        let fd = try await lock.acquire(timeout: timeout)
+        defer { lock.release(fd) }
+        return try await body()
+    }
+
+    /// Opens (creating) the lock file `O_CLOEXEC`, so that no child process inherits the
+    /// lock; running as root, it is given to the mail root's owner like every other file.
+    private func openLockFile() throws -> Int32 {
         let path = lockPath
         var fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         if fd < 0, errno == ENOENT, createsParents, let parent = path.lastIndex(of: "/").map({ String(path[..<$0]) }), !parent.isEmpty {
@@ -62,24 +85,10 @@ public final class LocalReplica: Replica, Sendable {
             }
             throw DsyncError(.io, "\(path): cannot open the sync lock (errno \(code))")
         }
-        defer { close(fd) }
-        // Running as root, the lock belongs to the mail root's owner, like every other file.
         if geteuid() == 0, let status = try? ownerOf(store.root), status.uid != 0 || status.gid != 0 {
             _ = fchown(fd, status.uid, status.gid)
         }
-        let clock = ContinuousClock()
-        let deadline = clock.now.advanced(by: timeout)
-        while flock(fd, LOCK_EX | LOCK_NB) != 0 {
-            guard errno == EWOULDBLOCK || errno == EINTR else {
-                throw DsyncError(.io, "\(path): flock failed (errno \(errno))")
-            }
-            if clock.now >= deadline {
-                throw DsyncError(.lockTimeout, "\(path): another sync of this user holds the lock (waited \(timeout))")
-            }
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        defer { flock(fd, LOCK_UN) }
-        return try await body()
+        return fd
     }
 
     public func create() async throws {
