@@ -165,6 +165,7 @@ import Testing
             #expect(defaults.settings.fullSyncInterval == replicator.settings.fullSyncInterval)
             #expect(defaults.settings.failureRetryInterval == replicator.settings.failureRetryInterval)
             #expect(defaults.settings.failureRetryCap == replicator.settings.failureRetryCap)
+            #expect(defaults.settings.sharedNamespace == replicator.settings.sharedNamespace)
             #expect(defaults.syncTimeout == replicator.syncTimeout)
             #expect(defaults.adminSocket == replicator.adminSocket)
             #expect(defaults.stateFile == replicator.stateFile)
@@ -270,6 +271,7 @@ import Testing
                 "DUPLEX_REPLICATOR_ADMIN_SOCKET": "/env/admin.sock",
                 "DUPLEX_REPLICATOR_STATE_FILE": "/env/replicator.state",
                 "DUPLEX_REPLICATOR_HTTP_LISTEN": "127.0.0.2:7999",
+                "DUPLEX_REPLICATOR_SHARED_NAMESPACE_PREFIX": "Shared/$domain/$username/",
                 "UNRELATED": "x",
             ]
             try fixture.write("# from the environment\nenv-user\n", to: "env-users")
@@ -293,6 +295,7 @@ import Testing
             var withHTTP = expected
             withHTTP.replicator?.httpHost = "127.0.0.2"
             withHTTP.replicator?.httpPort = 7999
+            withHTTP.replicator?.settings.sharedNamespace = try SharedNamespace(prefix: "Shared/$domain/$username/")
             #expect(configuration == withHTTP)
         }
     }
@@ -596,6 +599,14 @@ import Testing
             #expect(replicator.adminSocket == "/run/duplex/replicator.sock")
             #expect(replicator.stateFile == "/var/lib/duplex/replicator.state")
 
+            #expect(replicator.settings.sharedNamespace?.prefix == "shared/$user/")
+            let noShared = try await fixture.load(Self.replicatorYAML(["peer: tls://b:1", "shared_namespace_prefix: none"]))
+            let withoutNamespace = try #require(noShared.configuration.replicator)
+            #expect(withoutNamespace.settings.sharedNamespace == nil)
+            let dovecot23 = try await fixture.load(Self.replicatorYAML(["peer: tls://b:1", "shared_namespace_prefix: Shared/%%n/"]))
+            let withDovecot23Prefix = try #require(dovecot23.configuration.replicator)
+            #expect(withDovecot23Prefix.settings.sharedNamespace?.prefix == "Shared/%%n/")
+
             // A retry interval above the default cap raises the cap with it.
             let raised = try await fixture.load(Self.replicatorYAML(["peer: tls://b:1", "failure_retry_interval: 7200"]))
             #expect(raised.configuration.replicator?.settings.failureRetryCap == 7200)
@@ -642,6 +653,10 @@ import Testing
         ("admin_socket", "/" + String(repeating: "a", count: 120), "is longer than the 107 bytes"),
         ("users_file", "nowhere", "/nowhere does not exist"),
         ("state_file", "\"\"", "is empty"),
+        ("shared_namespace_prefix", "shared/", "names no owner: it needs $user or $username"),
+        ("shared_namespace_prefix", "shared/$user", "must end with the namespace separator"),
+        ("shared_namespace_prefix", "shared/$username$domain/", "puts two variables side by side"),
+        ("shared_namespace_prefix", "shared/$owner/", "has an unknown variable"),
     ])
     func replicatorBadValue_isRefused_namingKeyLineAndReason(name: String, value: String, expected: String) async throws {
         try await withFixture { fixture in

@@ -40,10 +40,22 @@ import Testing
             """
         #expect(marked(ReplicatorTables.overview(statistics, verbose: false)) == expected)
         let verbose = ReplicatorTables.overview(statistics, verbose: true).split(separator: "\n", omittingEmptySubsequences: false)
-        #expect(verbose.count == 10)
-        #expect(verbose[7] == "Held users (mass-loss guard)  1                          ")
-        #expect(verbose[8] == "Running syncs                 2                          ")
+        #expect(verbose.count == 11)
+        #expect(verbose[7] == "Stuck users                   0                          ")
+        #expect(verbose[8] == "Held users (mass-loss guard)  1                          ")
+        #expect(verbose[9] == "Running syncs                 2                          ")
         #expect(verbose.dropLast().allSatisfy { $0.count == 57 })
+    }
+
+    @Test func overview_withStuckUsers_addsOneLineAfterDovecotsSeven_leavingThemAsTheyAre() {
+        var statistics = ReplicatorStatistics()
+        statistics.queuedLow = 3
+        statistics.waitingFailed = 1
+        statistics.totalUsers = 12
+        let seven = ReplicatorTables.overview(statistics, verbose: false)
+        statistics.stuck = 2
+        let expected = seven + "Stuck users                   2                          \n"
+        #expect(ReplicatorTables.overview(statistics, verbose: false) == expected)
     }
 
     static let users = [
@@ -66,6 +78,20 @@ import Testing
 
             """
         #expect(marked(ReplicatorTables.users(Self.users, now: Self.now, verbose: false)) == expected)
+    }
+
+    @Test func userTable_withStuckUsers_addsAStuckColumn_runningOrFailing_andForHowLong_growingRatherThanMisaligning() {
+        var users = Self.users
+        users[0].stuck = StuckSync(reason: .running, since: Self.now - 3725)
+        users[1].stuck = StuckSync(reason: .failing, since: Self.now - 7200)
+        let expected = """
+            username priority fast sync full sync success sync failed next sync secs stuck           |
+            alice    none     01:02:05  24:00:05  01:02:05     -      00:05:00       running 01:02:05|
+            bob      high     00:00:59  -         -            y      00:00:00       failing 02:00:00|
+            carol    none     02:00:00  111:06:40 25:00:00     held   -              -               |
+
+            """
+        #expect(marked(ReplicatorTables.users(users, now: Self.now, verbose: false)) == expected)
     }
 
     @Test func userTable_tooWideForTheTerminal_isShrunkAsDoveadmDoes() {
@@ -112,6 +138,20 @@ import Testing
 
             """
         #expect(marked(ReplicatorTables.syncs(syncs, slots: 4)) == expected)
+    }
+
+    @Test func dsyncTable_marksASyncRunningPastTheRetryInterval_asStuck() {
+        let syncs = [
+            SyncSlotStatus(username: "alice", type: "full", seconds: 65),
+            SyncSlotStatus(username: "bob", type: "incremental", seconds: 3725, stuck: true),
+        ]
+        let expected = """
+            username        type        status                                       |
+            alice           full        Waiting for dsync to finish (00:01:05)       |
+            bob             incremental Waiting for dsync to finish (01:02:05, stuck)|
+
+            """
+        #expect(marked(ReplicatorTables.syncs(syncs, slots: 2)) == expected)
     }
 
     @Test func emptyUserTable_isTheTitleLineAlone_andTimesFormatAsDoveadm() {
@@ -176,7 +216,7 @@ import Testing
                 #expect(rows.first?["priority"] as? String == "high")
                 #expect(rows.first.map { Set($0.keys) } == [
                     "username", "priority", "lastFastSync", "lastFullSync", "lastSuccessfulSync", "failed", "nextSyncSeconds",
-                    "lastError", "held", "running",
+                    "lastError", "held", "running", "stuck",
                 ])
 
                 let slots = try await duplex("dsync-status", "--json")

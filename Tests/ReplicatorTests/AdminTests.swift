@@ -221,7 +221,7 @@ import Darwin
     @Test func userStatus_isWrittenWithThePriorityByName_andEveryKey() throws {
         let user = ReplicatorAdminUserStatus(username: "alice", priority: .high, lastFastSync: 5, nextSyncSeconds: 9)
         let text = String(buffer: try ReplicatorAdminServer.encodeLine(user))
-        #expect(text == #"{"failed":false,"held":false,"lastError":null,"lastFastSync":5,"lastFullSync":0,"lastSuccessfulSync":0,"nextSyncSeconds":9,"priority":"high","running":false,"username":"alice"}"# + "\n")
+        #expect(text == #"{"failed":false,"held":false,"lastError":null,"lastFastSync":5,"lastFullSync":0,"lastSuccessfulSync":0,"nextSyncSeconds":9,"priority":"high","running":false,"stuck":null,"username":"alice"}"# + "\n")
         #expect(try JSONDecoder().decode(ReplicatorAdminUserStatus.self, from: Data(text.utf8)) == user)
     }
 

@@ -8,9 +8,10 @@ struct ReplicatorDsyncStatusCommand: AsyncParsableCommand {
         abstract: "Show the running syncs, one row per sync slot.",
         discussion: """
             Columns username, type (full or incremental), status: "Waiting for dsync to \
-            finish" with how long the sync has run (HH:MM:SS) for a running sync, "Not \
-            connected" for a free slot (as Dovecot shows one). --json prints \
-            {"slots": N, "syncs": [{"username", "type", "seconds"}]}.
+            finish" with how long the sync has run (HH:MM:SS, and ", stuck" past \
+            failure_retry_interval) for a running sync, "Not connected" for a free slot \
+            (as Dovecot shows one). --json prints \
+            {"slots": N, "syncs": [{"username", "type", "seconds", "stuck"}]}.
             """
     )
 

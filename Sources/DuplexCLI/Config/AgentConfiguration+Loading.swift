@@ -34,10 +34,12 @@ extension AgentConfiguration {
             static let adminSocket = "replicator.admin_socket"
             static let stateFile = "replicator.state_file"
             static let httpListen = "replicator.http_listen"
+            static let sharedNamespacePrefix = "replicator.shared_namespace_prefix"
 
             static let all = [
                 peer, usersFile, importDovecotDatabase, maxConnections, maxFullSyncs, fullSyncInterval, failureRetryInterval, failureRetryCap,
                 notifyFifo, notifySocket, notifyUser, notifyGroup, notifyMode, syncTimeout, adminSocket, stateFile, httpListen,
+                sharedNamespacePrefix,
             ]
         }
 

@@ -23,7 +23,7 @@ extension AgentConfiguration {
     ///
     /// - Throws: ``ConfigurationError`` naming the key: `peer` missing or not
     ///   `tls://HOST:PORT`, a number out of range or not whole, an unreadable or bad users
-    ///   file, an unknown notify user or group, a bad mode, a socket path too long.
+    ///   file, a shared namespace prefix that names no owner, an unknown notify user or group, a bad mode, a socket path too long.
     static func replicatorConfiguration(_ values: ConfigurationValues) throws -> ReplicatorConfiguration? {
         let section = ReplicatorKey.section
         let inFile = values.file.settings.keys.contains { $0 == section || $0.hasPrefix(section + ".") }
@@ -56,6 +56,14 @@ extension AgentConfiguration {
             settings.failureRetryCap = cap
         } else if settings.failureRetryCap < lowestCap {
             settings.failureRetryCap = lowestCap
+        }
+        if let prefix = try values.string(ReplicatorKey.sharedNamespacePrefix) {
+            do {
+                // `none` cannot be a prefix (it names no owner): the mail system has no shared namespace.
+                settings.sharedNamespace = prefix == "none" ? nil : try SharedNamespace(prefix: prefix)
+            } catch {
+                throw values.invalid(ReplicatorKey.sharedNamespacePrefix, error.description)
+            }
         }
         configuration.settings = settings
 

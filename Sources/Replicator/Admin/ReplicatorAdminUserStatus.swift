@@ -20,11 +20,13 @@ public struct ReplicatorAdminUserStatus: Sendable, Equatable, Codable {
     public var held: Bool
     /// Its sync runs now.
     public var running: Bool
+    /// Why and since when it is stuck (see ``StuckSync``); nil when it is not.
+    public var stuck: StuckSync?
 
     public init(
         username: String, priority: ReplicationPriority = .none, lastFastSync: Int64 = 0, lastFullSync: Int64 = 0,
         lastSuccessfulSync: Int64 = 0, failed: Bool = false, nextSyncSeconds: Int64 = 0, lastError: String? = nil,
-        held: Bool = false, running: Bool = false
+        held: Bool = false, running: Bool = false, stuck: StuckSync? = nil
     ) {
         self.username = username
         self.priority = priority
@@ -36,6 +38,7 @@ public struct ReplicatorAdminUserStatus: Sendable, Equatable, Codable {
         self.lastError = lastError
         self.held = held
         self.running = running
+        self.stuck = stuck
     }
 
     /// The row of a replicator status.
@@ -44,12 +47,12 @@ public struct ReplicatorAdminUserStatus: Sendable, Equatable, Codable {
             username: status.username, priority: status.priority, lastFastSync: status.lastFastSync,
             lastFullSync: status.lastFullSync, lastSuccessfulSync: status.lastSuccessfulSync, failed: status.failed,
             nextSyncSeconds: status.nextSyncSeconds, lastError: status.lastError, held: status.held,
-            running: status.running)
+            running: status.running, stuck: status.stuck)
     }
 
     private enum CodingKeys: String, CodingKey {
         case username, priority, lastFastSync, lastFullSync, lastSuccessfulSync, failed, nextSyncSeconds, lastError
-        case held, running
+        case held, running, stuck
     }
 
     public init(from decoder: any Decoder) throws {
@@ -67,10 +70,12 @@ public struct ReplicatorAdminUserStatus: Sendable, Equatable, Codable {
             failed: try container.decode(Bool.self, forKey: .failed),
             nextSyncSeconds: try container.decode(Int64.self, forKey: .nextSyncSeconds),
             lastError: try container.decodeIfPresent(String.self, forKey: .lastError),
-            held: try container.decode(Bool.self, forKey: .held), running: try container.decode(Bool.self, forKey: .running))
+            held: try container.decode(Bool.self, forKey: .held), running: try container.decode(Bool.self, forKey: .running),
+            stuck: try container.decodeIfPresent(StuckSync.self, forKey: .stuck))
     }
 
-    /// Every key is written, `lastError` as null when there is none: scripts see one shape.
+    /// Every key is written, `lastError` and `stuck` as null when there is none: scripts see
+    /// one shape.
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(username, forKey: .username)
@@ -83,5 +88,6 @@ public struct ReplicatorAdminUserStatus: Sendable, Equatable, Codable {
         try container.encode(lastError, forKey: .lastError)
         try container.encode(held, forKey: .held)
         try container.encode(running, forKey: .running)
+        try container.encode(stuck, forKey: .stuck)
     }
 }

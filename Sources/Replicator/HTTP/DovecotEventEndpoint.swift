@@ -53,7 +53,7 @@ struct DovecotEventEndpoint: Sendable {
         var decisions: [EventMapping.Decision] = []
         decisions.reserveCapacity(events.count)
         for (index, event) in events.enumerated() {
-            decisions.append(try mapping.decision(for: event, position: index + 1))
+            decisions.append(try mapping.decision(for: event, position: index + 1, sharedNamespace: replicator.settings.sharedNamespace))
         }
         return decisions
     }

@@ -15,7 +15,8 @@ public struct DovecotEventError: Error, Sendable, Equatable, CustomStringConvert
         case missingField
         /// A field has the wrong JSON type (`"event": 3`, `"fields": []`, a numeric user).
         case wrongType
-        /// The user field is empty, too long or contains control characters.
+        /// The user field, or the owner a shared mailbox names, is empty, too long or
+        /// contains control characters.
         case invalidUser
     }
 

@@ -50,8 +50,15 @@
 /// }
 /// ```
 ///
-/// `fields = user cmd_name` is optional (Dovecot exports every field by default) but
-/// keeps the bodies small and out of them what the replicator does not need.
+/// `fields = user cmd_name mailbox` is optional (Dovecot exports every field by default)
+/// but keeps the bodies small and out of them what the replicator does not need.
+///
+/// Shared mailboxes: when an event carries the mailbox (``mailboxField``, `mailbox`, which
+/// mail and mailbox events such as `mail_expunged` inherit) and it lies in the shared
+/// namespace the replicator is given (``ReplicatorSettings/sharedNamespace``, default
+/// `shared/$user/`), the mailbox's owner is queued instead of the user: a change bob makes
+/// in `shared/alice@example.com/Projects` queues alice, never bob. An event without the
+/// field queues its user.
 public struct EventMapping: Sendable, Equatable {
     /// What an event means for the replicator.
     public enum Action: Sendable, Equatable, CustomStringConvertible {
@@ -96,6 +103,9 @@ public struct EventMapping: Sendable, Equatable {
     public let userField: String
     /// The field that names the command for ``Rule/byCommand(_:)`` rules (default `cmd_name`).
     public let commandField: String
+    /// The field that names the mailbox changed (default `mailbox`), as the user sees it:
+    /// in the shared namespace it names the owner to queue.
+    public let mailboxField: String
 
     /// The longest user name accepted, in UTF-8 bytes.
     public static let maximumUserLength = 512
@@ -106,13 +116,15 @@ public struct EventMapping: Sendable, Equatable {
     ///   - rules: The rule of each event name that matters.
     ///   - userField: The field holding the user name.
     ///   - commandField: The field holding the command name.
-    public init(rules: [String: Rule], userField: String = "user", commandField: String = "cmd_name") {
+    ///   - mailboxField: The field holding the mailbox name.
+    public init(rules: [String: Rule], userField: String = "user", commandField: String = "cmd_name", mailboxField: String = "mailbox") {
         self.rules = rules.mapValues { rule in
             guard case .byCommand(let commands) = rule else { return rule }
             return .byCommand(Dictionary(commands.map { ($0.key.uppercased(), $0.value) }, uniquingKeysWith: { _, last in last }))
         }
         self.userField = userField
         self.commandField = commandField
+        self.mailboxField = mailboxField
     }
 
     /// The defaults for Dovecot 2.4 (see the table above).
@@ -149,12 +161,16 @@ public struct EventMapping: Sendable, Equatable {
         case ignore(IgnoreReason)
     }
 
-    /// The decision for `event`, the `position`-th of its body (for messages). The user is
-    /// read and checked only when the event queues.
+    /// The decision for `event`, the `position`-th of its body (for messages). The user (and
+    /// the mailbox) are read and checked only when the event queues; a mailbox in
+    /// `sharedNamespace` makes its owner the user queued.
     ///
     /// - Throws: ``DovecotEventError`` `missingField` or `wrongType` for the command or
-    ///   user field, `invalidUser` for an empty, over-long or control-character user.
-    func decision(for event: DovecotEvent, position: Int) throws(DovecotEventError) -> Decision {
+    ///   user field, `wrongType` for a mailbox that is not a string, `invalidUser` for an
+    ///   empty, over-long or control-character user or shared mailbox owner.
+    func decision(
+        for event: DovecotEvent, position: Int, sharedNamespace: SharedNamespace? = nil
+    ) throws(DovecotEventError) -> Decision {
         guard let rule = rules[event.name] else { return .ignore(.unknownEvent) }
         let action: Action
         switch rule {
@@ -170,7 +186,15 @@ public struct EventMapping: Sendable, Equatable {
         if let problem = Self.problem(with: user) {
             throw DovecotEventError(.invalidUser, "\"fields.\(userField)\" \(problem)", event: position, field: "fields." + userField)
         }
-        return .queue(user: user, priority: priority)
+        guard let sharedNamespace, event.fields[mailboxField] != nil else { return .queue(user: user, priority: priority) }
+        let mailbox = try event.string(mailboxField, position: position)
+        guard let owner = sharedNamespace.owner(ofMailbox: mailbox, changedBy: user) else { return .queue(user: user, priority: priority) }
+        if let problem = Self.problem(with: owner) {
+            throw DovecotEventError(
+                .invalidUser, "\"fields.\(mailboxField)\" is in the shared namespace \(sharedNamespace) but its owner \(problem)",
+                event: position, field: "fields." + mailboxField)
+        }
+        return .queue(user: owner, priority: priority)
     }
 
     private static func problem(with user: String) -> String? {

@@ -17,6 +17,7 @@ extension ReplicatorMetrics {
         waitingFailed.set(Int64(statistics.waitingFailed))
         known.set(Int64(statistics.totalUsers))
         held.set(Int64(statistics.held))
+        stuck.set(Int64(statistics.stuck))
         for full in [false, true] {
             running[full]?.set(Int64(syncs.count { $0.type == Self.kind(full) }))
         }

@@ -21,8 +21,9 @@ import Synchronization
 /// Read at scrape time (``exposition(for:)``): `duplex_replicator_queued_users{queue}`
 /// (`sync`, `high`, `low`, `failed`, `full_resync`: Dovecot's queue counters),
 /// `duplex_replicator_waiting_failed_users`, `duplex_replicator_known_users`,
-/// `duplex_replicator_held_users`, `duplex_replicator_running_syncs{kind}`, and the
-/// replication lag (see ``lagRefreshInterval``).
+/// `duplex_replicator_held_users`, `duplex_replicator_stuck_users` (a sync running, or
+/// failing without a success, longer than the failure retry interval),
+/// `duplex_replicator_running_syncs{kind}`, and the replication lag (see ``lagRefreshInterval``).
 ///
 /// Syncs are counted when they end (the replicator reports a sync only then): syncs
 /// started = `syncs_total` + `running_syncs`.
@@ -57,6 +58,7 @@ public final class ReplicatorMetrics: Sendable {
     let waitingFailed: Gauge
     let known: Gauge
     let held: Gauge
+    let stuck: Gauge
     let running: [Bool: Gauge]
     let lag = Mutex<(computedAt: Int64, exposition: [UInt8])?>(nil)
 
@@ -120,6 +122,9 @@ public final class ReplicatorMetrics: Sendable {
         known = registry.makeGauge(descriptor: Self.descriptor("known", "users", "Users the replicator knows."))
         held = registry.makeGauge(
             descriptor: Self.descriptor("held", "users", "Users held by the mass-loss guard until an operator releases them."))
+        stuck = registry.makeGauge(
+            descriptor: Self.descriptor(
+                "stuck", "users", "Users whose sync has run, or who have failed without a success, longer than the failure retry interval."))
         let running = Self.descriptor("running", "syncs", "Syncs running now, by kind.")
         self.running = Dictionary(uniqueKeysWithValues: [false, true].map { full in
             (full, registry.makeGauge(descriptor: running, labels: [("kind", Self.kind(full))]))

@@ -19,6 +19,10 @@ public struct ReplicationUser: Sendable, Equatable, Codable {
     public var failureCount = 0
     /// When the last failure happened.
     public var lastFailure: Int64 = 0
+    /// When the current run of failures began, the first failure since the last success
+    /// (0 when the last sync did not fail). Not in the state file: a restored failing
+    /// user counts from its last failure.
+    public var failingSince: Int64 = 0
     /// The last error, for status.
     public var lastError: String?
     /// The next sync must be a full one (`replicate -f`).

@@ -20,6 +20,10 @@ public struct ReplicatorSettings: Sendable, Equatable {
     /// "Changed during sync" is retried at once this many times before it counts as a
     /// failure.
     public var changedDuringSyncRetries = 3
+    /// Dovecot's shared namespace (default `shared/$user/`): a change notified with the name
+    /// of a mailbox in it queues the mailbox's owner instead of the user who made it (see
+    /// ``SharedNamespace``); nil when the mail system has no shared namespace.
+    public var sharedNamespace: SharedNamespace? = .dovecotDefault
 
     public init() {}
 

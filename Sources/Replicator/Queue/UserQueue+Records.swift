@@ -1,5 +1,5 @@
 extension UserQueue {
-    /// The queue's users, stored compactly enough for a million of them: one 72-byte record
+    /// The queue's users, stored compactly enough for a million of them: one 80-byte record
     /// per user in an array (a ``ReplicationUser`` takes 136), a name index of 4-byte slot
     /// numbers, and the rare texts (last error, hold reason) in a side table. Slots of
     /// removed users are reused; a reused slot keeps counting its generation, so that heap
@@ -24,6 +24,8 @@ extension UserQueue {
             var lastFullSync: Int64 = 0
             var lastSuccessfulSync: Int64 = 0
             var lastFailure: Int64 = 0
+            /// When the current run of failures began (0: the last sync did not fail).
+            var failingSince: Int64 = 0
             var failureCount: Int32 = 0
             var changedRetries: Int32 = 0
             /// Bumped whenever the user's place changes: heap entries with an older
@@ -76,6 +78,7 @@ extension UserQueue {
             user.lastSyncFailed = record.flags.contains(.failed)
             user.failureCount = Int(record.failureCount)
             user.lastFailure = record.lastFailure
+            user.failingSince = record.failingSince
             user.forceFullSync = record.flags.contains(.forceFull)
             user.changedRetries = Int(record.changedRetries)
             user.held = record.flags.contains(.held)
@@ -96,6 +99,7 @@ extension UserQueue {
             record.lastFullSync = user.lastFullSync
             record.lastSuccessfulSync = user.lastSuccessfulSync
             record.lastFailure = user.lastFailure
+            record.failingSince = user.failingSince
             record.failureCount = Int32(clamping: user.failureCount)
             record.changedRetries = Int32(clamping: user.changedRetries)
             let kept = record.flags.intersection([.running, .runningFull])

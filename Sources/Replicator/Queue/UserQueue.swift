@@ -66,6 +66,8 @@ public struct UserQueue: Sendable {
     /// Puts back a user as it was saved (state file): its place follows from its record.
     /// A user already known keeps the newer of the two (by last update).
     public mutating func restore(_ user: ReplicationUser, now: Int64) {
+        var user = user
+        if user.lastSyncFailed && user.failingSince == 0 { user.failingSince = user.lastFailure }
         guard let slot = records.slot(of: user.name) else {
             schedule(records.insert(user), now: now)
             return
@@ -167,6 +169,7 @@ public struct UserQueue: Sendable {
             if full { records[slot].lastFullSync = records[slot].lastFastSync }
             records[slot].flags.remove(.failed)
             records[slot].failureCount = 0
+            records[slot].failingSince = 0
             records[slot].changedRetries = 0
             schedule(slot, now: now)
             return true
@@ -178,6 +181,7 @@ public struct UserQueue: Sendable {
             if full { user.lastFullSync = user.lastFastSync }
             user.lastSyncFailed = false
             user.failureCount = 0
+            user.failingSince = 0
             user.lastError = nil
             user.changedRetries = 0
         case .changedDuringSync where user.changedRetries < settings.changedDuringSyncRetries:
@@ -204,6 +208,7 @@ public struct UserQueue: Sendable {
     }
 
     private func fail(_ user: inout ReplicationUser, _ message: String, now: Int64) {
+        if !user.lastSyncFailed || user.failingSince == 0 { user.failingSince = now }
         user.lastSyncFailed = true
         user.failureCount += 1
         user.lastFailure = now

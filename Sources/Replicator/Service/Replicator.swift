@@ -10,6 +10,8 @@ import Logging
 /// on stop it starts nothing new and returns when the running syncs have ended.
 public actor Replicator {
     public private(set) var queue: UserQueue
+    /// The queue's settings, readable without waiting for the actor.
+    public nonisolated let settings: ReplicatorSettings
     public let engine: any SyncEngine
     public let clock: any ReplicatorClock
     let logger: Logger
@@ -38,6 +40,7 @@ public actor Replicator {
 
     public init(queue: UserQueue, engine: any SyncEngine, clock: any ReplicatorClock = SystemReplicatorClock(), tick: Int64 = 1, logger: Logger) {
         self.queue = queue
+        self.settings = queue.settings
         self.engine = engine
         self.clock = clock
         self.tick = max(tick, 1)
@@ -169,6 +172,17 @@ public actor Replicator {
         kick()
     }
 
+    /// A change `user` made in `mailbox` (an event naming both): queues the mailbox's owner
+    /// when it is a shared one (see ``UserQueue/syncedUser(forChangeBy:in:)``), else
+    /// `user`; returns whom it queued.
+    @discardableResult
+    public func notify(_ user: String, mailbox: String?, priority: ReplicationPriority) -> String {
+        guard !user.isEmpty else { return user }
+        let synced = queue.notify(user, mailbox: mailbox, priority: priority, now: clock.now)
+        kick()
+        return synced
+    }
+
     /// A change for `user` whose caller waits for it to reach the peer (priority `sync`).
     /// Returns whether the sync that followed succeeded; false when the user was removed
     /// or the replicator stopped. Cancelling the caller withdraws the wait.
@@ -283,6 +297,7 @@ public actor Replicator {
             }
         }
         statistics.running = queue.runningCount
+        statistics.stuck = queue.stuckCount(now: now)
         return statistics
     }
 
@@ -294,7 +309,8 @@ public actor Replicator {
             return ReplicationUserStatus(
                 username: user.name, priority: user.priority, lastFastSync: user.lastFastSync, lastFullSync: user.lastFullSync,
                 lastSuccessfulSync: user.lastSuccessfulSync, failed: user.lastSyncFailed, nextSyncSeconds: next,
-                lastError: user.lastError, held: user.held, running: queue.running(user.name) != nil)
+                lastError: user.lastError, held: user.held, running: queue.running(user.name) != nil,
+                stuck: queue.stuck(user.name, now: now))
         }
     }
 
@@ -302,7 +318,9 @@ public actor Replicator {
     public func syncStatus() -> [SyncSlotStatus] {
         let now = clock.now
         return started.sorted { $0.key < $1.key }.map { user, sync in
-            SyncSlotStatus(username: user, type: sync.full ? "full" : "incremental", seconds: now - sync.at)
+            SyncSlotStatus(
+                username: user, type: sync.full ? "full" : "incremental", seconds: now - sync.at,
+                stuck: now - sync.at > queue.settings.failureRetryInterval)
         }
     }
 

@@ -17,6 +17,10 @@ public struct ReplicatorStatistics: Sendable, Equatable, Codable {
     public var held = 0
     /// Syncs running now (not in Dovecot's list).
     public var running = 0
+    /// Users stuck longer than the failure retry interval: a sync running (or waiting for
+    /// its lock) that long, or failing that long without a success (see ``StuckSync``; not
+    /// in Dovecot's list).
+    public var stuck = 0
 
     public init() {}
 
@@ -48,6 +52,8 @@ public struct ReplicationUserStatus: Sendable, Equatable, Codable {
     public var lastError: String?
     public var held: Bool
     public var running: Bool
+    /// Why and since when the user is stuck; nil when it is not.
+    public var stuck: StuckSync? = nil
 }
 
 /// One row of `duplex replicator dsync-status`: a running sync.
@@ -57,4 +63,25 @@ public struct SyncSlotStatus: Sendable, Equatable, Codable {
     public var type: String
     /// Seconds it has run.
     public var seconds: Int64
+    /// It has run longer than the failure retry interval (the user is stuck).
+    public var stuck = false
+
+    public init(username: String, type: String, seconds: Int64, stuck: Bool = false) {
+        self.username = username
+        self.type = type
+        self.seconds = seconds
+        self.stuck = stuck
+    }
+    private enum CodingKeys: String, CodingKey {
+        case username, type, seconds, stuck
+    }
+
+    /// Reads a slot; one without `stuck` (from an agent that predates it) is not stuck.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            username: try container.decode(String.self, forKey: .username), type: try container.decode(String.self, forKey: .type),
+            seconds: try container.decode(Int64.self, forKey: .seconds),
+            stuck: try container.decodeIfPresent(Bool.self, forKey: .stuck) ?? false)
+    }
 }
