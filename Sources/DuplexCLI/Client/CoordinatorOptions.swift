@@ -126,6 +126,14 @@ struct CoordinatorOptions: ParsableArguments {
         }
     }
 
+    /// Sends `request`, then prints the answer: its JSON with `--json`, else `render` of it
+    /// (given the coordinator's clock).
+    func show<T: Decodable>(_ request: CoordinatorRequest, as type: T.Type, render: (T, Date) -> String) async throws {
+        let (value, response) = try await send(request, as: T.self)
+        if json { return try printJSON(response) }
+        Output.write(render(value, response.date ?? Date()))
+    }
+
     /// Prints an answer's body as pretty JSON, keys sorted (the API's shape, unchanged).
     func printJSON(_ response: CoordinatorResponse) throws {
         Output.write(try CoordinatorJSON.pretty(response.body))

@@ -114,9 +114,9 @@ struct PairAddCommand: AsyncParsableCommand {
             "host_a": host(try PairCommand.parseHost(hostA, option: "--host-a")),
             "host_b": host(try PairCommand.parseHost(hostB, option: "--host-b")),
         ]
-        let (pair, response) = try await options.send(CoordinatorRequest(.post, ["v1", "pairs"], json: body), as: APIPair.self)
-        if options.json { return try options.printJSON(response) }
-        Output.write(PairCommand.render(pair))
+        try await options.show(
+            CoordinatorRequest(.post, ["v1", "pairs"], json: body), as: APIPair.self
+        ) { value, _ in PairCommand.render(value) }
     }
 }
 
@@ -127,9 +127,9 @@ struct PairListCommand: AsyncParsableCommand {
     @OptionGroup var options: CoordinatorOptions
 
     func run() async throws {
-        let (list, response) = try await options.send(CoordinatorRequest(.get, ["v1", "pairs"]), as: APIPairList.self)
-        if options.json { return try options.printJSON(response) }
-        Output.write(PairCommand.render(list))
+        try await options.show(
+            CoordinatorRequest(.get, ["v1", "pairs"]), as: APIPairList.self
+        ) { value, _ in PairCommand.render(value) }
     }
 }
 
@@ -145,9 +145,9 @@ struct PairShowCommand: AsyncParsableCommand {
     func validate() throws { try CoordinatorOptions.checkName(name, .pair, option: "pair") }
 
     func run() async throws {
-        let (pair, response) = try await options.send(CoordinatorRequest(.get, ["v1", "pairs", name]), as: APIPair.self)
-        if options.json { return try options.printJSON(response) }
-        Output.write(PairCommand.render(pair))
+        try await options.show(
+            CoordinatorRequest(.get, ["v1", "pairs", name]), as: APIPair.self
+        ) { value, _ in PairCommand.render(value) }
     }
 }
 
@@ -163,10 +163,9 @@ extension PairStateCommand {
     func validate() throws { try CoordinatorOptions.checkName(name, .pair, option: "pair") }
 
     func run() async throws {
-        let (pair, response) = try await options.send(
-            CoordinatorRequest(.patch, ["v1", "pairs", name], json: ["state": Self.state]), as: APIPair.self)
-        if options.json { return try options.printJSON(response) }
-        Output.write(PairCommand.render(pair))
+        try await options.show(
+            CoordinatorRequest(.patch, ["v1", "pairs", name], json: ["state": Self.state]), as: APIPair.self
+        ) { value, _ in PairCommand.render(value) }
     }
 }
 

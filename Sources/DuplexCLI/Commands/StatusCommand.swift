@@ -53,9 +53,9 @@ struct StatusCommand: AsyncParsableCommand {
         if let pair { return try await runPair(pair) }
         var query: [(name: String, value: String)] = []
         if let tenant { query.append(("tenant", tenant)) }
-        let (status, response) = try await options.send(CoordinatorRequest(.get, ["v1", "status"], query: query), as: APIStatus.self)
-        if options.json { return try options.printJSON(response) }
-        Output.write(Self.render(status, now: response.date ?? Date()))
+        try await options.show(
+            CoordinatorRequest(.get, ["v1", "status"], query: query), as: APIStatus.self
+        ) { Self.render($0, now: $1) }
     }
 
     private func runPair(_ pair: String) async throws {

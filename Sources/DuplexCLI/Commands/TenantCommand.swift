@@ -65,10 +65,9 @@ struct TenantAddCommand: AsyncParsableCommand {
         var body: [String: Any] = ["name": name]
         if let allowedPairs { body["allowed_pairs"] = try TenantCommand.parsePairs(allowedPairs) }
         if let userQuota { body["user_quota"] = userQuota }
-        let (tenant, response) = try await options.send(
-            CoordinatorRequest(.post, ["v1", "tenants"], json: body), as: APITenant.self)
-        if options.json { return try options.printJSON(response) }
-        Output.write(TenantCommand.render(tenant))
+        try await options.show(
+            CoordinatorRequest(.post, ["v1", "tenants"], json: body), as: APITenant.self
+        ) { value, _ in TenantCommand.render(value) }
     }
 }
 
@@ -79,9 +78,9 @@ struct TenantListCommand: AsyncParsableCommand {
     @OptionGroup var options: CoordinatorOptions
 
     func run() async throws {
-        let (list, response) = try await options.send(CoordinatorRequest(.get, ["v1", "tenants"]), as: APITenantList.self)
-        if options.json { return try options.printJSON(response) }
-        Output.write(TenantCommand.render(list))
+        try await options.show(
+            CoordinatorRequest(.get, ["v1", "tenants"]), as: APITenantList.self
+        ) { value, _ in TenantCommand.render(value) }
     }
 }
 
@@ -97,9 +96,9 @@ struct TenantShowCommand: AsyncParsableCommand {
     func validate() throws { try CoordinatorOptions.checkName(name, .tenant, option: "tenant") }
 
     func run() async throws {
-        let (tenant, response) = try await options.send(CoordinatorRequest(.get, ["v1", "tenants", name]), as: APITenant.self)
-        if options.json { return try options.printJSON(response) }
-        Output.write(TenantCommand.render(tenant))
+        try await options.show(
+            CoordinatorRequest(.get, ["v1", "tenants", name]), as: APITenant.self
+        ) { value, _ in TenantCommand.render(value) }
     }
 }
 
@@ -142,9 +141,8 @@ struct TenantSetCommand: AsyncParsableCommand {
         if allPairs { body["allowed_pairs"] = NSNull() }
         if let userQuota { body["user_quota"] = userQuota }
         if noQuota { body["user_quota"] = NSNull() }
-        let (tenant, response) = try await options.send(
-            CoordinatorRequest(.patch, ["v1", "tenants", name], json: body), as: APITenant.self)
-        if options.json { return try options.printJSON(response) }
-        Output.write(TenantCommand.render(tenant))
+        try await options.show(
+            CoordinatorRequest(.patch, ["v1", "tenants", name], json: body), as: APITenant.self
+        ) { value, _ in TenantCommand.render(value) }
     }
 }

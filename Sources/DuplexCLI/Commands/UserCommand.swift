@@ -114,10 +114,9 @@ struct UserAssignCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let (assigned, response) = try await options.send(
-            CoordinatorRequest(.post, ["v1", "users"], json: ["name": user, "tenant": tenant]), as: APIUser.self)
-        if options.json { return try options.printJSON(response) }
-        Output.write(UserCommand.render(assigned, now: response.date ?? Date()))
+        try await options.show(
+            CoordinatorRequest(.post, ["v1", "users"], json: ["name": user, "tenant": tenant]), as: APIUser.self
+        ) { UserCommand.render($0, now: $1) }
     }
 }
 
@@ -134,9 +133,9 @@ struct UserShowCommand: AsyncParsableCommand {
     func validate() throws { try CoordinatorOptions.checkName(user, .user, option: "user") }
 
     func run() async throws {
-        let (shown, response) = try await options.send(CoordinatorRequest(.get, ["v1", "users", user]), as: APIUser.self)
-        if options.json { return try options.printJSON(response) }
-        Output.write(UserCommand.render(shown, now: response.date ?? Date()))
+        try await options.show(
+            CoordinatorRequest(.get, ["v1", "users", user]), as: APIUser.self
+        ) { UserCommand.render($0, now: $1) }
     }
 }
 
@@ -257,9 +256,9 @@ struct UserRemoveCommand: AsyncParsableCommand {
     func validate() throws { try CoordinatorOptions.checkName(user, .user, option: "user") }
 
     func run() async throws {
-        let (removed, response) = try await options.send(CoordinatorRequest(.delete, ["v1", "users", user]), as: APIUser.self)
-        if options.json { return try options.printJSON(response) }
-        Output.write(UserCommand.render(removed, now: response.date ?? Date()))
+        try await options.show(
+            CoordinatorRequest(.delete, ["v1", "users", user]), as: APIUser.self
+        ) { UserCommand.render($0, now: $1) }
     }
 }
 
@@ -276,8 +275,8 @@ struct UserRouteCommand: AsyncParsableCommand {
     func validate() throws { try CoordinatorOptions.checkName(user, .user, option: "user") }
 
     func run() async throws {
-        let (route, response) = try await options.send(CoordinatorRequest(.get, ["v1", "users", user, "route"]), as: APIRoute.self)
-        if options.json { return try options.printJSON(response) }
-        Output.write(UserCommand.render(route))
+        try await options.show(
+            CoordinatorRequest(.get, ["v1", "users", user, "route"]), as: APIRoute.self
+        ) { value, _ in UserCommand.render(value) }
     }
 }
