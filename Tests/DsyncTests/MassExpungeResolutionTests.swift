@@ -126,6 +126,7 @@ import Testing
         try f.saveMany(f.a, guids: ["m-1", "m-2", "m-3"])
         try f.create(f.a, "Sent")
         try f.save(f.a, "Sent", guid: "s-1", flags: "\\Seen")
+        try f.subscribe(f.a, "Sent")
         try await f.sync()
         try f.expunge(f.a, uids: [2])
         let mapBefore = try mapOf(f.a)

@@ -32,7 +32,7 @@ import Testing
         let json = try #require(try JSONSerialization.jsonObject(with: Data(second.stdout.utf8)) as? [String: Any], "\(second.stdout)")
         #expect(Set(json.keys) == [
             "user", "fastPath", "dryRun", "plannedA", "plannedB", "appliedA", "appliedB", "uidConflicts", "nameConflicts",
-            "keywordsDropped", "changedDuringSync", "mailboxes", "messages", "seconds", "planA", "planB",
+            "keywordsDropped", "changedDuringSync", "mailboxes", "messages", "seconds", "planA", "planB", "restoredA", "restoredB",
         ])
         #expect(json["user"] as? String == f.user)
         #expect(json["changedDuringSync"] as? Bool == false)

@@ -271,6 +271,7 @@ import Testing
                 "DUPLEX_REPLICATOR_ADMIN_SOCKET": "/env/admin.sock",
                 "DUPLEX_REPLICATOR_STATE_FILE": "/env/replicator.state",
                 "DUPLEX_REPLICATOR_HTTP_LISTEN": "127.0.0.2:7999",
+                "DUPLEX_REPLICATOR_IMPORT_DOVECOT_DB": "/env/replicator.db",
                 "DUPLEX_REPLICATOR_SHARED_NAMESPACE_PREFIX": "Shared/$domain/$username/",
                 "UNRELATED": "x",
             ]
@@ -295,6 +296,7 @@ import Testing
             var withHTTP = expected
             withHTTP.replicator?.httpHost = "127.0.0.2"
             withHTTP.replicator?.httpPort = 7999
+            withHTTP.replicator?.importDovecotDatabase = "/env/replicator.db"
             withHTTP.replicator?.settings.sharedNamespace = try SharedNamespace(prefix: "Shared/$domain/$username/")
             #expect(configuration == withHTTP)
         }

@@ -173,6 +173,10 @@ public struct SyncSession: Sendable {
                 header = nil
             }
         }
+        if recreated != nil {
+            // The new side never unsubscribed anything: the other side's subscriptions are kept.
+            base?.subscriptions = []
+        }
         let viewA = try await a.read(reusing: Self.reusable(base: base, saved: header?.stampA, now: stampA, side: .a))
         let viewB = try await b.read(reusing: Self.reusable(base: base, saved: header?.stampB, now: stampB, side: .b))
         var plan = SyncPlanner.plan(base: base, a: viewA, b: viewB)
