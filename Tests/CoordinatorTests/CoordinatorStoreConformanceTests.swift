@@ -139,7 +139,10 @@ import Testing
                 _ = try await store.assign(user: name("u\(index)", .user), tenant: example)
             }
             let counts = Dictionary(uniqueKeysWithValues: try await store.listPairs().map { ($0.name.value, $0.userCount) })
-            #expect(counts == ["small": 10, "big": 30, "off": 0])
+            // Loads are compared in steps of 1/1000 of capacity × weight: within one user of 10/30.
+            #expect((9...11).contains(counts["small"] ?? 0))
+            #expect(counts["small", default: 0] + counts["big", default: 0] == 40)
+            #expect(counts["off"] == 0)
         }
     }
 

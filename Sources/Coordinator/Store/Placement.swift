@@ -10,24 +10,25 @@ enum Placement {
         var weight: Int64
     }
 
-    /// The candidates with room, best first: least loaded relative to capacity × weight; ties
-    /// broken by a hash of the user's name and the pair's id, so that users arriving together
-    /// spread over equally loaded pairs instead of all queuing on one, and the same user meets
-    /// the same order.
+    /// The candidates with room, best first: least loaded relative to capacity × weight, in
+    /// steps of 1/1000 of capacity × weight; within a step, ordered by a hash of the user's name
+    /// and the pair's id. The steps let users arriving together spread over nearly equally
+    /// loaded pairs instead of all queuing for the one least loaded pair's row lock; the hash
+    /// gives the same user the same order.
     static func order(_ candidates: [Candidate], for user: CoordinatorName) -> [Candidate] {
         let seed = StableHash.fnv1a(user.value.utf8)
         return candidates.filter { $0.userCount < $0.capacity && $0.capacity > 0 && $0.weight > 0 }
-            .sorted { lhs, rhs in
-                // users/(capacity*weight) compared without division: exact for any sizes we allow.
-                let left = lhs.userCount.multipliedFullWidth(by: rhs.capacity * rhs.weight)
-                let right = rhs.userCount.multipliedFullWidth(by: lhs.capacity * lhs.weight)
-                if left.high != right.high || left.low != right.low {
-                    return left.high != right.high ? left.high < right.high : left.low < right.low
-                }
-                let lhsTie = mix(seed, lhs.id.rawValue)
-                let rhsTie = mix(seed, rhs.id.rawValue)
-                return lhsTie != rhsTie ? lhsTie < rhsTie : lhs.id < rhs.id
+            .map { candidate in
+                // Capacity ≤ Int64.max / 1000 / weight in any real fleet; saturate rather than trap.
+                let scaled = candidate.userCount.multipliedReportingOverflow(by: 1000)
+                let step = scaled.overflow ? Int64.max : scaled.partialValue / (candidate.capacity * candidate.weight)
+                return (candidate, step, mix(seed, candidate.id.rawValue))
             }
+            .sorted { lhs, rhs in
+                if lhs.1 != rhs.1 { return lhs.1 < rhs.1 }
+                return lhs.2 != rhs.2 ? lhs.2 < rhs.2 : lhs.0.id < rhs.0.id
+            }
+            .map(\.0)
     }
 
     private static func mix(_ seed: UInt64, _ id: Int64) -> UInt64 {

@@ -31,16 +31,20 @@ extension SQLCoordinatorStore {
                         message: "the tenant has \(quota) user(s), its quota")
                 }
             }
-            let candidates = try await tx.query(
+            let candidateRows = try await tx.query(
                 """
-                SELECT p.id, p.user_count, p.capacity, p.weight FROM duplex_pairs p
+                SELECT p.id, p.name, p.user_count, p.capacity, p.weight FROM duplex_pairs p
                 WHERE p.state = 'active' AND p.user_count < p.capacity
                     AND (NOT $1 OR p.id IN (SELECT pair_id FROM duplex_tenant_pairs WHERE tenant_id = $2))
                 """, [.bool(try tenantRow.bool("restricted")), SQLValue(tenantID)]
-            ).map { row throws(CoordinatorStoreError) in
-                Placement.Candidate(
+            )
+            var pairNames: [PairID: CoordinatorName] = [:]
+            let candidates = try candidateRows.map { row throws(CoordinatorStoreError) in
+                let candidate = Placement.Candidate(
                     id: try row.id("id"), userCount: try row.int64("user_count"), capacity: try row.int64("capacity"),
                     weight: try row.int64("weight"))
+                pairNames[candidate.id] = try row.name("name", .pair)
+                return candidate
             }
             // The counter is raised only while the pair still has room: the UPDATE re-checks
             // its condition on the newest row after waiting for the row lock, so concurrent
@@ -53,7 +57,7 @@ extension SQLCoordinatorStore {
                         created_at, updated_at)
                     VALUES ($1, $2, $3, $4, 'active', 1, $5, $6, $6)
                     ON CONFLICT (name) WHERE state <> 'removed' DO NOTHING
-                    RETURNING id
+                    RETURNING id, created_at
                     """,
                     [
                         .text(user.value), SQLValue(tenantID), SQLValue(candidate.id),
@@ -62,9 +66,13 @@ extension SQLCoordinatorStore {
                 // Another transaction assigned the same user first: roll back (freeing the place
                 // taken above) and answer with its assignment.
                 guard let row = inserted.first else { throw RaceLost() }
-                let id: UserID = try row.id("id")
-                try await self.logChange(pair: candidate.id, version: version, user: id, tx)
-                return Assignment(user: try await self.readUser(id: id, tx, "assign", context), isNew: true)
+                try await self.logChange(pair: candidate.id, version: version, user: try row.id("id"), tx)
+                let assigned = UserRecord(
+                    id: try row.id("id"), name: user, tenantID: tenantID, tenant: tenant, pairID: candidate.id,
+                    pair: pairNames[candidate.id], preferredHost: HostSide.preferred(for: user), state: .active,
+                    noreplicate: false, epoch: 1, version: version, createdAt: try row.date("created_at"),
+                    updatedAt: try row.date("created_at"))
+                return Assignment(user: assigned, isNew: true)
             }
             throw CoordinatorStoreError(
                 .capacityExhausted, operation: "assign", context: context,
