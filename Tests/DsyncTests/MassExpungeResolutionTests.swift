@@ -187,3 +187,53 @@ import Testing
         #expect(result.stderr.contains("--accept-mass-expunge and --restore-mass-expunge exclude each other"), "\(result.stderr)")
     }
 }
+
+/// Dovecot reads what a restore leaves: both Maildirs list the same UIDs, GUIDs and flags
+/// through `doveadm fetch`, every message once.
+@Suite(.enabled(if: DovecotInstance.isAvailable, "needs Dovecot 2.3 (dovecot-core) and root"))
+struct MassExpungeRestoreDovecotTests {
+    @Test func restoredMaildirs_areReadByDoveadm_asTheSameMessages() async throws {
+        let dovecot = try DovecotInstance(prefix: "duplex-restore")
+        defer { try? dovecot.stop() }
+        let user = "restore"
+        let home = try dovecot.makeHomeDirectory(user: user)
+        let stores = try ["A", "B"].map { name in
+            let store = MailStore(root: home + "/" + name, configuration: SyncFixture.configuration)
+            try FileManager.default.createDirectory(atPath: store.root, withIntermediateDirectories: false)
+            try store.createMailbox(.inbox)
+            return store
+        }
+        var options = SyncOptions(user: user)
+        options.stateDirectory = home + "/state"
+        func sync() async throws {
+            let report = try await SyncSession(a: LocalReplica(store: stores[0]), b: LocalReplica(store: stores[1]), options: options).run()
+            #expect(!report.changedDuringSync, "\(report)")
+        }
+        let batch = try stores[0].makeSaveBatch(in: .inbox)
+        for index in 1...150 {
+            try batch.add(options: SaveOptions(guid: "m-\(index)")) { try $0.write(SyncFixture.body("m-\(index)")) }
+        }
+        _ = try batch.commit()
+        try await sync()
+        _ = try stores[1].expunge(in: .inbox, uids: Array(1...100))
+        _ = try stores[0].updateFlags(in: .inbox, uids: [5], .add, MessageFlags(system: [.seen]))
+        options.massExpungeResolution = .restore
+        try await sync()
+        try dovecot.chownToVmail(path: home)
+
+        var lists: [[String]] = []
+        for store in stores {
+            let out = try dovecot.doveadm(["-o", "mail_location=maildir:\(store.root)", "fetch", "-u", user, "uid guid flags", "mailbox", "INBOX"])
+            let records = DoveadmOutputParser.parseRecords(out.stdout, fields: ["uid", "guid", "flags"])
+            lists.append(records.map { record in
+                let flags = (record["flags"] ?? "").split(separator: " ").filter { $0 != "\\Recent" }.joined(separator: " ")
+                return "\(record["uid"] ?? "?") \(record["guid"] ?? "?") \(flags)"
+            })
+        }
+        #expect(lists[0] == lists[1], "doveadm reads different messages on the two sides")
+        #expect(lists[0].count == 150, "\(lists[0])")
+        let guids = lists[0].map { String($0.split(separator: " ")[1]) }
+        #expect(Set(guids).count == 150 && Set(guids) == Set((1...150).map { "m-\($0)" }), "a message is lost or duplicated")
+        #expect(lists[0].contains { $0.hasSuffix(" m-5 \\Seen") }, "the flag set on the side that kept m-5 is lost: \(lists[0].prefix(10))")
+    }
+}
