@@ -33,12 +33,19 @@ struct CoordinatorOptions: ParsableArguments {
         valueName: "FILE"))
     var ca: String?
 
+    @Option(help: ArgumentHelp(
+        "Seconds to wait for the connection (at most 10) and then for each part of the answer.", valueName: "SECS"))
+    var timeout: Double = 30
+
     @Flag(help: "Print the coordinator's answer as JSON (the API's shape).")
     var json = false
 
     var environment: [String: String] { ProcessInfo.processInfo.environment }
 
     func validate() throws {
+        guard timeout > 0, timeout <= 3600 else {
+            throw ValidationError("--timeout must be more than 0 and at most 3600 seconds, got \(timeout)")
+        }
         do {
             _ = try url()
         } catch {
@@ -85,8 +92,11 @@ struct CoordinatorOptions: ParsableArguments {
         do { url = try self.url() } catch { throw Self.fail(error.description, exitCode: 64) }
         let caPath = ca ?? environment[Self.caVariable].flatMap { $0.isEmpty ? nil : $0 }
         let token = try token()
+        var configuration = CoordinatorClient.Configuration(url: url, token: token, trustedCAPath: caPath)
+        configuration.readTimeout = .milliseconds(Int64(timeout * 1000))
+        configuration.connectTimeout = min(configuration.readTimeout, .seconds(10))
         do {
-            return try CoordinatorClient(.init(url: url, token: token, trustedCAPath: caPath))
+            return try CoordinatorClient(configuration)
         } catch {
             throw Self.fail(error.description, exitCode: 66)
         }
