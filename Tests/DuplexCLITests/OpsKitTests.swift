@@ -122,10 +122,11 @@ import Testing
         #expect(unit.value("ProtectSystem") == "strict")
         #expect(unit.value("NoNewPrivileges") == "yes")
 
-        let help = try ExternalCommand.run(ExternalCommand.duplexExecutable, ["--help"])
-        withKnownIssue("duplex coordinator is not a subcommand yet") {
-            #expect(help.stdout.contains("\n  coordinator "), "duplex --help does not list coordinator")
-        }
+        let help = try ExternalCommand.run(ExternalCommand.duplexExecutable, ["coordinator", "serve", "--help"])
+        #expect(help.status == 0, "\(help.stderr)")
+        #expect(help.stdout.contains("--config") && help.stdout.contains("SIGHUP"), "\(help.stdout)")
+        #expect(unit.value("ExecReload") == "/bin/kill -HUP $MAINPID")
+        #expect(unit.value("KillSignal") == "SIGTERM")
     }
 
     @Test(.enabled(if: ExternalCommand.executable(named: "systemd-sysusers") != nil, "systemd-sysusers is not installed"))
@@ -249,17 +250,24 @@ import Testing
     @Test(.enabled(if: canRunProxy, "needs dovecot-core with its pgsql driver, PostgreSQL and root"), .timeLimit(.minutes(3)))
     func proxySnippet_realPostgreSQL_sendsEachUserToTheHostOfItsRoute() async throws {
         try await PostgresServer.with { postgres in
-            // A stand-in for the coordinator's view, with the columns the query assumes.
+            // A stand-in for the coordinator's view (ops/postgresql/duplex_user_route.md), with
+            // the columns the query reads.
             let schema = try postgres.psql("CREATE DATABASE duplex")
             #expect(schema.status == 0, "\(schema.stderr)")
             let view = try postgres.psql(
                 """
-                CREATE TABLE route (user_name text PRIMARY KEY, preferred_host text, other_host text, drained boolean);
+                CREATE TABLE route (
+                  user_name text PRIMARY KEY, preferred_host text, preferred_address text,
+                  other_host text, other_address text, preferred_down boolean);
                 CREATE VIEW duplex_user_route AS
-                  SELECT user_name, CASE WHEN drained THEN other_host ELSE preferred_host END AS host, preferred_host, other_host
+                  SELECT user_name,
+                         CASE WHEN preferred_down THEN other_host ELSE preferred_host END AS host,
+                         CASE WHEN preferred_down THEN other_address ELSE preferred_address END AS host_address,
+                         preferred_host, preferred_address, other_host, other_address
                   FROM route;
-                INSERT INTO route VALUES ('alice@example.com', '192.0.2.1', '192.0.2.2', false),
-                                         ('bob@example.com', '192.0.2.1', '192.0.2.2', true);
+                INSERT INTO route VALUES
+                  ('alice@example.com', 'host-a.example.net', '192.0.2.1', 'host-b.example.net', '192.0.2.2', false),
+                  ('bob@example.com', 'host-a.example.net', '192.0.2.1', 'host-b.example.net', '192.0.2.2', true);
                 CREATE ROLE dovecot_proxy LOGIN;
                 GRANT SELECT ON duplex_user_route TO dovecot_proxy;
                 """, database: "duplex")
