@@ -76,6 +76,7 @@ let package = Package(
             name: "Coordinator",
             dependencies: [
                 "DuplexTLS",
+                "Dsync",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
