@@ -169,6 +169,7 @@ import Testing
             #expect(defaults.syncTimeout == replicator.syncTimeout)
             #expect(defaults.adminSocket == replicator.adminSocket)
             #expect(defaults.stateFile == replicator.stateFile)
+            #expect(defaults.stateSaveInterval == replicator.stateSaveInterval)
             #expect(defaults.notifyAccess.mode == replicator.notifyAccess.mode)
             #expect(try await fixture.load(Self.minimalYAML).configuration.replicator == nil, "no section, no replicator")
             #expect(example.dsync.host == "0.0.0.0")
@@ -270,6 +271,7 @@ import Testing
                 "DUPLEX_REPLICATOR_SYNC_TIMEOUT": "4",
                 "DUPLEX_REPLICATOR_ADMIN_SOCKET": "/env/admin.sock",
                 "DUPLEX_REPLICATOR_STATE_FILE": "/env/replicator.state",
+                "DUPLEX_REPLICATOR_STATE_SAVE_INTERVAL": "5",
                 "DUPLEX_REPLICATOR_HTTP_LISTEN": "127.0.0.2:7999",
                 "DUPLEX_REPLICATOR_IMPORT_DOVECOT_DB": "/env/replicator.db",
                 "DUPLEX_REPLICATOR_SHARED_NAMESPACE_PREFIX": "Shared/$domain/$username/",
@@ -296,6 +298,7 @@ import Testing
             var withHTTP = expected
             withHTTP.replicator?.httpHost = "127.0.0.2"
             withHTTP.replicator?.httpPort = 7999
+            withHTTP.replicator?.stateSaveInterval = 5
             withHTTP.replicator?.importDovecotDatabase = "/env/replicator.db"
             withHTTP.replicator?.settings.sharedNamespace = try SharedNamespace(prefix: "Shared/$domain/$username/")
             #expect(configuration == withHTTP)
@@ -655,6 +658,8 @@ import Testing
         ("admin_socket", "/" + String(repeating: "a", count: 120), "is longer than the 107 bytes"),
         ("users_file", "nowhere", "/nowhere does not exist"),
         ("state_file", "\"\"", "is empty"),
+        ("state_save_interval", "0", "must be a whole number from 1 to 86400, got \"0\""),
+        ("state_save_interval", "1.5", "must be a whole number from 1 to 86400, got \"1.5\""),
         ("shared_namespace_prefix", "shared/", "names no owner: it needs $user or $username"),
         ("shared_namespace_prefix", "shared/$user", "must end with the namespace separator"),
         ("shared_namespace_prefix", "shared/$username$domain/", "puts two variables side by side"),

@@ -142,18 +142,7 @@ struct ReplicatingPair {
     private func start(
         _ name: String, listen: String, mailRoot: String, identity: String, peerName: String, peer: String, notify: [String]
     ) async throws -> RunningAgent {
-        let files = certificates.identity(identity)
-        let yaml = """
-            dsync:
-              listen: \(listen)
-              mail_root: \(mailRoot)
-              lock_timeout: 10
-              state_dir: \(directory.appending("state-\(name)"))
-            tls:
-              certificate: \(files.certificate)
-              key: \(files.key)
-              ca: \(files.ca)
-              allowed_peers: [\(peerName)]
+        let yaml = certificates.hostSections(name, listen: listen, mailRoot: mailRoot, identity: identity, peerName: peerName) + """
             replicator:
               peer: \(peer)
               admin_socket: \(directory.appending("\(name)-replicator.sock"))
@@ -162,12 +151,7 @@ struct ReplicatingPair {
             \(notify.map { "  " + $0 }.joined(separator: "\n"))
 
             """
-        let path = directory.appending("\(name).yaml")
-        try certificates.write(yaml, to: path)
-        let process = try BackgroundCommand(
-            "/usr/bin/env", ["DUPLEX_LOG_LEVEL=debug", ExternalCommand.duplexExecutable, "agent", "--config", path],
-            outputDirectory: directory.path)
-        return try await RunningAgent(process, sourceLocation: #_sourceLocation)
+        return try await certificates.startAgent(name, yaml: yaml)
     }
 
     /// A TCP port on 127.0.0.1 that was free a moment ago.

@@ -175,6 +175,51 @@ extension ReplicatorHTTPService {
         }
     }
 
+    @Test func syncsStartedAndPeaks_countEveryStartByKind_andTheMostRunningAtOnce() async throws {
+        var settings = ReplicatorSettings()
+        settings.maxConnections = 4
+        settings.maxFullSyncsSetting = 1
+        let engine = ScriptedEngine()
+        let clock = ManualClock()
+        let replicator = Replicator(queue: UserQueue(settings: settings), engine: engine, clock: clock, logger: silent)
+        // Bob and carol had their full sync; alice never synced. Queued before the metrics
+        // attach, as in the agent: the tally misses no start.
+        let synced = ["bob", "carol"].map { name in
+            var user = ReplicationUser(name: name)
+            (user.lastFastSync, user.lastFullSync, user.lastSuccessfulSync) = (clock.now, clock.now, clock.now)
+            return user
+        }
+        await replicator.restore(synced)
+        for user in ["alice", "bob", "carol"] { await replicator.notify(user, priority: .high) }
+        let service = ReplicatorHTTPService(port: 0, replicator: replicator, metrics: ReplicatorMetrics(), logger: silent)
+
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { await replicator.run() }
+            await eventually("three syncs started") { engine.started.count == 3 }
+            // Alice's first sync is a full one; bob's and carol's changes need incremental ones.
+            let first = try await service.scrape()
+            #expect(first.types["duplex_replicator_syncs_started_total"] == "counter")
+            #expect(first["duplex_replicator_syncs_started_total", ["kind": "full"]] == 1)
+            #expect(first["duplex_replicator_syncs_started_total", ["kind": "incremental"]] == 2)
+            #expect(first.types["duplex_replicator_peak_running_syncs"] == "gauge")
+            #expect(first["duplex_replicator_peak_running_syncs", ["kind": "full"]] == 1)
+            #expect(first["duplex_replicator_peak_running_syncs", ["kind": "incremental"]] == 2)
+            #expect(engine.started.sorted() == ["alice full", "bob", "carol"])
+
+            for user in ["alice", "bob", "carol"] { await eventually("\(user)'s sync ended") { engine.end(user) } }
+            await eventually("all recorded") { await replicator.syncStatus().isEmpty }
+            await replicator.notify("dave", priority: .low)
+            await eventually("dave's sync started") { engine.started.count == 4 }
+            let second = try await service.scrape()
+            #expect(second["duplex_replicator_syncs_started_total", ["kind": "full"]] == 2, "counted once each, across scrapes")
+            #expect(second["duplex_replicator_syncs_started_total", ["kind": "incremental"]] == 2)
+            #expect(second["duplex_replicator_peak_running_syncs", ["kind": "full"]] == 1, "a peak stays")
+            #expect(second["duplex_replicator_peak_running_syncs", ["kind": "incremental"]] == 2)
+            await eventually("dave's sync ended") { engine.end("dave") }
+            await replicator.stop()
+        }
+    }
+
     @Test func queueGauges_followTheReplicatorsStatistics() async throws {
         let replicator = Replicator(queue: UserQueue(), engine: ScriptedEngine(), clock: ManualClock(), logger: silent)
         await replicator.notify("alice", priority: .high)

@@ -120,7 +120,9 @@ struct AgentCommand: AsyncParsableCommand {
             logger: logger)
         let listedUsers = ListedUsers(replicator: replicator, engine: engine, from: configuration, logger: logger)
         var services: [any Service] = [
-            ReplicatorService(replicator: replicator, listedUsers: listedUsers, persistence: persistence, logger: logger),
+            ReplicatorService(
+                replicator: replicator, listedUsers: listedUsers, persistence: persistence,
+                saveInterval: configuration.stateSaveInterval, logger: logger),
             ReplicatorAdminServer(socketPath: configuration.adminSocket, replicator: replicator, logger: logger),
             ReplicatorHTTPService(
                 host: configuration.httpHost, port: configuration.httpPort, replicator: replicator, metrics: ReplicatorMetrics(),
@@ -195,7 +197,7 @@ struct TLSReloadService: Service {
 }
 
 /// The replicator as a service: loads its saved queue and the configured users, runs it,
-/// saves the queue every minute; on graceful shutdown it starts no more syncs, waits for
+/// saves the queue every `saveInterval` seconds; on graceful shutdown it starts no more syncs, waits for
 /// the running ones, and saves the queue once more.
 struct ReplicatorService: Service {
     let replicator: Replicator
@@ -203,6 +205,8 @@ struct ReplicatorService: Service {
     /// applied once the saved queue is loaded.
     let listedUsers: ListedUsers
     let persistence: ReplicatorStatePersistence
+    /// Seconds between two saves (`replicator.state_save_interval`).
+    let saveInterval: Int64
     let logger: Logger
 
     func run() async throws {
@@ -210,7 +214,7 @@ struct ReplicatorService: Service {
         await listedUsers.start()
         await withTaskGroup(of: Void.self) { group in
             // Cancelled once the replicator has stopped, it saves one last time.
-            group.addTask { await persistence.run(clock: replicator.clock) }
+            group.addTask { await persistence.run(every: saveInterval, clock: replicator.clock) }
             group.addTask {
                 // Returns on graceful shutdown, throws when cancelled: stopping is right either way.
                 try? await gracefulShutdown()

@@ -33,13 +33,14 @@ extension AgentConfiguration {
             static let syncTimeout = "replicator.sync_timeout"
             static let adminSocket = "replicator.admin_socket"
             static let stateFile = "replicator.state_file"
+            static let stateSaveInterval = "replicator.state_save_interval"
             static let httpListen = "replicator.http_listen"
             static let sharedNamespacePrefix = "replicator.shared_namespace_prefix"
 
             static let all = [
                 peer, usersFile, importDovecotDatabase, maxConnections, maxFullSyncs, fullSyncInterval, failureRetryInterval, failureRetryCap,
-                notifyFifo, notifySocket, notifyUser, notifyGroup, notifyMode, syncTimeout, adminSocket, stateFile, httpListen,
-                sharedNamespacePrefix,
+                notifyFifo, notifySocket, notifyUser, notifyGroup, notifyMode, syncTimeout, adminSocket, stateFile, stateSaveInterval,
+                httpListen, sharedNamespacePrefix,
             ]
         }
 

@@ -73,6 +73,9 @@ extension AgentConfiguration {
         if let timeout = try wholeNumber(ReplicatorKey.syncTimeout, values, in: 1...3600) { configuration.syncTimeout = timeout }
         if let path = try socketPath(ReplicatorKey.adminSocket, values) { configuration.adminSocket = path }
         if let path = try values.path(ReplicatorKey.stateFile) { configuration.stateFile = path }
+        if let interval = try wholeNumber(ReplicatorKey.stateSaveInterval, values, in: 1...86_400) {
+            configuration.stateSaveInterval = interval
+        }
         if let listen = try values.string(ReplicatorKey.httpListen) {
             let address = try values.checking(ReplicatorKey.httpListen) { try ListenAddress(parsing: listen) }
             configuration.httpHost = address.host

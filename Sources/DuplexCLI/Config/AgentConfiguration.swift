@@ -30,6 +30,7 @@ import Dsync
 ///   notify_user: vmail           # owner of both (notify_group, notify_mode "0600")
 ///   admin_socket: /run/duplex/replicator.sock
 ///   state_file: /var/lib/duplex/replicator.state
+///   state_save_interval: 60      # seconds between saves of the queue (1 to 86400)
 /// ```
 ///
 /// See ``ReplicatorConfiguration`` for the replicator's settings.

@@ -35,12 +35,17 @@ public struct ReplicatorConfiguration: Sendable, Equatable {
     public var adminSocket: String
     /// Where the queue is saved.
     public var stateFile: String
+    /// Seconds between two saves of the queue while the agent runs (it is saved at shutdown
+    /// too): what a crash can lose at most.
+    public var stateSaveInterval = ReplicatorConfiguration.defaultStateSaveInterval
     /// The HTTP endpoint (Dovecot 2.4 events, /v1/status, /healthz, /metrics): address and port.
     public var httpHost = "127.0.0.1"
     public var httpPort = 7446
 
     public static let defaultAdminSocket = "/run/duplex/replicator.sock"
     public static let defaultStateFile = "/var/lib/duplex/replicator.state"
+    /// A minute, as Dovecot's replicator saves its `replicator.db`.
+    public static let defaultStateSaveInterval: Int64 = 60
 
     public init(
         peer: String, usersFile: String? = nil, users: [String] = [], settings: ReplicatorSettings = ReplicatorSettings(),

@@ -21,9 +21,24 @@ extension ReplicatorMetrics {
         for full in [false, true] {
             running[full]?.set(Int64(syncs.count { $0.type == Self.kind(full) }))
         }
+        recordStarts(await replicator.startTally)
         var text = registry.emitToBuffer()
         text.append(contentsOf: await lagExposition(for: replicator))
         return text
+    }
+
+    /// Brings the started counters and the peak gauges up to `tally`.
+    private func recordStarts(_ tally: SyncStartTally) {
+        recordedStarts.withLock { recorded in
+            // Two scrapes may read the tally in one order and get here in the other: the
+            // older tally (fewer starts) changes nothing.
+            guard tally.startedFull >= recorded.startedFull, tally.startedIncremental >= recorded.startedIncremental else { return }
+            for full in [false, true] {
+                started[full]?.increment(by: Int64(tally.started(full: full) - recorded.started(full: full)))
+                peakRunning[full]?.set(Int64(tally.peakRunning(full: full)))
+            }
+            recorded = tally
+        }
     }
 
     /// The lag histogram's text, reused while younger than ``lagRefreshInterval``.

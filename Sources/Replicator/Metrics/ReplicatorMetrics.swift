@@ -23,10 +23,14 @@ import Synchronization
 /// `duplex_replicator_waiting_failed_users`, `duplex_replicator_known_users`,
 /// `duplex_replicator_held_users`, `duplex_replicator_stuck_users` (a sync running, or
 /// failing without a success, longer than the failure retry interval),
-/// `duplex_replicator_running_syncs{kind}`, and the replication lag (see ``lagRefreshInterval``).
+/// `duplex_replicator_running_syncs{kind}`, from the
+/// replicator's ``SyncStartTally`` `duplex_replicator_syncs_started_total{kind}` (a counter)
+/// and `duplex_replicator_peak_running_syncs{kind}` (the most syncs of a kind that ran at
+/// once since the agent started: at most `max_full_syncs` full ones), and the replication
+/// lag (see ``lagRefreshInterval``).
 ///
-/// Syncs are counted when they end (the replicator reports a sync only then): syncs
-/// started = `syncs_total` + `running_syncs`.
+/// `syncs_total` counts syncs when they end, `syncs_started_total` when they start: their
+/// difference per kind is the syncs running.
 public final class ReplicatorMetrics: Sendable {
     /// The registry holding the metrics fed as things happen.
     public let registry: PrometheusCollectorRegistry
@@ -60,6 +64,11 @@ public final class ReplicatorMetrics: Sendable {
     let held: Gauge
     let stuck: Gauge
     let running: [Bool: Gauge]
+    let started: [Bool: Counter]
+    let peakRunning: [Bool: Gauge]
+    /// The tally ``started`` and ``peakRunning`` show: a counter only grows by what the
+    /// replicator's tally gained since.
+    let recordedStarts = Mutex(SyncStartTally())
     let lag = Mutex<(computedAt: Int64, exposition: [UInt8])?>(nil)
 
     static let outcomes = ["success", "changed_during_sync", "failure", "held", "no_such_user"]
@@ -128,6 +137,14 @@ public final class ReplicatorMetrics: Sendable {
         let running = Self.descriptor("running", "syncs", "Syncs running now, by kind.")
         self.running = Dictionary(uniqueKeysWithValues: [false, true].map { full in
             (full, registry.makeGauge(descriptor: running, labels: [("kind", Self.kind(full))]))
+        })
+        let started = Self.descriptor("syncs_started", "total", "Syncs started, by kind.")
+        self.started = Dictionary(uniqueKeysWithValues: [false, true].map { full in
+            (full, registry.makeCounter(descriptor: started, labels: [("kind", Self.kind(full))]))
+        })
+        let peak = Self.descriptor("peak_running", "syncs", "The most syncs that ran at once since the agent started, by kind.")
+        peakRunning = Dictionary(uniqueKeysWithValues: [false, true].map { full in
+            (full, registry.makeGauge(descriptor: peak, labels: [("kind", Self.kind(full))]))
         })
     }
 

@@ -27,6 +27,8 @@ public actor Replicator {
     /// Operators' decisions about users held by the mass-loss guard, for each one's next
     /// sync that ends (see ``release(_:resolution:)``).
     private var releases: [String: MassExpungeResolution] = [:]
+    /// Syncs started by kind and the most that ran at once, since this replicator was made.
+    public private(set) var startTally = SyncStartTally()
     private var waiters: [String: [Waiter]] = [:]
     private var nextWaiterID = 0
     private var wake: CheckedContinuation<Void, Never>?
@@ -61,7 +63,9 @@ public actor Replicator {
             await withTaskGroup(of: Void.self) { timer in
                 timer.addTask { await self.tickLoop() }
                 while !stopping && !Task.isCancelled {
-                    for start in queue.start(now: clock.now) {
+                    let starts = queue.start(now: clock.now)
+                    startTally.started(starts, running: queue.runningCount, runningFull: queue.runningFullCount)
+                    for start in starts {
                         started[start.user] = (start.full, clock.now)
                         logger.debug("sync started", metadata: ["user": "\(start.user)", "full": "\(start.full)"])
                         let decision = releases[start.user] ?? .hold
