@@ -5,15 +5,22 @@ extension SQLCoordinatorStore {
         let context = CoordinatorStoreError.Context(tenant: tenant.value, user: user.value)
         let at = now()
         return try await perform("assign", context) { tx in
-            if let existing = try await self.readUsers("u.name = $1 AND u.state <> 'removed'", [.text(user.value)], tx).first {
+            // One round trip for the tenant and whether the user exists: the common cases (a new
+            // user, a repeated assign) need nothing else before placement.
+            let tenants = try await tx.query(
+                """
+                SELECT t.id, t.restricted, t.user_quota,
+                    (SELECT u.id FROM duplex_users u WHERE u.name = $1 AND u.state <> 'removed') AS existing_id
+                FROM duplex_tenants t WHERE t.name = $2
+                """, [.text(user.value), .text(tenant.value)])
+            guard let tenantRow = tenants.first else { throw CoordinatorStoreError.notFound("assign", context, "the tenant") }
+            if let existingID: UserID = try tenantRow.optionalID("existing_id") {
+                let existing = try await self.readUser(id: existingID, tx, "assign", context)
                 guard existing.tenant == tenant else {
                     throw CoordinatorStoreError.conflict("assign", context, "the user belongs to tenant \(existing.tenant)")
                 }
                 return Assignment(user: existing, isNew: false)
             }
-            let tenants = try await tx.query(
-                "SELECT t.id, t.restricted, t.user_quota FROM duplex_tenants t WHERE t.name = $1", [.text(tenant.value)])
-            guard let tenantRow = tenants.first else { throw CoordinatorStoreError.notFound("assign", context, "the tenant") }
             let tenantID: TenantID = try tenantRow.id("id")
             if !tenantRow.isNull("user_quota") {
                 // A quota is checked with the tenant's row locked, so concurrent assigns of one
