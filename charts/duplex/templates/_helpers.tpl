@@ -63,11 +63,13 @@ The coordinator's object names and its in-cluster URL.
 {{ .Values.coordinator.tls.secretName | default (printf "%s-tls" (include "duplex.coordinator.fullname" .)) }}
 {{- end }}
 
+{{- /* localhost: operators reach the API through kubectl port-forward. */}}
 {{- define "duplex.coordinator.dnsNames" -}}
 {{- $service := include "duplex.coordinator.fullname" . }}
 - {{ $service }}
 - {{ $service }}.{{ .Release.Namespace }}.svc
 - {{ $service }}.{{ .Release.Namespace }}.svc.{{ .Values.clusterDomain }}
+- localhost
 {{- end }}
 
 {{- define "duplex.coordinator.url" -}}
