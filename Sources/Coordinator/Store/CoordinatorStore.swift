@@ -82,8 +82,9 @@ public protocol CoordinatorStore: Sendable {
     func setHostHealth(pair: CoordinatorName, side: HostSide, health: HostHealth) async throws(CoordinatorStoreError)
         -> PairRecord
 
-    /// Removes an empty pair by id, with its agents, status reports and finished moves; it is
-    /// dropped from every tenant's shard group.
+    /// Removes an empty pair by id, with its hosts, agents, status reports, change log, finished
+    /// moves and agent tokens; it is dropped from every tenant's shard group, and removed users
+    /// that were on it keep their record without a pair.
     ///
     /// - Throws: `notFound`; `conflict` while users are assigned to it or moving onto it.
     func removePair(_ id: PairID) async throws(CoordinatorStoreError)

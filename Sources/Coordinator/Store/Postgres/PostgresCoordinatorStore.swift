@@ -124,15 +124,16 @@ struct PostgresDriver: SQLDriver {
             var isHeld = false
             for try await value in acquired.decode(Bool.self) { isHeld = value }
             guard isHeld else { return nil }
+            let outcome: Swift.Result<Result, any Error>
+            do { outcome = .success(try await body()) } catch { outcome = .failure(error) }
             do {
-                let result = try await body()
                 try await connection.query("SELECT pg_advisory_unlock(\(key))", logger: logger)
-                return result
             } catch {
-                // A failed unlock closes nothing we could do better: the lock goes with the session.
-                _ = try? await connection.query("SELECT pg_advisory_unlock(\(key))", logger: logger)
-                throw error
+                // A session lock must not go back to the pool with its connection: closing the
+                // connection releases it.
+                try? await connection.close()
             }
+            return try outcome.get()
         }
     }
 }
