@@ -76,6 +76,8 @@ final class CoordinatorResponseHandler: ChannelDuplexHandler {
             fail(context, .tlsFailed, Self.describe(error))
         case is NIOSSLExtraError:
             fail(context, .tlsFailed, String(describing: error))
+        case HTTPParserError.invalidEOFState:
+            fail(context, .disconnected, "closed")
         case is HTTPParserError:
             fail(context, .badResponse, "not HTTP/1.1 (\(error))")
         case let error as IOError:
