@@ -18,10 +18,17 @@ public struct CoordinatorAPI: Sendable {
     static let maximumMaskLength = 255
 
     let store: any CoordinatorStore
+    /// The progress of the moves this coordinator runs, served with each move; `nil` when it
+    /// runs none.
+    let moveProgress: MoveProgressBoard?
 
     /// The API over `store`.
-    public init(store: any CoordinatorStore) {
+    ///
+    /// - Parameter moveProgress: the leader's view of its running moves, shown as each
+    ///   move's `progress` (null without it).
+    public init(store: any CoordinatorStore, moveProgress: MoveProgressBoard? = nil) {
         self.store = store
+        self.moveProgress = moveProgress
     }
 
     /// The router with every route of the API and its middleware.

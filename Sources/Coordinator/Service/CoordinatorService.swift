@@ -6,7 +6,8 @@ import ServiceLifecycle
 
 /// The coordinator as a service: serves ``CoordinatorAPI`` over HTTPS and, on whichever
 /// coordinator holds the `health` leader lock, marks hosts down and up from their agents'
-/// heartbeats (``HostHealthCheck``) every ``Configuration/checkInterval``.
+/// heartbeats (``HostHealthCheck``) every ``Configuration/checkInterval``; with a
+/// ``MoveScheduler``, whichever coordinator holds the `moves` leader lock runs the moves.
 ///
 /// Graceful shutdown stops accepting connections, answers the requests in progress and ends
 /// the health loop. Run it in a `ServiceGroup` after the store's own service (PostgreSQL's
@@ -46,16 +47,22 @@ public struct CoordinatorService: Service {
     let logger: Logger
     let now: @Sendable () -> Date
     let onListening: @Sendable (String) -> Void
+    /// Runs moves while this coordinator leads them; `nil` runs none.
+    let moves: MoveScheduler?
 
     /// A coordinator over `store` (nothing listens until ``run()``).
     ///
     /// - Parameters:
     ///   - now: the clock heartbeats are compared with; tests pass their own.
     ///   - onListening: called with the bound address (`127.0.0.1:7447`) once the server listens.
+    ///   - moves: runs the moves while this coordinator leads them (its progress is served by
+    ///     `GET /v1/moves/{id}`); `nil` runs none.
     public init(
         configuration: Configuration, store: any CoordinatorStore, tls: CoordinatorTLS, logger: Logger,
-        now: @escaping @Sendable () -> Date = { Date() }, onListening: @escaping @Sendable (String) -> Void = { _ in }
+        now: @escaping @Sendable () -> Date = { Date() }, onListening: @escaping @Sendable (String) -> Void = { _ in },
+        moves: MoveScheduler? = nil
     ) {
+        self.moves = moves
         self.configuration = configuration
         self.store = store
         self.tls = tls
@@ -72,6 +79,7 @@ public struct CoordinatorService: Service {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await application.run() }
             group.addTask { await runHealthChecks() }
+            if let moves { group.addTask { await moves.run() } }
             try await group.waitForAll()
         }
     }
@@ -82,7 +90,7 @@ public struct CoordinatorService: Service {
         let onListening = onListening
         let logger = logger
         return Application(
-            router: CoordinatorAPI(store: store).makeRouter(),
+            router: CoordinatorAPI(store: store, moveProgress: moves?.executor.progress).makeRouter(),
             server: HTTPServerBuilder { responder in
                 ReloadableTLSChannel(base: HTTP1Channel(responder: responder), tls: tls)
             },

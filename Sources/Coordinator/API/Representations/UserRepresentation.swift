@@ -88,8 +88,11 @@ struct MoveRepresentation: Encodable, Sendable {
     var startedAt: Date
     var updatedAt: Date
     @EncodesNull var error: String?
+    /// The leader's progress of the move, null when this coordinator does not run it.
+    @EncodesNull var progress: MoveProgressRepresentation?
 
-    init(_ move: MoveRecord) {
+    init(_ move: MoveRecord, progress: MoveProgress? = nil) {
+        self.progress = progress.map(MoveProgressRepresentation.init)
         id = move.id.rawValue
         user = move.user.value
         from = move.fromPair.value
@@ -109,5 +112,31 @@ struct MoveRepresentation: Encodable, Sendable {
         case .finished: "finished"
         case .rolledBack: "rolled_back"
         }
+    }
+}
+
+/// `progress` of a move: `{"phase", "round", "syncs", "messages_copied", "bytes_copied",
+/// "current_sync", "catch_up_pending", "last_error", "updated_at"}`.
+struct MoveProgressRepresentation: Encodable, Sendable {
+    var phase: String
+    var round: Int
+    var syncs: Int
+    var messagesCopied: Int
+    var bytesCopied: Int64
+    @EncodesNull var currentSync: String?
+    var catchUpPending: Bool
+    @EncodesNull var lastError: String?
+    var updatedAt: Date
+
+    init(_ progress: MoveProgress) {
+        phase = MoveRepresentation.phase(progress.phase)
+        round = progress.round
+        syncs = progress.syncs
+        messagesCopied = progress.messagesCopied
+        bytesCopied = progress.bytesCopied
+        currentSync = progress.currentSync
+        catchUpPending = progress.catchUpPending
+        lastError = progress.lastError
+        updatedAt = progress.updatedAt
     }
 }

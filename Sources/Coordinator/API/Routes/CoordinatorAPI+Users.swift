@@ -10,6 +10,7 @@ extension CoordinatorAPI {
     /// Another tenant's user is refused with 403 before anything is changed.
     func addUserRoutes(to router: Router<CoordinatorRequestContext>) {
         let store = store
+        let moveProgress = moveProgress
         router.post("/v1/users") { request, context in
             let role = try context.role()
             var body = try await Self.body(of: request)
@@ -71,11 +72,13 @@ extension CoordinatorAPI {
         router.get("/v1/moves/{id}") { _, context in
             let role = try context.role()
             if case .agent = role { throw APIError.forbidden("a \(role.text) token may not read moves") }
-            let move = try await store.move(MoveID(try Self.id("id", in: context)))
-            if case .tenant = role {
-                try Access.requireTenant(try await store.user(id: move.userID).tenant, role, to: "read moves")
-            }
-            return APIJSON.response(MoveRepresentation(move))
+            let move = try await Self.move(in: context, store, to: "read moves")
+            return APIJSON.response(MoveRepresentation(move, progress: await moveProgress?.progress(of: move.id)))
+        }
+        router.post("/v1/moves/{id}/rollback") { _, context in
+            let move = try await Self.move(in: context, store, to: "roll back moves")
+            let rolledBack = try await store.rollBackMove(move.id, error: "rolled back by an operator")
+            return APIJSON.response(MoveRepresentation(rolledBack, progress: await moveProgress?.progress(of: move.id)))
         }
     }
 
@@ -92,6 +95,22 @@ extension CoordinatorAPI {
         let user = try await store.user(name)
         try Access.requireTenant(user.tenant, role, to: action)
         return user
+    }
+
+    /// The move the path names, once the token may `action` it: admins any move, a tenant
+    /// token its tenant's users' moves, agent tokens none.
+    ///
+    /// - Throws: `badRequest` for an invalid id, `forbidden`, `notFound`.
+    static func move(in context: CoordinatorRequestContext, _ store: any CoordinatorStore, to action: String) async throws
+        -> MoveRecord
+    {
+        let role = try context.role()
+        if case .agent = role { throw APIError.forbidden("a \(role.text) token may not \(action)") }
+        let move = try await store.move(MoveID(try Self.id("id", in: context)))
+        if case .tenant = role {
+            try Access.requireTenant(try await store.user(id: move.userID).tenant, role, to: action)
+        }
+        return move
     }
 
     /// `{"users": [user], "next": ID or null}`.
