@@ -135,7 +135,10 @@ import Testing
             // The example's TLS files live in /etc; these variables point at throwaway ones.
             // The replicator's users file and mail user are this host's.
             let usersFile = try fixture.write("alice\n", to: "users")
+            let tokenFile = try fixture.write("secret-of-agent-eu-1\n", to: "agent.token", mode: 0o600)
             let environment = [
+                "DUPLEX_COORDINATOR_TOKEN_FILE": tokenFile,
+                "DUPLEX_COORDINATOR_CA": fixture.directory.appending("ca.pem"),
                 "DUPLEX_TLS_CERTIFICATE": fixture.directory.appending("host.pem"),
                 "DUPLEX_TLS_KEY": fixture.directory.appending("host.key"),
                 "DUPLEX_TLS_CA": fixture.directory.appending("ca.pem"),
@@ -171,6 +174,17 @@ import Testing
             #expect(defaults.stateFile == replicator.stateFile)
             #expect(defaults.stateSaveInterval == replicator.stateSaveInterval)
             #expect(defaults.notifyAccess.mode == replicator.notifyAccess.mode)
+            let coordinator = try #require(example.coordinator)
+            #expect(coordinator.url.description == "https://coordinator.example.com:7447")
+            #expect(coordinator.pair == "eu-1" && coordinator.host == "mail1a.example.com")
+            #expect(coordinator.token == CoordinatorSecret("secret-of-agent-eu-1") && coordinator.tokenFile == tokenFile)
+            let minimalCoordinator = try await fixture.load(
+                Self.minimalYAML + "\nreplicator:\n  peer: tls://hostb.example.com:7445\ncoordinator:\n"
+                    + "  url: https://coordinator.example.com:7447\n  token_file: agent.token\n  pair: eu-1\n  host: mail1a.example.com\n")
+            var coordinatorDefaults = try #require(minimalCoordinator.configuration.coordinator)
+            #expect(coordinatorDefaults.trustedCA == nil, "the system's trust store by default")
+            coordinatorDefaults.trustedCA = coordinator.trustedCA
+            #expect(coordinatorDefaults == coordinator)
             #expect(try await fixture.load(Self.minimalYAML).configuration.replicator == nil, "no section, no replicator")
             #expect(example.dsync.host == "0.0.0.0")
             #expect(example.dsync.port == DsyncServerConfiguration.defaultPort)
@@ -275,9 +289,20 @@ import Testing
                 "DUPLEX_REPLICATOR_HTTP_LISTEN": "127.0.0.2:7999",
                 "DUPLEX_REPLICATOR_IMPORT_DOVECOT_DB": "/env/replicator.db",
                 "DUPLEX_REPLICATOR_SHARED_NAMESPACE_PREFIX": "Shared/$domain/$username/",
+                "DUPLEX_COORDINATOR_URL": "https://coordinator.test:9443",
+                "DUPLEX_COORDINATOR_TOKEN_FILE": "env-token",
+                "DUPLEX_COORDINATOR_CA": "other.pem",
+                "DUPLEX_COORDINATOR_PAIR": "eu-2",
+                "DUPLEX_COORDINATOR_HOST": "mail2b.example.com",
+                "DUPLEX_COORDINATOR_POLL_INTERVAL": "5",
+                "DUPLEX_COORDINATOR_HEARTBEAT_INTERVAL": "6",
+                "DUPLEX_COORDINATOR_STATUS_INTERVAL": "7",
+                "DUPLEX_COORDINATOR_FULL_STATUS_EVERY": "8",
+                "DUPLEX_COORDINATOR_CACHE_FILE": "env-cache",
                 "UNRELATED": "x",
             ]
             try fixture.write("# from the environment\nenv-user\n", to: "env-users")
+            try fixture.write("env-secret\n", to: "env-token", mode: 0o600)
             #expect(Set(environment.keys.filter { $0.hasPrefix("DUPLEX_") })
                 == Set(AgentConfiguration.Key.all.map(ConfigurationValues.environmentVariable(for:))))
             let (configuration, _) = try await fixture.load(Self.fullYAML, environment: environment)
@@ -301,6 +326,15 @@ import Testing
             withHTTP.replicator?.stateSaveInterval = 5
             withHTTP.replicator?.importDovecotDatabase = "/env/replicator.db"
             withHTTP.replicator?.settings.sharedNamespace = try SharedNamespace(prefix: "Shared/$domain/$username/")
+            var coordinator = CoordinatorLinkConfiguration(
+                url: try CoordinatorURL("https://coordinator.test:9443"), tokenFile: fixture.path + "/env-token",
+                token: CoordinatorSecret("env-secret"), trustedCA: fixture.path + "/other.pem", pair: "eu-2", host: "mail2b.example.com")
+            coordinator.pollInterval = 5
+            coordinator.heartbeatInterval = 6
+            coordinator.statusInterval = 7
+            coordinator.fullStatusEvery = 8
+            coordinator.cacheFile = fixture.path + "/env-cache"
+            withHTTP.coordinator = coordinator
             #expect(configuration == withHTTP)
         }
     }

@@ -82,6 +82,10 @@ struct AgentCommand: AsyncParsableCommand {
             let replicatorServices = Self.replicatorServices(replicator, agent: loaded, logger: logger)
             listedUsers = replicatorServices.listedUsers
             services += replicatorServices.services
+            if let coordinator = loaded.coordinator {
+                // Last, so stopped first: no pull changes the queue while the replicator stops.
+                services.append(try Self.coordinatorLinkService(coordinator, listedUsers: replicatorServices.listedUsers, logger: logger))
+            }
         }
         services.insert(TLSReloadService(path: config, server: server, listedUsers: listedUsers, hangups: hangups, logger: logger), at: 1)
         var groupConfiguration = ServiceGroupConfiguration(services: services, logger: logger)
@@ -138,6 +142,18 @@ struct AgentCommand: AsyncParsableCommand {
             services.append(NotifyFifoInput(path: path, access: configuration.notifyAccess, replicator: replicator, logger: logger))
         }
         return (services, listedUsers)
+    }
+
+    /// The link to the coordinator (`coordinator:`); exits 78 when its CA file is unusable.
+    static func coordinatorLinkService(
+        _ configuration: CoordinatorLinkConfiguration, listedUsers: ListedUsers, logger: Logger
+    ) throws -> any Service {
+        do {
+            return CoordinatorLinkService(link: try CoordinatorLink(configuration), listedUsers: listedUsers, logger: logger)
+        } catch {
+            Output.error("coordinator.ca: \(error)")
+            throw ExitCode(78)
+        }
     }
 
     /// Log lines on standard error, `info` and above unless `DUPLEX_LOG_LEVEL` says otherwise.

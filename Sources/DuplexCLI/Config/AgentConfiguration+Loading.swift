@@ -48,7 +48,7 @@ extension AgentConfiguration {
         static let all = [
             listen, mailRoot, lockTimeout, idleTimeout, stateDirectory, certificate, privateKey, trustedCA,
             allowedPeers,
-        ] + Replicator.all
+        ] + Replicator.all + Coordinator.all
     }
 
     /// The longest timeout accepted, in seconds (a day).
@@ -106,7 +106,10 @@ extension AgentConfiguration {
 
         let stateDirectory = try values.path(Key.stateDirectory) ?? defaultStateDirectory
         let replicator = try replicatorConfiguration(values)
-        return (AgentConfiguration(dsync: dsync, stateDirectory: stateDirectory, replicator: replicator), warnings)
+        let coordinator = try coordinatorConfiguration(values, hasReplicator: replicator != nil)
+        return (
+            AgentConfiguration(dsync: dsync, stateDirectory: stateDirectory, replicator: replicator, coordinator: coordinator), warnings
+        )
     }
 
     /// The required file `key` names, checked to be a readable regular file.

@@ -31,9 +31,16 @@ import Dsync
 ///   admin_socket: /run/duplex/replicator.sock
 ///   state_file: /var/lib/duplex/replicator.state
 ///   state_save_interval: 60      # seconds between saves of the queue (1 to 86400)
+/// coordinator:                   # optional, with a replicator; the pair's users from the coordinator
+///   url: https://coordinator.example.com:7447   # required in the section
+///   token_file: /etc/duplex/agent.token         # required; an agent:PAIR token
+///   pair: eu-1                   # required; this host's pair and name there
+///   host: mail1a.example.com
+///   cache_file: /var/lib/duplex/coordinator-users   # the local copy of the list
 /// ```
 ///
-/// See ``ReplicatorConfiguration`` for the replicator's settings.
+/// See ``ReplicatorConfiguration`` for the replicator's settings and
+/// ``CoordinatorLinkConfiguration`` for the coordinator's.
 ///
 /// Each key's environment variable is `DUPLEX_` followed by the key in capitals with `_`
 /// for `.`: `DUPLEX_DSYNC_MAIL_ROOT`, `DUPLEX_TLS_CA`, `DUPLEX_TLS_ALLOWED_PEERS` (a
@@ -46,16 +53,19 @@ public struct AgentConfiguration: Sendable, Equatable {
     public var stateDirectory: String
     /// The replicator the agent runs, nil when the file has no `replicator:` section.
     public var replicator: ReplicatorConfiguration?
+    /// How the agent follows the coordinator, nil when the file has no `coordinator:` section.
+    public var coordinator: CoordinatorLinkConfiguration?
 
     /// Where sync states are kept unless configured.
     public static let defaultStateDirectory = "/var/lib/duplex/sync"
 
     public init(
         dsync: DsyncServerConfiguration, stateDirectory: String = AgentConfiguration.defaultStateDirectory,
-        replicator: ReplicatorConfiguration? = nil
+        replicator: ReplicatorConfiguration? = nil, coordinator: CoordinatorLinkConfiguration? = nil
     ) {
         self.dsync = dsync
         self.stateDirectory = stateDirectory
         self.replicator = replicator
+        self.coordinator = coordinator
     }
 }
