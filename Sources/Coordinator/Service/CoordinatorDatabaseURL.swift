@@ -36,7 +36,9 @@ public enum CoordinatorDatabaseURL: Hashable, Sendable, CustomStringConvertible 
     ///
     /// - Throws: ``CoordinatorDatabaseURLError`` saying what is wrong.
     public init(parsing text: String) throws(CoordinatorDatabaseURLError) {
-        func fail(_ reason: String) -> CoordinatorDatabaseURLError { CoordinatorDatabaseURLError(text: text, reason: reason) }
+        func fail(_ reason: String) -> CoordinatorDatabaseURLError {
+            CoordinatorDatabaseURLError(text: Self.redactingPassword(text), reason: reason)
+        }
         if text.hasPrefix("sqlite://") {
             let path = String(text.dropFirst("sqlite://".count))
             guard path.hasPrefix("/"), path.count > 1, !path.contains("\0"), !path.contains("?") else {
@@ -71,6 +73,16 @@ public enum CoordinatorDatabaseURL: Hashable, Sendable, CustomStringConvertible 
             PostgresLocation(
                 host: host, port: port, socketDirectory: socketDirectory,
                 user: components.user.flatMap { $0.isEmpty ? nil : $0 } ?? Self.defaultUser, database: database))
+    }
+
+    /// `text` with the password of its user information, if any, replaced by `***`, so a
+    /// refused URL can be shown.
+    static func redactingPassword(_ text: String) -> String {
+        guard let scheme = text.range(of: "://") else { return text }
+        let rest = text[scheme.upperBound...]
+        let authorityEnd = rest.firstIndex(where: { $0 == "/" || $0 == "?" }) ?? rest.endIndex
+        guard let at = rest[..<authorityEnd].lastIndex(of: "@"), let colon = rest[..<at].firstIndex(of: ":") else { return text }
+        return String(text[..<rest.index(after: colon)]) + "***" + String(text[at...])
     }
 
     public var description: String {
