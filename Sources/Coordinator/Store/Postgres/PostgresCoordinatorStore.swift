@@ -59,7 +59,9 @@ struct PostgresDriver: SQLDriver {
             lockRows: { " FOR UPDATE OF \($0)" },
             maskCondition: { column, placeholder in "\(column) LIKE \(placeholder) ESCAPE '\\'" },
             maskPattern: Self.likePattern,
-            migrationLock: "LOCK TABLE duplex_schema_version IN SHARE ROW EXCLUSIVE MODE")
+            // A transaction-scoped advisory lock (key: "duplexmg" in ASCII), usable before the
+            // version table exists.
+            migrationLock: "SELECT pg_advisory_xact_lock(7238815586929110375)::text AS locked")
     }
 
     var migrations: [SchemaMigration] { SchemaMigration.coordinator(.postgres) }

@@ -68,6 +68,8 @@ public class SQLCoordinatorStore: CoordinatorStore, @unchecked Sendable {
         let migrations = driver.migrations
         let newest = migrations.map(\.version).max() ?? 0
         try await perform("migrate") { tx in
+            // Two concurrent CREATE TABLE IF NOT EXISTS can still collide on PostgreSQL.
+            if let lock = driver.dialect.migrationLock { _ = try await tx.query(lock, []) }
             _ = try await tx.query(
                 "CREATE TABLE IF NOT EXISTS duplex_schema_version (version bigint PRIMARY KEY, applied_at bigint NOT NULL)",
                 [])

@@ -26,7 +26,7 @@ struct SQLDialect: Sendable {
     var maskCondition: @Sendable (_ column: String, _ placeholder: String) -> String
     var maskPattern: @Sendable (_ mask: String) -> String
     /// Run first in each migration's transaction to serialize concurrent migrators (PostgreSQL
-    /// table lock); `nil` when transactions are serialized anyway (SQLite).
+    /// advisory lock); `nil` when transactions are serialized anyway (SQLite).
     var migrationLock: String?
 }
 
