@@ -243,10 +243,12 @@ public actor Replicator {
         return added
     }
 
-    /// Puts back saved users (the state file).
+    /// Puts back saved users (the state file). A user known already, because a
+    /// notification or an admin command came before the saved queue was loaded, keeps its
+    /// saved sync history and what was asked since (see ``ReplicationUser/restored(keeping:)``).
     public func restore(_ users: [ReplicationUser]) {
         let now = clock.now
-        for user in users { queue.restore(user, now: now) }
+        for user in users { queue.restore(queue.user(user.name).map(user.restored(keeping:)) ?? user, now: now) }
         kick()
     }
 
