@@ -12,8 +12,9 @@ struct CoordinatorLink: Sendable, CustomStringConvertible {
     /// The link without its client, which holds the token.
     var description: String { "CoordinatorLink(\(configuration))" }
 
-    /// The most changes asked for per pull (the API's default).
-    static let changeLimit = 1000
+    /// The most changes asked for per pull (the API's largest): a new agent of a full pair
+    /// applies and saves its list in few batches.
+    static let changeLimit = 10_000
 
     /// Prepares the link; the CA file is read here.
     ///
