@@ -30,6 +30,19 @@ import Testing
         #expect { try CoordinatorURL(text) } throws: { String(describing: $0).contains(message) }
     }
 
+    @Test func theConfiguration_neverShowsTheBearerSecret() throws {
+        let secret = "dpx_s3cr3t-value-that-must-not-leak"
+        let configuration = CoordinatorClient.Configuration(
+            url: try CoordinatorURL("https://127.0.0.1:7447"), token: secret, trustedCAPath: "/etc/duplex/ca.pem")
+        var dumped = ""
+        dump(configuration, to: &dumped)
+        for shown in [String(describing: configuration), String(reflecting: configuration), "\(configuration)", dumped] {
+            #expect(!shown.contains(secret))
+            #expect(shown.contains("https://127.0.0.1:7447"))
+        }
+        #expect(String(describing: configuration).contains("<redacted>"))
+    }
+
     @Test func requestTargets_encodeEveryNameAndQueryValue() {
         let request = CoordinatorRequest(
             .get, ["v1", "users", "alice@example.com/../x"], query: [("mask", "a*"), ("tenant", "ex ample")])

@@ -12,7 +12,11 @@ import NIOHTTP1
 /// The bearer token goes only into the `Authorization` header: no error or log line carries it.
 public struct CoordinatorClient: Sendable {
     /// What the client connects to and how.
-    public struct Configuration: Sendable {
+    /// Prints as its URL, CA and timeouts; the bearer secret never appears in a description,
+    /// a log line or a debugger dump.
+    public struct Configuration: Sendable, CustomStringConvertible, CustomDebugStringConvertible,
+        CustomReflectable
+    {
         public var url: CoordinatorURL
         /// The bearer secret; nil sends no `Authorization` header (only `/healthz` accepts that).
         public var token: String?
@@ -30,6 +34,18 @@ public struct CoordinatorClient: Sendable {
             self.url = url
             self.token = token
             self.trustedCAPath = trustedCAPath
+        }
+
+        public var description: String {
+            let ca = trustedCAPath.map { "ca: \($0)" } ?? "ca: system"
+            let token = token == nil ? "token: none" : "token: <redacted>"
+            return "CoordinatorClient.Configuration(\(url), \(token), \(ca), connect: \(connectTimeout), read: \(readTimeout))"
+        }
+
+        public var debugDescription: String { description }
+
+        public var customMirror: Mirror {
+            Mirror(self, children: ["description": description], displayStyle: .struct)
         }
     }
 
