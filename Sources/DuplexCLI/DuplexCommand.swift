@@ -16,6 +16,7 @@ public struct DuplexCommand: AsyncParsableCommand {
             """,
         version: version,
         subcommands: [SyncCommand.self, AgentCommand.self, MailboxCommand.self, FetchCommand.self, MailCommand.self, TLSCommand.self, ReplicatorCommand.self,
+                      DemoCommand.self,
                       CoordinatorCommand.self,
                       TenantCommand.self, PairCommand.self, UserCommand.self, StatusCommand.self]
     )

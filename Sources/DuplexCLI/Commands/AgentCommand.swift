@@ -2,6 +2,7 @@ import ArgumentParser
 import Dsync
 import Foundation
 import Logging
+import NIOCore
 import Replicator
 import ServiceLifecycle
 import UnixSignals
@@ -110,12 +111,16 @@ struct AgentCommand: AsyncParsableCommand {
 
     /// The replicator and what feeds it, in start order: the replicator with its saved
     /// queue, the admin socket, then the notification inputs.
+    ///
+    /// - Parameter wrap: wraps the native engine (`duplex demo` times each sync); the
+    ///   agent uses it as it is.
     static func replicatorServices(
-        _ configuration: ReplicatorConfiguration, agent: AgentConfiguration, logger: Logger
+        _ configuration: ReplicatorConfiguration, agent: AgentConfiguration, logger: Logger,
+        wrappingEngine wrap: (any SyncEngine) -> any SyncEngine = { $0 }
     ) -> (services: [any Service], listedUsers: ListedUsers) {
-        let engine = NoReplicateSyncEngine(NativeSyncEngine(
+        let engine = NoReplicateSyncEngine(wrap(NativeSyncEngine(
             mailRoot: agent.dsync.mailRoot, store: agent.dsync.store, peer: configuration.peer, tls: agent.dsync.tls,
-            stateDirectory: agent.stateDirectory, lockTimeout: agent.dsync.lockTimeout, readTimeout: agent.dsync.idleTimeout))
+            stateDirectory: agent.stateDirectory, lockTimeout: agent.dsync.lockTimeout, readTimeout: agent.dsync.idleTimeout)))
         var logger = logger
         logger[metadataKey: "peer"] = "\(configuration.peer)"
         let replicator = Replicator(queue: UserQueue(settings: configuration.settings), engine: engine, logger: logger)
@@ -169,12 +174,14 @@ struct AgentCommand: AsyncParsableCommand {
 /// The dsync listener as a service: graceful shutdown stops accepting and lets running syncs end.
 struct DsyncListenerService: Service {
     let server: DsyncServer
+    /// Called with the bound address; the agent prints it (`duplex demo` keeps its own output).
+    var onListening: @Sendable (SocketAddress) -> Void = { address in
+        Output.write("listening on \(address)\n")  // unbuffered: scripts wait for it
+    }
 
     func run() async throws {
         try await withGracefulShutdownHandler {
-            try await server.run { address in
-                Output.write("listening on \(address)\n")  // unbuffered: scripts wait for it
-            }
+            try await server.run(onListening: onListening)
         } onGracefulShutdown: {
             server.stopListening()
         }

@@ -63,6 +63,8 @@ public struct NativeSyncEngine: SyncEngine {
             result.bytesSent = report.appliedB.bytesCopied
             result.messagesReceived = report.appliedA.messagesCopied
             result.bytesReceived = report.appliedA.bytesCopied
+            result.uidConflicts = report.uidConflicts
+            result.nameConflicts = report.nameConflicts
             return result
         } catch let error as DsyncError {
             return SyncResult(Self.outcome(of: error))

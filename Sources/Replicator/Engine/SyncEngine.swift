@@ -34,6 +34,10 @@ public struct SyncResult: Sendable, Equatable {
     public var messagesReceived = 0
     public var bytesSent: Int64 = 0
     public var bytesReceived: Int64 = 0
+    /// Conflicts the sync resolved: UIDs both sides had given to different messages (both
+    /// kept under fresh UIDs), and names two different mailboxes claimed (one renamed).
+    public var uidConflicts = 0
+    public var nameConflicts = 0
 
     public init(_ outcome: SyncOutcome) {
         self.outcome = outcome
