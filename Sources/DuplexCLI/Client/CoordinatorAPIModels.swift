@@ -103,9 +103,23 @@ struct APIMove: Codable, Equatable {
     var startedAt: String
     var updatedAt: String
     var error: String?
+    /// The leading coordinator's progress of the move, when this coordinator runs it.
+    var progress: APIMoveProgress?
 
     /// Whether the move has ended (one way or the other).
     var isOver: Bool { phase == "finished" || phase == "rolled_back" }
+}
+
+/// `progress` of a move (docs/coordinator-api.md).
+struct APIMoveProgress: Codable, Equatable {
+    var phase: String
+    var round: Int
+    var syncs: Int
+    var messagesCopied: Int
+    var bytesCopied: Int64
+    var currentSync: String?
+    var catchUpPending: Bool
+    var lastError: String?
 }
 
 /// `{"sync", "high", "low"}`: users queued per priority.

@@ -124,9 +124,15 @@ struct CoordinatorServeCommand: AsyncParsableCommand {
         // Trapped before anything listens: a SIGHUP right after "listening on" must reload,
         // not end the coordinator (the default action of SIGHUP).
         let hangups = await UnixSignalsSequence(trapping: .sighup)
+        if configuration.moves == nil {
+            logger.warning("moves are not run: the configuration has no moves.tls.certificate")
+        }
+        let moves = configuration.moves.map { settings in
+            MoveScheduler(executor: MoveExecutor(store: opened.store, configuration: settings, logger: logger))
+        }
         let coordinator = CoordinatorService(
             configuration: configuration.service, store: opened.store, tls: tls, logger: logger,
-            onListening: { address in Output.write("listening on \(address)\n") })
+            onListening: { address in Output.write("listening on \(address)\n") }, moves: moves)
         var services: [any Service] = []
         // The pool first: it is stopped last, after the API has answered its last request.
         if let pool = opened.poolService { services.append(pool) }

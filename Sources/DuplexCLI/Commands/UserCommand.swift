@@ -224,11 +224,12 @@ struct UserMoveCommand: AsyncParsableCommand {
         var (move, response) = try await options.send(
             CoordinatorRequest(.post, ["v1", "users", user, "move"], json: ["to": to]), as: APIMove.self, client: client)
         if wait {
-            var shownPhase = ""
+            var shown = ""
             while true {
-                if move.phase != shownPhase {
-                    shownPhase = move.phase
-                    CoordinatorOptions.note("move \(move.id) of \(move.user) from \(move.from) to \(move.to): \(move.phase)")
+                let line = "move \(move.id) of \(move.user) from \(move.from) to \(move.to): " + Self.progressText(move)
+                if line != shown {
+                    shown = line
+                    CoordinatorOptions.note(line)
                 }
                 if move.isOver { break }
                 try await Task.sleep(for: Self.pollInterval)
@@ -240,6 +241,24 @@ struct UserMoveCommand: AsyncParsableCommand {
         if move.phase == "rolled_back" {
             throw CoordinatorOptions.fail("the move of \(move.user) was rolled back: \(move.error ?? "no reason given")", exitCode: 1)
         }
+    }
+
+    /// The phase and, when the leading coordinator reports them, the round and what was
+    /// copied: `copying, round 2, 640 messages (1.2 MiB) copied`, then the error of a step
+    /// that will be tried again.
+    static func progressText(_ move: APIMove) -> String {
+        var parts = [move.phase]
+        if let progress = move.progress {
+            if progress.round > 0 { parts.append("round \(progress.round)") }
+            let bytes = progress.bytesCopied >= 1_048_576
+                ? String(format: "%.1f MiB", Double(progress.bytesCopied) / 1_048_576) : "\(progress.bytesCopied) B"
+            parts.append("\(progress.messagesCopied) messages (\(bytes)) copied")
+            if progress.catchUpPending { parts.append("catch-up sync pending") }
+            if let error = progress.lastError { parts.append("retrying after: \(error)") }
+        } else if let error = move.error {
+            parts.append("last error: \(error)")
+        }
+        return parts.joined(separator: ", ")
     }
 }
 

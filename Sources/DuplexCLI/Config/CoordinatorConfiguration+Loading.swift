@@ -35,7 +35,7 @@ extension CoordinatorConfiguration {
         -> (configuration: CoordinatorConfiguration, warnings: [String])
     {
         let file = try ConfigurationFile(path: path, currentDirectory: FileManager.default.currentDirectoryPath)
-        try file.checkKeys(known: Key.all)
+        try file.checkKeys(known: Key.all + MoveKey.all)
         let values = try await ConfigurationValues(file: file, environment: environment)
         var warnings: [String] = []
 
@@ -79,12 +79,15 @@ extension CoordinatorConfiguration {
         }
         if let flag = try boolean(Key.migrateOnStart, values) { database.migrateOnStart = flag }
 
+        let moves = try Self.moves(values)
+        if let moves { secretFiles.append((MoveKey.privateKey, moves.secret)) }
         for (key, secret) in secretFiles where secret.permissions & 0o007 != 0 {
             let mode = "0" + String(secret.permissions, radix: 8)
             warnings.append(values.invalid(key, "\(secret.path) may be read by anyone (mode \(mode)); it should be 0600 or 0640").description)
         }
         let configuration = CoordinatorConfiguration(
-            service: service, certificatePath: certificate.path, keyPath: privateKey.path, database: database)
+            service: service, certificatePath: certificate.path, keyPath: privateKey.path, database: database,
+            moves: moves?.0)
         return (configuration, warnings)
     }
 

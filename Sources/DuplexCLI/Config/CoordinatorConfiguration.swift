@@ -11,6 +11,8 @@ struct CoordinatorConfiguration: Sendable, Equatable {
     /// Its PEM private key (`coordinator.tls.key`).
     var keyPath: String
     var database: Database
+    /// The `moves:` section, or `nil` when it is not set (no moves are run).
+    var moves: MoveConfiguration? = nil
 
     /// The `database:` section.
     struct Database: Sendable, Equatable {
