@@ -108,10 +108,25 @@ public struct SyncSession: Sendable {
     public func run() async throws -> SyncReport {
         let started = ContinuousClock.now
         let a = self.a, b = self.b
-        var report = try await a.withUserLock(timeout: options.lockTimeout) {
-            try await b.withUserLock(timeout: options.lockTimeout) {
-                try await self.locked()
+        // Two syncs of one user started at once from both hosts (both replicators notified)
+        // each hold their own side's lock and wait for the other's. Waiting for the second
+        // lock a random share of the timeout (half to all of it) makes one give up first and
+        // free its lock, so the other's wait ends in the lock instead of both timing out
+        // together and colliding again on every retry.
+        let secondLockTimeout = options.lockTimeout * Double.random(in: 0.5...1.0)
+        var report: SyncReport
+        do {
+            report = try await a.withUserLock(timeout: options.lockTimeout) {
+                try await b.withUserLock(timeout: secondLockTimeout) {
+                    try await self.locked()
+                }
             }
+        } catch let error as DsyncError where error.code == .lockTimeout {
+            // The lock given up is free now, and the other host's sync polls for it: a retry
+            // started at once (a replicator with changes queued) would take it back first, on
+            // every retry. Failing a little later lets the waiting sync have it.
+            try? await Task.sleep(for: .milliseconds(Int.random(in: 100...500)))
+            throw error
         }
         let elapsed = ContinuousClock.now - started
         report.seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18

@@ -1,0 +1,131 @@
+import Foundation
+import MailStoreTestSupport
+import Replicator
+import Testing
+
+extension EndToEndFleet {
+    /// The two agents of the pair, A beside ``hostA`` and B beside ``hostB``.
+    struct Agents {
+        let a: RunningAgent
+        let b: RunningAgent
+        let socketA: String
+        let socketB: String
+
+        var both: [(name: String, agent: RunningAgent, socket: String)] { [("A", a, socketA), ("B", b, socketB)] }
+
+        /// Both agents' log lines about syncs (not the debug chatter), for a failure message.
+        var syncLog: String {
+            both.map { name, agent, _ in
+                let lines = agent.log.split(separator: "\n").filter {
+                    !$0.contains("[ServiceLifecycle]") && ($0.contains("sync") || $0.contains("notification") || $0.contains("lock"))
+                }
+                return "--- agent \(name) ---\n" + lines.suffix(80).joined(separator: "\n")
+            }.joined(separator: "\n")
+        }
+    }
+
+    /// Registers the pair with the coordinator, places ``user`` on it and runs `body` while
+    /// both agents run, each with a replicator pointing at the other and the coordinator's
+    /// users of the pair; with `replicationPlugin`, each host's Dovecot notifies its agent
+    /// through the fifo and socket of its `base_dir`. Stops both with SIGTERM afterwards and
+    /// expects clean exits.
+    func withAgents(replicationPlugin: Bool, _ body: (Agents) async throws -> Void) async throws {
+        let portA = try ReplicatingPair.freeLoopbackPort()
+        let portB = try ReplicatingPair.freeLoopbackPort()
+        let users = try placeUser(portA: portA, portB: portB)
+        try #require(users == [Self.user], "the coordinator lists \(users) on \(Self.pair)")
+        let usersFile = directory.appending("users")
+        try Data((users.joined(separator: "\n") + "\n").utf8).write(to: URL(fileURLWithPath: usersFile))
+
+        let certificates = AgentFixture(directory: directory)
+        func start(_ name: String, host: EndToEndIMAPHost, port: Int, peerPort: Int, identity: String, peerName: String) async throws -> RunningAgent {
+            let notify = replicationPlugin ? """
+                  notify_fifo: \(host.notifyFifo)
+                  notify_socket: \(host.notifySocket)
+                  notify_user: vmail
+                  sync_timeout: 2
+
+                """ : ""
+            // A peer that is not listening yet fails the first sync: retried after a second.
+            let yaml = certificates.hostSections(
+                name, listen: "127.0.0.1:\(port)", mailRoot: host.mailRootTemplate, identity: identity, peerName: peerName) + """
+                replicator:
+                  peer: tls://127.0.0.1:\(peerPort)
+                  users_file: \(usersFile)
+                  admin_socket: \(directory.appending("\(name)-replicator.sock"))
+                  http_listen: 127.0.0.1:0
+                  state_file: \(directory.appending("\(name)-replicator.state"))
+                  failure_retry_interval: 1
+                  failure_retry_cap: 2
+                \(notify)
+                """
+            return try await certificates.startAgent(name, yaml: yaml)
+        }
+        let a = try await start("a", host: hostA, port: portA, peerPort: portB, identity: "host-a.test", peerName: "host-b.test")
+        defer { a.process.stop() }
+        let b = try await start("b", host: hostB, port: portB, peerPort: portA, identity: "host-b.test", peerName: "host-a.test")
+        defer { b.process.stop() }
+        let agents = Agents(a: a, b: b, socketA: directory.appending("a-replicator.sock"), socketB: directory.appending("b-replicator.sock"))
+        try await body(agents)
+        for (name, agent, _) in agents.both {
+            let status = await agent.process.stop(within: .seconds(60))
+            #expect(status == 0, "agent \(name) did not stop cleanly on SIGTERM (status \(status)); its log:\n\(agent.log)")
+        }
+    }
+
+    // MARK: The replicators
+
+    /// `duplex replicator replicate -p high USER` on agent `socket`'s admin socket: a sync
+    /// started by hand.
+    func replicateByHand(socket: String) async throws {
+        let result = try await Self.run(["replicator", "replicate", "-p", "high", Self.user, "--socket", socket, "--json"])
+        try #require(result.status == 0, "duplex replicator replicate: \(result.stdout)\(result.stderr)")
+    }
+
+    /// `duplex replicator ARGUMENTS --json` on `socket`, decoded as `T`.
+    func replicatorAnswer<T: Decodable>(_ type: T.Type, _ arguments: [String], socket: String) async throws -> T {
+        let result = try await Self.run(["replicator"] + arguments + ["--socket", socket, "--json"])
+        try #require(result.status == 0, "duplex replicator \(arguments.joined(separator: " ")): \(result.stdout)\(result.stderr)")
+        return try JSONDecoder().decode(T.self, from: Data(result.stdout.utf8))
+    }
+
+    /// What `duplex replicator dsync-status --json` prints.
+    struct DsyncStatusReport: Decodable {
+        var syncs: [SyncSlotStatus]
+    }
+
+    /// Waits (polling, at most `limit`) until both replicators are idle for ``user``: nothing
+    /// queued, no sync running (`dsync-status` empty), no failure, and a sync of either agent
+    /// that succeeded started at or after `since` (Unix seconds); twice in a row half a second
+    /// apart, so a notification still on its way is not missed.
+    ///
+    /// - Returns: each agent's status of the user when settled.
+    /// - Throws: a test failure with both agents' statuses and logs when they do not settle.
+    @discardableResult
+    func waitUntilSettled(_ agents: Agents, since: Int64, limit: Duration = .seconds(60)) async throws -> [String: ReplicatorAdminUserStatus] {
+        let deadline = ContinuousClock.now + limit
+        var idleInARow = 0
+        var last: [String: ReplicatorAdminUserStatus] = [:]
+        var running: [String: Int] = [:]
+        while ContinuousClock.now < deadline {
+            var idle = true
+            for (name, _, socket) in agents.both {
+                let status = try await replicatorAnswer([ReplicatorAdminUserStatus].self, ["status", Self.user], socket: socket).first
+                let syncs = try await replicatorAnswer(DsyncStatusReport.self, ["dsync-status"], socket: socket).syncs
+                last[name] = status
+                running[name] = syncs.count
+                guard let status else { idle = false; continue }
+                if status.priority != .none || status.running || status.failed || status.held || !syncs.isEmpty {
+                    idle = false
+                }
+            }
+            // One sync is two-way: the agent that was asked (or notified) runs it, the other serves it.
+            let synced = last.values.contains { $0.lastSuccessfulSync >= since }
+            idleInARow = idle && synced ? idleInARow + 1 : 0
+            if idleInARow == 2 { return last }
+            try await Task.sleep(for: .milliseconds(500))
+        }
+        let logs = agents.both.map { "--- agent \($0.name) ---\n\($0.agent.log.suffix(6000))" }.joined(separator: "\n")
+        throw EndToEndFailure("the replicators did not settle within \(limit): \(last), syncs running \(running)\n\(logs)")
+    }
+}
