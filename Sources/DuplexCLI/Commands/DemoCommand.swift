@@ -170,7 +170,7 @@ struct DemoCommand: AsyncParsableCommand {
             return outcome
         }
         if keepsDirectory {
-            Output.error("the demo's directory is kept: \(directory)")
+            FileHandle.standardError.write(Data("duplex: the demo's directory is kept: \(directory)\n".utf8))
         } else {
             try? FileManager.default.removeItem(atPath: directory)
         }
@@ -255,7 +255,7 @@ struct DemoCommand: AsyncParsableCommand {
         guard await control.started(group) else { throw CancellationError() }
         let storeConfiguration = MailStoreConfiguration()
         let run = DemoRun(
-            fleet: fleet, replicators: built.replicators, recorder: recorder, readiness: readiness,
+            fleet: fleet, replicators: built.replicators, recorder: recorder, readiness: readiness, control: control,
             activity: DemoActivity(
                 fleet: fleet, replicators: built.replicators, recorder: recorder, factory: filler.factory, seed: seed,
                 configuration: storeConfiguration, logger: logger),

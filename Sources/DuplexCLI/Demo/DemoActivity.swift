@@ -48,14 +48,16 @@ struct DemoActivity: Sendable {
         }
     }
 
-    /// Runs round `round` on every host at once.
-    func round(_ round: Int) async -> Tally {
+    /// Runs round `round` of `rounds` on every host at once.
+    func round(_ round: Int, of rounds: Int) async -> Tally {
         await withTaskGroup(of: Tally.self) { group in
             for pair in fleet.pairs {
                 for host in pair.hosts {
                     group.addTask { await self.round(round, on: host, pair: pair) }
                 }
-                if round == 2, let user = pair.users.first {
+                // In the second round (the first when there is one), once the first
+                // changes are on both hosts.
+                if round == min(2, rounds), let user = pair.users.first {
                     group.addTask { await self.uidClash(user: user, pair: pair) }
                 }
             }

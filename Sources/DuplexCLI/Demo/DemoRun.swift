@@ -21,6 +21,8 @@ struct DemoRun: Sendable {
     let replicators: [String: Replicator]
     let recorder: DemoRecorder
     let readiness: DemoReadiness
+    /// Says when Ctrl-C stopped the fleet: the demo then stops too.
+    let control: DemoControl
     let activity: DemoActivity
     let verifier: DemoVerifier
     let rounds: Int
@@ -71,8 +73,9 @@ struct DemoRun: Sendable {
             try await waitUntil("every user's first sync") { await recorder.syncedUsers.isSuperset(of: everyone) }
             lap("initialSync")
             for round in 1...max(rounds, 1) where rounds > 0 {
+                try await checkInterrupted()
                 await phase.set("live activity on all 4 hosts, round \(round) of \(rounds)")
-                let tally = await activity.round(round)
+                let tally = await activity.round(round, of: rounds)
                 summary.activity.add(tally)
                 summary.activity.rounds = round
                 // Replication runs between the rounds too.
@@ -105,6 +108,7 @@ struct DemoRun: Sendable {
                 group.addTask {
                     guard let replicator = replicators[pair.a.name] else { return }
                     for _ in 0..<20 where await !replicator.notifyAndWait(user) {
+                        try await checkInterrupted()
                         try await Task.sleep(for: .milliseconds(500))
                     }
                 }
@@ -165,11 +169,17 @@ struct DemoRun: Sendable {
     private func waitUntil(_ what: String, _ condition: @Sendable () async -> Bool) async throws {
         let deadline = ContinuousClock.now + Self.phaseLimit
         while await !condition() {
+            try await checkInterrupted()
             guard ContinuousClock.now < deadline else {
                 throw DemoError("gave up waiting for \(what) after \(Self.phaseLimit)")
             }
             try await Task.sleep(for: .milliseconds(100))
         }
+    }
+
+    /// Throws `CancellationError` once Ctrl-C has stopped the fleet.
+    private func checkInterrupted() async throws {
+        if await control.isInterrupted { throw CancellationError() }
     }
 
     /// Redraws the board every second until cancelled.
