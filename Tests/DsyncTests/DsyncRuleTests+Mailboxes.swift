@@ -206,6 +206,27 @@ extension DsyncRuleTests {
         #expect(mapA.mailboxes["INBOX"]?.uidValidity == mapB.mailboxes["INBOX"]?.uidValidity)
     }
 
+    @Test(arguments: SyncTransport.allCases, [true, false])
+    func emptyNewInbox_takesTheGUIDOfTheInboxWithMail_whicheverIsLarger(transport: SyncTransport, mailSideHasLargerGUID: Bool) async throws {
+        // A first sync into a mail root created for it (a new host, the target of a move): the
+        // side with mail must keep its INBOX as it was, GUID, UIDVALIDITY and UIDs.
+        let (small, large) = (Self.guid1, Self.guid2)
+        let guids = mailSideHasLargerGUID ? (large, small) : (small, large)
+        let f = try await SyncFixture(transport: transport, inboxGUIDs: guids, inboxUIDValidities: (700, 900))
+        for guid in ["in-1", "in-2", "in-3"] { try f.save(f.a, "INBOX", guid: guid) }
+        let before = try mapOf(f.a).mailboxes["INBOX"]
+
+        try await f.sync()
+
+        try await f.expectConverged(["INBOX": [1: m("in-1"), 2: m("in-2"), 3: m("in-3")]])
+        for side in [f.a, f.b] {
+            let inbox = try mapOf(side).mailboxes["INBOX"]
+            #expect(inbox?.guid == guids.0)
+            #expect(inbox?.uidValidity == 700)
+        }
+        #expect(try mapOf(f.a).mailboxes["INBOX"] == before)
+    }
+
     @Test(arguments: SyncTransport.allCases)
     func mailboxRecreatedOnOneSide_replacesTheOldOne_whenTheOtherSideDidNotChangeIt(transport: SyncTransport) async throws {
         let f = try await SyncFixture(transport: transport)

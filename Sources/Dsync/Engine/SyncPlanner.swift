@@ -11,7 +11,8 @@ import MailStore
 ///   unless this side got new messages since, then it is recreated on the other side;
 /// - on one side only: created on the other with the same GUID and UIDVALIDITY;
 /// - two new mailboxes with one name (and always two INBOXes): merged into one, adopting
-///   the larger GUID (as Dovecot does for an autocreated INBOX);
+///   the larger GUID (as Dovecot does for an autocreated INBOX) — except that of two INBOXes
+///   where only one holds mail, the one with mail keeps its GUID;
 /// - two different mailboxes ending with one name otherwise: both kept, the one not known
 ///   under that name in the common state is renamed to `<name>-<GUID>`.
 /// Messages follow ``MessagePlanner``; subscriptions are merged three-way by name.
@@ -57,8 +58,13 @@ public enum SyncPlanner {
         var mergedInbox: Set<String> = []
         if let inboxA, let inboxB, inboxA.guid != inboxB.guid {
             // One INBOX per user: two GUIDs mean the same mailbox created twice.
+            // An empty INBOX that no sync has seen yet (a mail root just created for this sync,
+            // say on a new host or the target of a move) takes the GUID of the one with mail,
+            // so the side with mail keeps its INBOX exactly as it was.
             let winner = baseBoxes[inboxA.guid] != nil ? inboxA.guid
-                : baseBoxes[inboxB.guid] != nil ? inboxB.guid : max(inboxA.guid, inboxB.guid)
+                : baseBoxes[inboxB.guid] != nil ? inboxB.guid
+                : inboxA.messages.isEmpty != inboxB.messages.isEmpty ? (inboxA.messages.isEmpty ? inboxB.guid : inboxA.guid)
+                : max(inboxA.guid, inboxB.guid)
             entries[winner] = Entry(guid: winner, a: inboxA, b: inboxB, base: nil)
             mergedInbox = [inboxA.guid, inboxB.guid]
         }
