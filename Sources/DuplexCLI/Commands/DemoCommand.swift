@@ -203,7 +203,9 @@ struct DemoCommand: AsyncParsableCommand {
         // On a shared PostgreSQL the run's names carry a tag, so that runs never meet.
         let tag = self.databaseURL == nil ? "" : "-" + String((0..<6).map { _ in "abcdefghijklmnopqrstuvwxyz0123456789".randomElement()! })
         let width = String(users).count
-        var names = (1...users).map { number in "user\(String(repeating: "0", count: max(width, 2) - String(number).count))\(number)@example.com" }
+        // User names are global in the coordinator: on a shared PostgreSQL the domain carries the tag.
+        let domain = tag.isEmpty ? "example.com" : "\(tag.dropFirst()).example.com"
+        var names = (1...users).map { number in "user\(String(repeating: "0", count: max(width, 2) - String(number).count))\(number)@\(domain)" }
         if let user, maildir != nil, !names.contains(user) { names.insert(user, at: 0) }
         let (fleet, ports) = try await DemoFleet.prepare(directory: directory, users: names, tag: tag, database: database, logger: logger)
         info("Duplex demo in \(directory)")
