@@ -267,7 +267,12 @@ struct DemoCommand: AsyncParsableCommand {
         let before = summary
         let outcome: DemoOutcome = try await withThrowingTaskGroup(of: DemoOutcome?.self) { tasks in
             tasks.addTask {
-                try await group.run()
+                // The fleet's own end is nil; why it ended, if it failed, is kept for below.
+                do {
+                    try await group.run()
+                } catch {
+                    await control.fleetFailed(error)
+                }
                 return nil
             }
             tasks.addTask {
@@ -281,20 +286,27 @@ struct DemoCommand: AsyncParsableCommand {
                 return .finished(identical: result.result == "identical")
             }
             var outcome: DemoOutcome?
-            do {
-                while let finished = try await tasks.next() {
+            var failure: (any Error)?
+            while true {
+                do {
+                    guard let finished = try await tasks.next() else { break }
                     if let finished {
                         outcome = finished
                     } else if outcome == nil {
-                        // The fleet stopped (Ctrl-C) before the demo ended.
+                        // The fleet stopped (Ctrl-C, or a part failed) before the demo ended.
                         tasks.cancelAll()
                     }
+                } catch {
+                    // The demo failed or was interrupted: the fleet stops gracefully, and is
+                    // waited for, so that running syncs end and nothing is left half done.
+                    if !(error is CancellationError) { failure = failure ?? error }
+                    await group.triggerGracefulShutdown()
                 }
-            } catch {
-                tasks.cancelAll()
-                if outcome == nil, await !control.isInterrupted { throw DemoError("the fleet stopped: \(error)") }
             }
-            return outcome ?? .interrupted
+            if let outcome { return outcome }
+            if let fleetError = await control.fleetError { throw DemoError("the fleet stopped: \(fleetError)") }
+            if let failure, await !control.isInterrupted { throw failure }
+            return .interrupted
         }
         await opened.close()
         return outcome
@@ -349,7 +361,13 @@ enum DemoOutcome: Sendable {
 /// Whether the demo was interrupted, and the running fleet to stop when it is.
 actor DemoControl {
     private(set) var isInterrupted = false
+    /// Why the fleet's service group failed, if it did.
+    private(set) var fleetError: (any Error)?
     private var group: ServiceGroup?
+
+    func fleetFailed(_ error: any Error) {
+        fleetError = error
+    }
 
     /// Registers the fleet about to run; false when the demo was interrupted already.
     func started(_ group: ServiceGroup) -> Bool {
