@@ -124,8 +124,10 @@ public struct SyncSession: Sendable {
         } catch let error as DsyncError where error.code == .lockTimeout {
             // The lock given up is free now, and the other host's sync polls for it: a retry
             // started at once (a replicator with changes queued) would take it back first, on
-            // every retry. Failing a little later lets the waiting sync have it.
-            try? await Task.sleep(for: .milliseconds(Int.random(in: 100...500)))
+            // every retry. Failing a little later (and never before the whole lock timeout,
+            // which is what a caller was promised) lets the waiting sync have it.
+            let backOff = ContinuousClock.now + .milliseconds(Int.random(in: 100...500))
+            try? await Task.sleep(until: max(started + options.lockTimeout, backOff), clock: .continuous)
             throw error
         }
         let elapsed = ContinuousClock.now - started
