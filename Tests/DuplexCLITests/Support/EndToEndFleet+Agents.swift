@@ -25,10 +25,10 @@ extension EndToEndFleet {
     }
 
     /// Registers the pair with the coordinator, places ``user`` on it and runs `body` while
-    /// both agents run, each with a replicator pointing at the other and the coordinator's
-    /// users of the pair; with `replicationPlugin`, each host's Dovecot notifies its agent
-    /// through the fifo and socket of its `base_dir`. Stops both with SIGTERM afterwards and
-    /// expects clean exits.
+    /// both agents run, each with a replicator pointing at the other and replicating the
+    /// users the coordinator lists on the pair (written to their users file); with
+    /// `replicationPlugin`, each host's Dovecot notifies its agent through the fifo and socket
+    /// of its `base_dir`. Stops both with SIGTERM afterwards and expects clean exits.
     func withAgents(replicationPlugin: Bool, _ body: (Agents) async throws -> Void) async throws {
         let portA = try ReplicatingPair.freeLoopbackPort()
         let portB = try ReplicatingPair.freeLoopbackPort()
