@@ -34,7 +34,6 @@ struct ConcurrentSaveTests {
             try check.doveadm(["mailbox", "status", "-u", user, "messages", "INBOX"])
             let store = check.store
             let progress = RaceProgress()
-            let started = ContinuousClock.now
 
             async let mailStoreSaves = onThread { () throws -> [Int: SavedMessage] in
                 var saved: [Int: SavedMessage] = [:]
@@ -65,10 +64,8 @@ struct ConcurrentSaveTests {
             var doveadmSaves = 0
             for worker in workers { doveadmSaves += try await worker.value }
             let mine = try await mailStoreSaves
-            let elapsed = ContinuousClock.now - started
             #expect(doveadmSaves == Self.savesPerSide)
             #expect(mine.count == Self.savesPerSide)
-            #expect(elapsed < .seconds(60), "the race took \(elapsed)")
 
             let saved = Dictionary(uniqueKeysWithValues: mine.map { ("ms-\($0.key)", $0.value) })
             try Self.expectEveryMessageOnce(
@@ -208,7 +205,6 @@ struct ConcurrentSaveTests {
             let odds = Array(stride(from: UInt32(1), through: 99, by: 2))
             let contested = odds.filter { $0 % 10 == 5 }
             let progress = RaceProgress()
-            let started = ContinuousClock.now
 
             // The first eight on each side also get a keyword nobody used before, so both
             // sides add to dovecot-keywords during the race.
@@ -245,8 +241,6 @@ struct ConcurrentSaveTests {
             }
             for worker in workers { try await worker.value }
             try await mailStoreChanges
-            let elapsed = ContinuousClock.now - started
-            #expect(elapsed < .seconds(60), "the race took \(elapsed)")
 
             let summary = try check.expectAgreement()
             let messages = try #require(summary.messages["INBOX"])
@@ -348,7 +342,6 @@ struct ConcurrentSaveTests {
             // Setting up each round need not be durable.
             let quickStore = MailStore(root: store.root, configuration: MailStoreConfiguration(fsync: false))
             let rounds = 12, perRound = 300
-            let started = ContinuousClock.now
             for round in 1...rounds {
                 let name = try store.mailboxName("round \(round)")
                 try store.createMailbox(name)
@@ -381,7 +374,6 @@ struct ConcurrentSaveTests {
                              "Dovecot did not move new/ to cur/; the scenario did not happen")
                 #expect(try store.listMessages(in: name).allSatisfy { !$0.isInNew })
             }
-            #expect(ContinuousClock.now - started < .seconds(60))
             let summary = try check.expectAgreement()
             #expect(summary.messageCount == rounds * perRound)
         }
@@ -496,7 +488,9 @@ struct ConcurrentSaveTests {
             let quick = MailStore(root: root, configuration: MailStoreConfiguration(lock: DotlockConfiguration(timeout: .seconds(10))))
             let started = ContinuousClock.now
             let saved = try quick.saveMessage(in: .inbox, bytes: TestMessage.make(id: "after-stale"))
-            #expect(ContinuousClock.now - started < .seconds(5))
+            // Not broken as stale, the lock would have made the save wait out its 10 s timeout
+            // and throw.
+            #expect(ContinuousClock.now - started < .seconds(10))
             #expect(saved.uid == 2)
             #expect(!FileManager.default.fileExists(atPath: lockPath))
 
