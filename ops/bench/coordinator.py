@@ -91,15 +91,16 @@ def percentile(values, p):
 class Postgres:
     """A private PostgreSQL server: initdb into a temporary directory, Unix socket only."""
 
-    def __init__(self, directory, shared_buffers):
+    def __init__(self, directory, shared_buffers, reuse=False):
         self.directory = directory
         self.data = os.path.join(directory, "data")
         self.bin = self.find_binaries()
         self.account = pwd.getpwnam("postgres")
-        os.makedirs(directory, mode=0o700)
-        os.chown(directory, self.account.pw_uid, self.account.pw_gid)
-        self.as_postgres([self.bin + "/initdb", "-D", self.data, "-A", "trust", "-U", "postgres", "-E", "UTF8",
-                          "--no-instructions"])
+        if not reuse:
+            os.makedirs(directory, mode=0o700)
+            os.chown(directory, self.account.pw_uid, self.account.pw_gid)
+            self.as_postgres([self.bin + "/initdb", "-D", self.data, "-A", "trust", "-U", "postgres", "-E", "UTF8",
+                              "--no-instructions"])
         # Durability as in production (fsync and synchronous commit on); memory modest.
         options = " ".join([
             "-c listen_addresses=''", "-k %s" % directory, "-c max_connections=200",
@@ -109,8 +110,9 @@ class Postgres:
         self.as_postgres([self.bin + "/pg_ctl", "-D", self.data, "-o", options, "-l", directory + "/server.log",
                           "-w", "-t", "120", "start"])
         self.running = True
-        self.as_postgres([self.bin + "/createuser", "-h", directory, "-U", "postgres", "duplex"])
-        self.as_postgres([self.bin + "/createdb", "-h", directory, "-U", "postgres", "-O", "duplex", "duplex"])
+        if not reuse:
+            self.as_postgres([self.bin + "/createuser", "-h", directory, "-U", "postgres", "duplex"])
+            self.as_postgres([self.bin + "/createdb", "-h", directory, "-U", "postgres", "-O", "duplex", "duplex"])
 
     @staticmethod
     def find_binaries():
@@ -152,7 +154,8 @@ class Coordinator:
         self.binary = binary
         self.directory = directory
         tls = os.path.join(directory, "tls")
-        run([binary, "tls", "init", "--out", tls, "--hosts", SERVER_NAME])
+        if not os.path.exists(os.path.join(tls, "ca.pem")):
+            run([binary, "tls", "init", "--out", tls, "--hosts", SERVER_NAME])
         self.ca = os.path.join(tls, "ca.pem")
         self.config = os.path.join(directory, "coordinator.yaml")
         with open(self.config, "w") as fh:
@@ -363,15 +366,17 @@ def find_binary(path):
 
 def print_table(figures, args):
     rows = []
-    a = figures["assign"]
-    rows.append(("assign over HTTP", "%d users, %d clients" % (a["http_users"], args.assign_conns),
-                 "%.0f /s" % a["per_second"], a["ms"]))
-    if a["bulk_users"]:
+    a = figures.get("assign")
+    if a:
+        rows.append(("assign over HTTP", "%d users, %d clients" % (a["http_users"], args.assign_conns),
+                     "%.0f /s" % a["per_second"], a["ms"]))
+    if a and a["bulk_users"]:
         rows.append(("assign by SQL COPY", "%d users" % a["bulk_users"], "%.1f s" % a["bulk_seconds"], None))
     r = figures["route"]
     rows.append(("route HTTP, most", "%d clients, closed loop" % args.route_conns, "%.0f /s" % r["max"]["per_second"],
                  r["max"]["ms"]))
-    rows.append(("route HTTP, fixed rate", "%d/s asked, %d s" % (args.rate, args.duration),
+    rows.append(("route HTTP, fixed rate", "%d/s asked, %d s%s" % (
+        args.rate, args.duration, ", %d never sent" % r["rate"]["unsent"] if r["rate"]["unsent"] else ""),
                  "%.0f /s" % r["rate"]["per_second"], r["rate"]["ms"]))
     s = figures["sql"]
     rows.append(("route SQL view, most", "%d clients, pgbench" % args.sql_clients, "%.0f /s" % s["max"]["per_second"],
@@ -390,6 +395,57 @@ def print_table(figures, args):
         log("  ".join(cell.ljust(widths[i]) if i < 2 else cell.rjust(widths[i]) for i, cell in enumerate(row)))
     target = r["rate"]["ms"]["p99"] < 5.0 and r["rate"]["per_second"] >= 0.98 * args.rate
     log("target (p99 < 5 ms at %d lookups/s over HTTP): %s" % (args.rate, "met" if target else "MISSED"))
+
+
+def assign_users(postgres, coordinator, load, figures, args):
+    """The fleet made over the API, users assigned over HTTP, the rest by COPY, reports added."""
+    capacity = make_fleet(coordinator, args)
+    log("%d pairs of capacity %d, %d tenants; coordinator on 127.0.0.1:%d (pool %d, log %s)"
+        % (args.pairs, capacity, args.tenants, coordinator.port, args.pool_size, args.log_level))
+    figures["load"]["assign"] = load_average()
+    log("assigning over HTTP (%d clients, at most %.0f s; load %s)..." % (args.assign_conns, args.assign_budget,
+                                                                          figures["load"]["assign"]))
+    assign = load.run("assign", first=0, count=args.users, conns=args.assign_conns, budget=args.assign_budget)
+    if assign["errors"] or assign["created"] != assign["next"]:
+        sys.exit("assigns failed: %s" % json.dumps(assign))
+    http_users = assign["next"]
+    log("  %d users in %.1f s: %.0f/s, p50 %.2f ms, p99 %.2f ms"
+        % (http_users, assign["seconds"], assign["per_second"], assign["ms"]["p50"], assign["ms"]["p99"]))
+    bulk_seconds = 0.0
+    if http_users < args.users:
+        log("loading the other %d users with SQL COPY (the HTTP budget ran out)..." % (args.users - http_users))
+        start = time.perf_counter()
+        bulk_load(postgres, http_users, args.users, args.tenants)
+        bulk_seconds = time.perf_counter() - start
+    figures["assign"] = dict(assign, http_users=http_users, bulk_users=args.users - http_users,
+                             bulk_seconds=bulk_seconds)
+    log("status reports from both hosts of every user (%d failed), then VACUUM ANALYZE..." % args.failed_users)
+    load_reports(postgres, args.failed_users)
+    postgres.psql("VACUUM ANALYZE", single_transaction=False)
+
+
+def fleet_from_database(postgres, args):
+    """The users, pairs and tenants of a kept run's database."""
+    users, pairs, tenants = postgres.psql(
+        "SELECT (SELECT count(*) FROM duplex_users WHERE state <> 'removed'), (SELECT count(*) FROM duplex_pairs), "
+        "(SELECT count(*) FROM duplex_tenants)", single_transaction=False).strip().split("|")
+    args.users, args.pairs, args.tenants = int(users), int(pairs), int(tenants)
+    log("reusing %d users on %d pairs, %d tenants" % (args.users, args.pairs, args.tenants))
+
+
+def check_database(postgres, figures, args):
+    """Every user is in the store once, counted on its pair, no pair over its capacity."""
+    counts = postgres.psql(
+        "SELECT count(*), (SELECT sum(user_count) FROM duplex_pairs), (SELECT count(*) FROM duplex_pairs "
+        "WHERE user_count > capacity), (SELECT max(user_count) FROM duplex_pairs), "
+        "(SELECT count(*) FROM duplex_user_status) FROM duplex_users WHERE state <> 'removed'",
+        single_transaction=False).strip().split("|")
+    users, counted, over, fullest, reports = (int(v) for v in counts)
+    figures["database"] = {"users": users, "pair_user_counts": counted, "fullest_pair": fullest,
+                           "status_reports": reports}
+    if users != args.users or counted != args.users or over:
+        sys.exit("the store does not hold %d users within capacity: %s" % (args.users, counts))
+    log("  %d users, %d reports, fullest pair %d, none over capacity" % (users, reports, fullest))
 
 
 def main():
@@ -413,6 +469,9 @@ def main():
     parser.add_argument("--shared-buffers", default="512MB")
     parser.add_argument("--log-level", default="warning", help="the coordinator's DUPLEX_LOG_LEVEL")
     parser.add_argument("--keep", action="store_true", help="keep the run's directory (database, logs)")
+    parser.add_argument("--reuse", metavar="DIR",
+                        help="a directory kept by --keep: measure lookups and status again on its database "
+                             "(with this --binary, after its migrations) without loading users")
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("run as root: PostgreSQL is started as the postgres account")
@@ -420,50 +479,27 @@ def main():
         sys.exit("--users must be 1-9999999, --pairs and --tenants at least 1")
 
     binary = find_binary(args.binary)
-    directory = tempfile.mkdtemp(prefix="duplex-coordinator-bench.")
-    os.chmod(directory, 0o755)
+    if args.reuse:
+        directory = os.path.abspath(args.reuse)
+        args.keep = True
+    else:
+        directory = tempfile.mkdtemp(prefix="duplex-coordinator-bench.")
+        os.chmod(directory, 0o755)
     figures = {"users": args.users, "pairs": args.pairs, "tenants": args.tenants, "machine": {"cpus": os.cpu_count()},
                "settings": {"pool_size": args.pool_size, "shared_buffers": args.shared_buffers,
                             "log_level": args.log_level}, "load": {}}
     postgres = coordinator = None
     try:
         log("PostgreSQL in %s (shared_buffers %s, fsync and synchronous_commit on)" % (directory, args.shared_buffers))
-        postgres = Postgres(os.path.join(directory, "pg"), args.shared_buffers)
+        postgres = Postgres(os.path.join(directory, "pg"), args.shared_buffers, reuse=bool(args.reuse))
         figures["postgresql"] = postgres.psql("SHOW server_version", single_transaction=False).strip()
         coordinator = Coordinator(binary, directory, postgres, args.pool_size, args.log_level)
+        if args.reuse:
+            fleet_from_database(postgres, args)
         load = LoadGenerator(directory, coordinator, args.tenants)
-        capacity = make_fleet(coordinator, args)
-        log("%d pairs of capacity %d, %d tenants; coordinator on 127.0.0.1:%d (pool %d, log %s)"
-            % (args.pairs, capacity, args.tenants, coordinator.port, args.pool_size, args.log_level))
-
-        figures["load"]["assign"] = load_average()
-        log("assigning over HTTP (%d clients, at most %.0f s; load %s)..." % (args.assign_conns, args.assign_budget,
-                                                                              figures["load"]["assign"]))
-        assign = load.run("assign", first=0, count=args.users, conns=args.assign_conns, budget=args.assign_budget)
-        if assign["errors"] or assign["created"] != assign["next"]:
-            sys.exit("assigns failed: %s" % json.dumps(assign))
-        http_users = assign["next"]
-        log("  %d users in %.1f s: %.0f/s, p50 %.2f ms, p99 %.2f ms"
-            % (http_users, assign["seconds"], assign["per_second"], assign["ms"]["p50"], assign["ms"]["p99"]))
-        bulk_seconds = 0.0
-        if http_users < args.users:
-            log("loading the other %d users with SQL COPY (the HTTP budget ran out)..." % (args.users - http_users))
-            start = time.perf_counter()
-            bulk_load(postgres, http_users, args.users, args.tenants)
-            bulk_seconds = time.perf_counter() - start
-        figures["assign"] = dict(assign, http_users=http_users, bulk_users=args.users - http_users,
-                                 bulk_seconds=bulk_seconds)
-        log("status reports from both hosts of every user (%d failed), then VACUUM ANALYZE..." % args.failed_users)
-        load_reports(postgres, args.failed_users)
-        postgres.psql("VACUUM ANALYZE", single_transaction=False)
-        counts = postgres.psql("SELECT count(*), (SELECT sum(user_count) FROM duplex_pairs), (SELECT max(user_count) "
-                               "FROM duplex_pairs), (SELECT count(*) FROM duplex_user_status) FROM duplex_users "
-                               "WHERE state <> 'removed'", single_transaction=False).strip().split("|")
-        figures["database"] = {"users": int(counts[0]), "pair_user_counts": int(counts[1]),
-                               "fullest_pair": int(counts[2]), "status_reports": int(counts[3])}
-        if int(counts[0]) != args.users or int(counts[1]) != args.users or int(counts[2]) > capacity:
-            sys.exit("the store does not hold %d users within capacity: %s" % (args.users, counts))
-        log("  %s users, %s reports, fullest pair %s of %d" % (counts[0], counts[3], counts[2], capacity))
+        if not args.reuse:
+            assign_users(postgres, coordinator, load, figures, args)
+        check_database(postgres, figures, args)
 
         figures["load"]["route"] = load_average()
         log("route lookups over HTTP (load %s)..." % figures["load"]["route"])
@@ -499,7 +535,7 @@ def main():
         log("")
         log("coordinator on PostgreSQL %s, %d users, %d pairs, %d CPUs; load average (1/5/15 min) at assign %s, "
             "route %s, SQL %s, status %s"
-            % (figures["postgresql"], args.users, args.pairs, os.cpu_count(), figures["load"]["assign"],
+            % (figures["postgresql"], args.users, args.pairs, os.cpu_count(), figures["load"].get("assign", "-"),
                figures["load"]["route"], figures["load"]["sql"], figures["load"]["status"]))
         print_table(figures, args)
         log("route query plan: " + " | ".join(line.strip() for line in figures["sql_plan"]
