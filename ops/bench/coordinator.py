@@ -341,17 +341,30 @@ def sql_lookups(postgres, users, tenants, rate, duration, clients, directory):
 
 
 def time_command(command, environment, runs):
+    """The median wall time of `runs` runs; a failed run (a timeout) ends the timing, recorded."""
     times = []
     size = 0
+    failure = None
     for _ in range(runs):
         start = time.perf_counter()
         result = subprocess.run(command, capture_output=True, env=environment)
-        times.append(time.perf_counter() - start)
+        elapsed = time.perf_counter() - start
         if result.returncode != 0:
-            sys.exit("%s exited %d: %s" % (" ".join(command), result.returncode, result.stderr.decode()))
+            failure = "exit %d after %.1f s: %s" % (result.returncode, elapsed, result.stderr.decode().strip())
+            log("  %s: %s" % (" ".join(command[1:]), failure))
+            break
+        times.append(elapsed)
         size = len(result.stdout)
-    return {"median_s": statistics.median(times), "min_s": min(times), "max_s": max(times), "runs": runs,
-            "output_bytes": size}
+        log("  %s: %.3f s" % (" ".join(command[1:]), elapsed))
+    return {"median_s": statistics.median(times) if times else None, "min_s": min(times, default=None),
+            "max_s": max(times, default=None), "runs": len(times), "output_bytes": size, "failure": failure}
+
+
+def summary(result):
+    """One line of a lookup run's figures."""
+    return "%.0f/s, p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms%s" % (
+        result["per_second"], result["ms"]["p50"], result["ms"]["p99"], result["ms"]["p999"],
+        ", %d never sent" % result["unsent"] if result.get("unsent") else "")
 
 
 def find_binary(path):
@@ -385,7 +398,9 @@ def print_table(figures, args):
                  "%.0f /s" % s["rate"]["per_second"], s["rate"]["ms"]))
     for key, label in (("json", "duplex status --json"), ("table", "duplex status")):
         t = figures["status"][key]
-        rows.append((label, "median of %d" % t["runs"], "%.3f s" % t["median_s"], None))
+        figure = "%.3f s" % t["median_s"] if t["median_s"] is not None else "failed"
+        rows.append((label, "median of %d%s" % (t["runs"], ", then " + t["failure"][:40] if t["failure"] else ""),
+                     figure, None))
     header = ("what", "how", "figure", "p50 ms", "p90 ms", "p99 ms", "p99.9 ms", "max ms")
     table = [header] + [
         (what, how, figure) + (tuple("%.2f" % ms[k] for k in ("p50", "p90", "p99", "p999", "max")) if ms else ("",) * 5)
@@ -507,9 +522,10 @@ def main():
                              warmup=args.warmup)
         route_rate = load.run("route", users=args.users, conns=args.route_conns, duration=args.duration,
                               warmup=args.warmup, rate=args.rate)
-        for result in (route_max, route_rate):
+        for label, result in (("most", route_max), ("at %d/s" % args.rate, route_rate)):
             if result["errors"]:
                 sys.exit("route lookups failed: %s" % json.dumps(result))
+            log("  %s: %s" % (label, summary(result)))
         figures["route"] = {"max": route_max, "rate": route_rate}
 
         figures["load"]["sql"] = load_average()
@@ -523,13 +539,18 @@ def main():
                                directory),
             "rate": sql_lookups(postgres, args.users, args.tenants, args.rate, args.duration, args.sql_clients,
                                 directory)}
+        for label, result in (("most", figures["sql"]["max"]), ("at %d/s" % args.rate, figures["sql"]["rate"])):
+            log("  %s: %s" % (label, summary(result)))
 
         figures["load"]["status"] = load_average()
         log("duplex status (load %s)..." % figures["load"]["status"])
         environment = coordinator.client_environment()
-        figures["status"] = {
-            "json": time_command([binary, "status", "--json", "--timeout", "600"], environment, args.status_runs),
-            "table": time_command([binary, "status", "--timeout", "600"], environment, args.status_runs)}
+        status_json = time_command([binary, "status", "--json", "--timeout", "600"], environment, args.status_runs)
+        if status_json["runs"]:
+            status_table = time_command([binary, "status", "--timeout", "600"], environment, args.status_runs)
+        else:
+            status_table = dict(status_json, failure="not run: --json failed")
+        figures["status"] = {"json": status_json, "table": status_table}
         figures["load"]["end"] = load_average()
 
         log("")
