@@ -310,7 +310,8 @@ def sql_lookups(postgres, users, tenants, rate, duration, clients, directory):
                  "|| '.example.com';\n" % tenants)
     os.chmod(script, 0o644)
     logs = os.path.join(directory, "pgbench-%d" % rate)
-    os.makedirs(logs, exist_ok=True)
+    shutil.rmtree(logs, ignore_errors=True)  # a kept run's logs are not this run's
+    os.makedirs(logs)
     os.chown(logs, postgres.account.pw_uid, postgres.account.pw_gid)
     command = [postgres.bin + "/pgbench", "-n", "-M", "simple", "-h", postgres.directory, "-U", "duplex", "-c",
                str(clients), "-j", "2", "-T", str(duration), "-f", script, "-l", "--log-prefix", logs + "/tx", "duplex"]
