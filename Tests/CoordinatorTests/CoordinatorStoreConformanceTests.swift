@@ -12,7 +12,7 @@ import Testing
         try await driver.withStore { store in
             let first = try await store.migrate()
             let second = try await store.migrate()
-            #expect(first == 1 && second == 1)
+            #expect(first == 2 && second == 2)
         }
     }
 
@@ -350,6 +350,49 @@ import Testing
 
             await expectStoreError(.invalid) { try await store.recordStatus([], pair: p1, host: name("p2-a", .host)) }
             await expectStoreError(.notFound) { try await store.fleetSummary(tenant: name("nope", .tenant)) }
+        }
+    }
+
+    @Test(arguments: StoreDriver.allCases)
+    func failedUsers_oldestReportFirst_currentUsersOfTheTenantOnly(_ driver: StoreDriver) async throws {
+        try await driver.withStore { store in
+            let p1 = name("p1", .pair)
+            let p2 = name("p2", .pair)
+            _ = try await store.addPair(try pairSpecification("p1", capacity: 10))
+            _ = try await store.addPair(try pairSpecification("p2", capacity: 10))
+            _ = try await store.addTenant(example, allowedPairs: [p1], userQuota: nil)
+            _ = try await store.addTenant(other, allowedPairs: [p2], userQuota: nil)
+            let users = try await (0..<4).asyncMap { try await store.assign(user: name("u\($0)", .user), tenant: example).user }
+            let stranger = try await store.assign(user: name("s", .user), tenant: other).user
+            #expect(try await store.failedUsers(tenant: nil, limit: 100).isEmpty)
+            // Reported one after the other, so each report is newer than the one before.
+            _ = try await store.recordStatus(
+                [UserStatusReport(userID: users[2].id, failed: true, lastError: "first")], pair: p1, host: name("p1-a", .host))
+            _ = try await store.recordStatus(
+                [UserStatusReport(userID: users[0].id, failed: true, lastError: "second")], pair: p1, host: name("p1-b", .host))
+            _ = try await store.recordStatus(
+                [UserStatusReport(userID: stranger.id, failed: true, lastError: "third")], pair: p2, host: name("p2-a", .host))
+            _ = try await store.recordStatus(
+                [UserStatusReport(userID: users[1].id, failed: true), UserStatusReport(userID: users[3].id)], pair: p1,
+                host: name("p1-a", .host))
+            // A user that failed and then synced, and a removed user, are not listed.
+            _ = try await store.recordStatus([UserStatusReport(userID: users[1].id)], pair: p1, host: name("p1-a", .host))
+            _ = try await store.recordStatus(
+                [UserStatusReport(userID: users[3].id, failed: true)], pair: p1, host: name("p1-b", .host))
+            _ = try await store.removeUser(users[3].id)
+
+            let all = try await store.failedUsers(tenant: nil, limit: 100)
+            #expect(all.map { "\($0.user)@\($0.host)" } == ["u2@p1-a", "u0@p1-b", "s@p2-a"])
+            #expect(all.map(\.report.lastError) == ["first", "second", "third"])
+            #expect(all.map(\.pair) == [p1, p1, p2])
+            #expect(all.allSatisfy { $0.report.failed })
+            #expect(try await store.failedUsers(tenant: example, limit: 100).map(\.user.value) == ["u2", "u0"])
+            #expect(try await store.failedUsers(tenant: other, limit: 100).map(\.user.value) == ["s"])
+            #expect(try await store.failedUsers(tenant: nil, limit: 1).map(\.user.value) == ["u2"])
+
+            await expectStoreError(.invalid) { try await store.failedUsers(tenant: nil, limit: 0) }
+            await expectStoreError(.invalid) { try await store.failedUsers(tenant: nil, limit: 10_001) }
+            await expectStoreError(.notFound) { try await store.failedUsers(tenant: name("nope", .tenant), limit: 10) }
         }
     }
 

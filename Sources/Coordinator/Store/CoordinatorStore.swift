@@ -183,6 +183,12 @@ public protocol CoordinatorStore: Sendable {
     /// - Throws: `notFound` for an unknown tenant.
     func fleetSummary(tenant: CoordinatorName?) async throws(CoordinatorStoreError) -> [PairSummary]
 
+    /// The reports saying a current user's last sync on its pair failed (one per user and host),
+    /// oldest report first, at most `limit`; with `tenant`, only that tenant's users.
+    ///
+    /// - Throws: `notFound` for an unknown tenant; `invalid` for a limit outside 1-10 000.
+    func failedUsers(tenant: CoordinatorName?, limit: Int) async throws(CoordinatorStoreError) -> [UserStatusRecord]
+
     // MARK: Moves
 
     /// Starts moving a user to another pair: reserves a place on the target (which must be

@@ -59,8 +59,14 @@ extension CoordinatorAPI {
             return APIJSON.response(UserRepresentation(try await store.removeUser(user.id)))
         }
         router.get("/v1/users/{user}/route") { _, context in
-            let user = try await Self.user(in: context, store, to: "look up routes")
-            return APIJSON.response(RouteRepresentation(try await store.route(user: user.name)))
+            // The hottest route (proxies look up every login): one query, the route's own
+            // tenant checked before it is answered, instead of reading the user first.
+            let role = try context.role()
+            let name = try Self.name("user", .user, in: context)
+            if case .agent = role { throw APIError.forbidden("a \(role.text) token may not look up routes") }
+            let route = try await store.route(user: name)
+            try Access.requireTenant(route.tenant, role, to: "look up routes")
+            return APIJSON.response(RouteRepresentation(route))
         }
         router.post("/v1/users/{user}/move") { request, context in
             let user = try await Self.user(in: context, store, to: "move users")

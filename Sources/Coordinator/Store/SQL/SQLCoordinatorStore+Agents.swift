@@ -84,20 +84,31 @@ extension SQLCoordinatorStore {
                 JOIN duplex_users u ON u.id = s.user_id JOIN duplex_pairs p ON p.id = s.pair_id
                 WHERE s.user_id = $1 ORDER BY s.host
                 """, [SQLValue(user)])
-            return try rows.map { row throws(CoordinatorStoreError) in
-                UserStatusRecord(
-                    user: try row.name("user_name", .user), pair: try row.name("pair_name", .pair),
-                    host: try row.name("host", .host),
-                    report: UserStatusReport(
-                        userID: try row.id("user_id"),
-                        queuedPriority: row.isNull("queued_priority")
-                            ? nil : try row.enumeration("queued_priority", SyncPriority.self),
-                        lastFastSync: try row.optionalDate("last_fast_sync"),
-                        lastFullSync: try row.optionalDate("last_full_sync"),
-                        lastSuccessfulSync: try row.optionalDate("last_success"), failed: try row.bool("failed"),
-                        held: try row.bool("held"), lastError: try row.optionalString("last_error")),
-                    reportedAt: try row.date("reported_at"))
+            return try rows.map(Self.statusRecord)
+        }
+    }
+
+    public func failedUsers(tenant: CoordinatorName?, limit: Int) async throws(CoordinatorStoreError) -> [UserStatusRecord] {
+        let context = CoordinatorStoreError.Context(tenant: tenant?.value)
+        guard (1...10_000).contains(limit) else { throw .invalid("failedUsers", context, "the limit \(limit) is outside 1-10000") }
+        return try await perform("failedUsers", context, write: false) { tx in
+            var tenantFilter = ""
+            var binds: [SQLValue] = [.integer(Int64(limit))]
+            if let tenant {
+                let record = try await self.readTenant(.name(tenant), tx, "failedUsers", context)
+                tenantFilter = "AND u.tenant_id = $2"
+                binds.append(SQLValue(record.id))
             }
+            // One query on the failed reports (an index holds only those), however many users
+            // the pairs have.
+            let rows = try await tx.query(
+                """
+                SELECT s.*, u.name AS user_name, p.name AS pair_name FROM duplex_user_status s
+                JOIN duplex_users u ON u.id = s.user_id AND u.pair_id = s.pair_id JOIN duplex_pairs p ON p.id = s.pair_id
+                WHERE s.failed AND u.state <> 'removed' \(tenantFilter)
+                ORDER BY s.reported_at, u.name, s.host LIMIT $1
+                """, binds)
+            return try rows.map(Self.statusRecord)
         }
     }
 
@@ -152,6 +163,19 @@ extension SQLCoordinatorStore {
     }
 
     // MARK: Helpers
+
+    /// A row of `duplex_user_status` with `user_name` and `pair_name`.
+    private static func statusRecord(_ row: SQLRow) throws(CoordinatorStoreError) -> UserStatusRecord {
+        UserStatusRecord(
+            user: try row.name("user_name", .user), pair: try row.name("pair_name", .pair), host: try row.name("host", .host),
+            report: UserStatusReport(
+                userID: try row.id("user_id"),
+                queuedPriority: row.isNull("queued_priority") ? nil : try row.enumeration("queued_priority", SyncPriority.self),
+                lastFastSync: try row.optionalDate("last_fast_sync"), lastFullSync: try row.optionalDate("last_full_sync"),
+                lastSuccessfulSync: try row.optionalDate("last_success"), failed: try row.bool("failed"),
+                held: try row.bool("held"), lastError: try row.optionalString("last_error")),
+            reportedAt: try row.date("reported_at"))
+    }
 
     /// The pair's id and the side `host` is on.
     private func hostOfPair(
