@@ -392,6 +392,9 @@ def print_table(figures, args):
     rows.append(("route HTTP, fixed rate", "%d/s asked, %d s%s" % (
         args.rate, args.duration, ", %d never sent" % r["rate"]["unsent"] if r["rate"]["unsent"] else ""),
                  "%.0f /s" % r["rate"]["per_second"], r["rate"]["ms"]))
+    if "low_rate" in r:
+        rows.append(("route HTTP, fixed rate", "%d/s asked, %d s" % (args.low_rate, args.duration),
+                     "%.0f /s" % r["low_rate"]["per_second"], r["low_rate"]["ms"]))
     s = figures["sql"]
     rows.append(("route SQL view, most", "%d clients, pgbench" % args.sql_clients, "%.0f /s" % s["max"]["per_second"],
                  s["max"]["ms"]))
@@ -476,6 +479,8 @@ def main():
                         help="seconds of HTTP assigns at most; the users left are loaded with COPY")
     parser.add_argument("--route-conns", type=int, default=64, help="keep-alive HTTPS connections for lookups")
     parser.add_argument("--rate", type=int, default=10_000, help="lookups per second of the fixed-rate runs")
+    parser.add_argument("--low-rate", type=int, default=500,
+                        help="lookups per second of one more HTTP run, below the most (0: none)")
     parser.add_argument("--duration", type=int, default=30, help="seconds of each fixed-rate run")
     parser.add_argument("--warmup", type=int, default=5, help="seconds of lookups not counted before each run")
     parser.add_argument("--sql-clients", type=int, default=8, help="connections of the SQL lookups (a proxy's pool)")
@@ -523,11 +528,17 @@ def main():
                              warmup=args.warmup)
         route_rate = load.run("route", users=args.users, conns=args.route_conns, duration=args.duration,
                               warmup=args.warmup, rate=args.rate)
-        for label, result in (("most", route_max), ("at %d/s" % args.rate, route_rate)):
+        runs = [("most", route_max), ("at %d/s" % args.rate, route_rate)]
+        figures["route"] = {"max": route_max, "rate": route_rate}
+        if args.low_rate:
+            # The latency when the coordinator keeps up, beside the one at the target rate.
+            figures["route"]["low_rate"] = load.run("route", users=args.users, conns=args.route_conns,
+                                                    duration=args.duration, warmup=args.warmup, rate=args.low_rate)
+            runs.append(("at %d/s" % args.low_rate, figures["route"]["low_rate"]))
+        for label, result in runs:
             if result["errors"]:
                 sys.exit("route lookups failed: %s" % json.dumps(result))
             log("  %s: %s" % (label, summary(result)))
-        figures["route"] = {"max": route_max, "rate": route_rate}
 
         figures["load"]["sql"] = load_average()
         log("route lookups in SQL (load %s)..." % figures["load"]["sql"])
