@@ -10,10 +10,13 @@ import Testing
 /// hold every message exactly once with the same UIDs, flags and bodies, and a further sync
 /// plans nothing.
 @Suite(.timeLimit(.minutes(3))) struct AgentFaultTests {
-    /// When a process is killed: a delay after the sync started, or once the side receiving
-    /// copies has some in its INBOX's `tmp/`.
+    /// When a process is killed: once both sides hold the user's sync lock (the session is
+    /// set up and planning, nothing copied yet), or once the side receiving copies has some
+    /// in its INBOX's `tmp/`. Each is seen, never guessed from a delay: a fast machine ends a
+    /// sync before any fixed delay.
     enum Moment: Sendable, CustomTestStringConvertible {
-        case after(Duration)
+        /// Both sides locked the user: the lock files next to A's and B's mail roots exist.
+        case locked
         /// Bodies B→A in flight: the client writes them to A's `tmp/`.
         case copyingToA
         /// Bodies A→B in flight: the agent writes them to B's `tmp/`.
@@ -21,23 +24,25 @@ import Testing
 
         var testDescription: String {
             switch self {
-            case .after(let delay): "after \(delay)"
+            case .locked: "once both sides hold the lock"
             case .copyingToA: "while copying B→A"
             case .copyingToB: "while copying A→B"
             }
         }
 
-        /// The mail root whose `tmp/` fills at this moment.
-        func receivingRoot(_ fixture: AgentFixture) -> String? {
+        /// The files whose existence marks this moment: the two lock files, or any file in
+        /// the receiving INBOX's `tmp/`.
+        func isReached(_ fixture: AgentFixture) -> Bool {
             switch self {
-            case .after: nil
-            case .copyingToA: fixture.rootA
-            case .copyingToB: fixture.rootB
+            case .locked:
+                [fixture.rootA, fixture.rootB].allSatisfy { FileManager.default.fileExists(atPath: AgentFaultTests.lockPath(of: $0)) }
+            case .copyingToA: !AgentFaultTests.tmpFiles(fixture.rootA).isEmpty
+            case .copyingToB: !AgentFaultTests.tmpFiles(fixture.rootB).isEmpty
             }
         }
     }
 
-    @Test(arguments: [Moment.after(.milliseconds(100)), .after(.milliseconds(300)), .copyingToA, .copyingToB])
+    @Test(arguments: [Moment.locked, .copyingToA, .copyingToB])
     func agentKilledMidSync_syncExits76or68_thenTheNextSyncConverges(moment: Moment) async throws {
         try await AgentFixture.with { fixture in
             let mail = try AgentFaultMail.populate(fixture)
@@ -51,7 +56,7 @@ import Testing
             #expect(status == 76 || status == 68, "\(moment): exit \(String(describing: status)): \(sync.stderr)")
             #expect(sync.stderr.contains(agent.endpoint), "\(moment): the message does not name the peer: \(sync.stderr)")
             // The client ended by itself: nothing half-written is left on A.
-            #expect(tmpFiles(fixture.rootA).isEmpty, "\(moment): A's tmp/ holds \(tmpFiles(fixture.rootA))")
+            #expect(Self.tmpFiles(fixture.rootA).isEmpty, "\(moment): A's tmp/ holds \(Self.tmpFiles(fixture.rootA))")
 
             let restarted = try await startAgent(fixture)
             defer { restarted.process.stop(timeout: 5) }
@@ -70,7 +75,7 @@ import Testing
                 #expect(await sync.exitStatus(within: .seconds(10)) == 128 + SIGKILL)
                 // The agent notices the dead connection, ends the session and cleans up.
                 try await agent.waitForLog("connection ended", since: mark)
-                #expect(tmpFiles(fixture.rootB).isEmpty, "\(moment): B's tmp/ holds \(tmpFiles(fixture.rootB))")
+                #expect(Self.tmpFiles(fixture.rootB).isEmpty, "\(moment): B's tmp/ holds \(Self.tmpFiles(fixture.rootB))")
                 try await expectCleanSyncConverges(fixture, agent, mail, moment)
             }
         }
@@ -96,28 +101,24 @@ import Testing
         _ fixture: AgentFixture, _ agent: RunningAgent, at moment: Moment, kill: @escaping @Sendable (BackgroundCommand) -> Void
     ) async throws -> BackgroundCommand {
         let sync = try fixture.startSync(agent)
-        guard let root = moment.receivingRoot(fixture) else {
-            if case .after(let delay) = moment { try await Task.sleep(for: delay) }
-            try #require(sync.exitStatus() == nil, "\(moment): the sync ended first: \(sync.stderr)")
-            kill(sync)
-            return sync
-        }
-        let seen = await whenCopying(into: root, during: sync) { kill(sync) }
-        try #require(seen, "\(moment): no copy was seen in \(root)/tmp before the sync ended: \(sync.stderr)")
+        let seen = await when({ moment.isReached(fixture) }, during: sync) { kill(sync) }
+        try #require(seen, "\(moment): not seen before the sync ended: \(sync.stderr)")
         return sync
     }
 
-    /// Calls `action` as soon as a file is in `root`'s `tmp/` while `sync` runs.
+    /// Calls `action` as soon as `reached` holds while `sync` runs.
     ///
     /// A thread of its own polls every millisecond: the test's tasks share a small pool with
     /// the other tests, and a copy is in `tmp/` only until its batch is committed.
     ///
-    /// - Returns: whether it saw one before the sync ended (or 60 s passed).
-    func whenCopying(into root: String, during sync: BackgroundCommand, _ action: @escaping @Sendable () -> Void) async -> Bool {
+    /// - Returns: whether it saw `reached` before the sync ended (or 60 s passed).
+    func when(
+        _ reached: @escaping @Sendable () -> Bool, during sync: BackgroundCommand, _ action: @escaping @Sendable () -> Void
+    ) async -> Bool {
         await withCheckedContinuation { continuation in
             let thread = Thread {
                 let deadline = Date().addingTimeInterval(60)
-                while tmpFiles(root).isEmpty {
+                while !reached() {
                     guard sync.exitStatus() == nil, Date() < deadline else {
                         continuation.resume(returning: false)
                         return
@@ -132,8 +133,15 @@ import Testing
     }
 
     /// The files in `tmp/` of INBOX of `root`.
-    func tmpFiles(_ root: String) -> [String] {
+    static func tmpFiles(_ root: String) -> [String] {
         (try? FileManager.default.contentsOfDirectory(atPath: root + "/tmp")) ?? []
+    }
+
+    /// The user's sync lock file of mail root `root`: `.NAME.duplex-sync.lock` beside it,
+    /// there only while a sync holds it.
+    static func lockPath(of root: String) -> String {
+        let url = URL(fileURLWithPath: root)
+        return url.deletingLastPathComponent().appendingPathComponent("." + url.lastPathComponent + ".duplex-sync.lock").path
     }
 
     /// A clean sync exits 0 without waiting for a lock; then both sides hold every message
