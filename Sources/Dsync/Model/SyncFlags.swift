@@ -128,4 +128,12 @@ public struct ReplicaView: Hashable, Sendable, Codable {
 
     /// The number of messages in all mailboxes.
     public var messageCount: Int { mailboxes.values.reduce(0) { $0 + $1.messages.count } }
+
+    /// The same common state seen from the other host: each side's keyword capacities
+    /// under the other side's name.
+    public func swappingSides() -> ReplicaView {
+        var view = self
+        view.keywordCapacities = Dictionary(uniqueKeysWithValues: keywordCapacities.map { ($0.key.other, $0.value) })
+        return view
+    }
 }

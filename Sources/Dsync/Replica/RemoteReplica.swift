@@ -26,6 +26,9 @@ public final class RemoteReplica: Replica, Sendable {
     /// With nothing from the peer for this long the connection is dropped (both sides send
     /// keepalives at a quarter of it while busy).
     public let readTimeout: Duration
+    /// Whether the peer's own sync state of the user is asked for with the lock (a
+    /// replicator syncing with its pair peer; see ``pairStateHeader()``).
+    public let asksPairState: Bool
     public var description: String { "tls://\(host.contains(":") ? "[\(host)]" : host):\(port)" }
 
     private let connection = Mutex<DsyncConnection?>(nil)
@@ -41,8 +44,9 @@ public final class RemoteReplica: Replica, Sendable {
     /// - Throws: ``DsyncError`` `usage` for a malformed endpoint.
     public init(
         endpoint: String, user: String, tls: DsyncTLSFiles, full: Bool = false, connectTimeout: Duration = .seconds(10),
-        readTimeout: Duration = .seconds(120)
+        readTimeout: Duration = .seconds(120), asksPairState: Bool = false
     ) throws {
+        self.asksPairState = asksPairState
         (host, port) = try Self.parse(endpoint)
         self.user = user
         self.tls = tls
@@ -93,7 +97,7 @@ public final class RemoteReplica: Replica, Sendable {
                 try await self.handshake(connection, channel: channel.channel, tlsDone: handshakeDone)
                 // What every sync asks first goes with the lock request: one round trip.
                 let lockID = try await self.send(connection, DsyncRequestBody(op: .lock, lockTimeoutMilliseconds: timeout.milliseconds))
-                for op in [DsyncOperation.exists, .stamp] {
+                for op in (self.asksPairState ? [DsyncOperation.stateHeader] : []) + [.exists, .stamp] {
                     let id = try await self.send(connection, DsyncRequestBody(op: op))
                     self.pending.withLock { $0.append((id, op)) }
                 }
@@ -119,6 +123,21 @@ public final class RemoteReplica: Replica, Sendable {
 
     public func create() async throws {
         _ = try await call(try current(), DsyncRequestBody(op: .create))
+    }
+
+    public func pairStateHeader() async throws -> SyncState.Header? {
+        let connection = try current()
+        let result = try await call(connection, DsyncRequestBody(op: .stateHeader), early: true)
+        return try DsyncJSON.decode(DsyncStateHeaderResult.self, from: result, what: "state header").header
+    }
+
+    public func pairStateView() async throws -> ReplicaView {
+        let result = try await call(try current(), DsyncRequestBody(op: .stateView))
+        do {
+            return try ReplicaView(binary: Array(result), path: "state view")
+        } catch let error as DsyncError {
+            throw DsyncError(.protocolError, "\(description) sent a malformed state view: \(error.message)")
+        }
     }
 
     public func stamp() async throws -> StoreStamp {

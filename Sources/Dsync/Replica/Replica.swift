@@ -39,6 +39,16 @@ public protocol Replica: Sendable {
     ///
     /// - Returns: what was done.
     func apply(_ changes: [ReplicaChange], source: any Replica) async throws -> ApplyReport
+
+    /// The header of the sync state the replica's host saved for this user with its
+    /// replication peer, from that host's side (its side is A); nil when it keeps none or
+    /// the replica has no host of its own (a local Maildir).
+    func pairStateHeader() async throws -> SyncState.Header?
+
+    /// The common view of the state ``pairStateHeader()`` returned, from that host's side.
+    ///
+    /// - Throws: ``DsyncError`` `noSuchUser` when the host keeps no state for the user.
+    func pairStateView() async throws -> ReplicaView
 }
 
 /// What applying changes did on one side.
@@ -63,5 +73,12 @@ extension Replica {
     /// Replicas that cannot create a mail root (wrappers, sources of pushed bodies) say so.
     public func create() async throws {
         throw DsyncError(.usage, "\(description): cannot create a mail root here")
+    }
+
+    /// Replicas without a host of their own keep no pair state.
+    public func pairStateHeader() async throws -> SyncState.Header? { nil }
+
+    public func pairStateView() async throws -> ReplicaView {
+        throw DsyncError(.noSuchUser, "\(description) keeps no sync state of its own")
     }
 }

@@ -7,6 +7,17 @@ public struct SyncOptions: Sendable {
     public var user: String
     /// Ignore the saved state and compare everything (still never duplicates).
     public var full = false
+    /// Read every mailbox of both sides again, trusting no stamp (no fast path, no view
+    /// reused from the state), but still plan against the saved state: the replicator's
+    /// periodic full sync. Unlike ``full``, a message expunged on one side since the last
+    /// sync is expunged on the other, not copied back.
+    public var rereadAll = false
+    /// Ask replica B's host for the sync state its own replicator saved with A's host
+    /// (``Replica/pairStateHeader()``) and plan against it when it is later than the one
+    /// in ``stateDirectory`` (the two hosts of a pair each run syncs of the user). Only for
+    /// a replicator syncing a user's mail root with its configured peer: the peer's state
+    /// names those two mail roots.
+    public var usesPairState = false
     /// Plan only; change nothing.
     public var dryRun = false
     /// How long to wait for each side's user lock.
@@ -153,6 +164,15 @@ public struct SyncSession: Sendable {
                 FileHandle.standardError.write(Data("duplex: warning: \(error.description); doing a full sync\n".utf8))
             }
         }
+        // This store's own header: its messages file is the one to replace when saving.
+        let ownHeader = header
+        // Whether B's host saved a later state than this host's (`header` is then its, from
+        // this side); its view is fetched only when the stamps say something changed.
+        var fromPeer = false
+        if !options.full, options.usesPairState, stateStore != nil, let theirs = try await laterPairState(than: header) {
+            header = theirs
+            fromPeer = true
+        }
         let existsA = try await a.exists(), existsB = try await b.exists()
         // A side whose whole mail root vanished after a sync, to be filled again from the other.
         var recreated: SyncSide?
@@ -175,14 +195,22 @@ public struct SyncSession: Sendable {
         }
 
         let stampA = try await a.stamp(), stampB = try await b.stamp()
-        if let header, Self.unchanged(header.stampA, stampA), Self.unchanged(header.stampB, stampB) {
+        if !options.rereadAll, let header, Self.unchanged(header.stampA, stampA), Self.unchanged(header.stampB, stampB) {
             report.fastPath = true
             report.mailboxes = header.mailboxes
             report.messages = header.messages
             return report
         }
         var base: ReplicaView?
-        if let saved = header, let stateStore {
+        if fromPeer {
+            do {
+                base = try await b.pairStateView().swappingSides()
+            } catch let error as DsyncError where Self.unusablePairState(error) {
+                warnUnusablePairState(error)
+                header = ownHeader
+            }
+        }
+        if base == nil, let saved = header, let stateStore {
             do {
                 base = try stateStore.loadView(saved)
             } catch let error as DsyncError {
@@ -194,8 +222,9 @@ public struct SyncSession: Sendable {
             // The new side never unsubscribed anything: the other side's subscriptions are kept.
             base?.subscriptions = []
         }
-        let viewA = try await a.read(reusing: Self.reusable(base: base, saved: header?.stampA, now: stampA, side: .a))
-        let viewB = try await b.read(reusing: Self.reusable(base: base, saved: header?.stampB, now: stampB, side: .b))
+        let reused = options.rereadAll ? nil : base
+        let viewA = try await a.read(reusing: Self.reusable(base: reused, saved: header?.stampA, now: stampA, side: .a))
+        let viewB = try await b.read(reusing: Self.reusable(base: reused, saved: header?.stampB, now: stampB, side: .b))
         var plan = SyncPlanner.plan(base: base, a: viewA, b: viewB)
         let lost = Set(massLoss(plan)).union(recreated.map { [$0] } ?? [])
         if !lost.isEmpty {
@@ -253,9 +282,35 @@ public struct SyncSession: Sendable {
         if matches, let stateStore {
             var common = plan.final
             common.keywordCapacities = [.a: Self.keywordCapacities(checkA, final: plan.final), .b: Self.keywordCapacities(checkB, final: plan.final)]
-            try stateStore.save(view: common, stampA: afterA, stampB: afterB, previous: header)
+            try stateStore.save(view: common, stampA: afterA, stampB: afterB, previous: ownHeader, generation: (header?.generation ?? 0) + 1)
         }
         return report
+    }
+
+    /// The header of the state B's host saved when it is later than `own` (a larger
+    /// generation, or any when there is no own state), from this side (A and B exchanged);
+    /// nil otherwise. A peer state that cannot be read is warned about and left out: this
+    /// host's own state is still a correct base for everything but the peer's later syncs.
+    private func laterPairState(than own: SyncState.Header?) async throws -> SyncState.Header? {
+        do {
+            guard let theirs = try await b.pairStateHeader(), theirs.user == options.user,
+                (theirs.generation ?? 0) > (own?.generation ?? -1)
+            else { return nil }
+            return theirs.swappingSides(sideA: a.description, sideB: b.description)
+        } catch let error as DsyncError where Self.unusablePairState(error) {
+            warnUnusablePairState(error)
+            return nil
+        }
+    }
+
+    /// Errors of the peer's saved state (not of the connection) that leave it out.
+    static func unusablePairState(_ error: DsyncError) -> Bool {
+        error.code == .badData || error.code == .noSuchUser || error.code == .io
+    }
+
+    private func warnUnusablePairState(_ error: DsyncError) {
+        let line = "duplex: warning: \(b.description)'s sync state of \(options.user) is unusable (\(error.description)); using this host's\n"
+        FileHandle.standardError.write(Data(line.utf8))
     }
 
     /// The sides on which more than ``SyncOptions/massLossShare`` of the common messages (of

@@ -25,6 +25,22 @@ public struct SyncState: Sendable {
         public var messagesFile: String
         public var mailboxes: Int
         public var messages: Int
+        /// How many syncs of this pair of sides led to this state: 1 for the first, one more
+        /// than the state each sync started from. Either host of a pair may run a user's
+        /// sync and each saves what it agreed on, so the larger generation is the later
+        /// state (syncs of a user never overlap: both user locks are held). Nil in a state
+        /// saved before generations were kept (counts as 0).
+        public var generation: Int?
+
+        /// The same state seen from the other host: A and B (sides and stamps) exchanged.
+        public func swappingSides(sideA: String, sideB: String) -> Header {
+            var header = self
+            header.sideA = sideA
+            header.sideB = sideB
+            header.stampA = stampB
+            header.stampB = stampA
+            return header
+        }
     }
 
     public var header: Header
@@ -91,21 +107,25 @@ public struct SyncStateStore: Sendable {
 
     /// Saves a new state: the messages file first, then the header that names it; then the
     /// previous messages file is removed.
-    public func save(view: ReplicaView, stampA: StoreStamp, stampB: StoreStamp, previous: SyncState.Header?) throws {
+    ///
+    /// - Parameters:
+    ///   - previous: the header this store held (its messages file is removed).
+    ///   - generation: the new state's ``SyncState/Header/generation``.
+    public func save(view: ReplicaView, stampA: StoreStamp, stampB: StoreStamp, previous: SyncState.Header?, generation: Int = 1) throws {
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         } catch {
             throw DsyncError(.io, "\(directory): cannot create the state directory (is it a file, or not writable?)")
         }
-        let generation = String(UInt64(Date().timeIntervalSince1970 * 1_000_000), radix: 16)
-        let messagesFile = "\(key).\(generation).messages"
+        let stamp = String(UInt64(Date().timeIntervalSince1970 * 1_000_000), radix: 16)
+        let messagesFile = "\(key).\(stamp).messages"
         let encoder = JSONEncoder()
         encoder.dateEncodingStrategy = .iso8601
         try writeAtomically(directory + "/" + messagesFile, Data(view.binaryEncoded()))
         let header = SyncState.Header(
             version: SyncState.currentVersion, user: user, sideA: sideA, sideB: sideB, savedAt: Date(),
             stampA: stampA, stampB: stampB, messagesFile: messagesFile,
-            mailboxes: view.mailboxes.count, messages: view.messageCount)
+            mailboxes: view.mailboxes.count, messages: view.messageCount, generation: generation)
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try writeAtomically(headerPath, try encoder.encode(header))
         if let previous, previous.messagesFile != messagesFile {

@@ -102,6 +102,14 @@ struct DsyncServerSession {
                     let requests = request.bodies ?? []
                     let stream = try await replica.bodies(requests)
                     try await connection.sendBodies(stream, for: requests, id: id, response: true)
+                case .stateHeader:
+                    let header = try configuration.pairState?.store(user: user, root: replica.description).loadHeader()
+                    try await connection.respond(id: id, result: try DsyncJSON.encode(DsyncStateHeaderResult(header: header)))
+                case .stateView:
+                    guard let store = configuration.pairState?.store(user: user, root: replica.description), let header = try store.loadHeader() else {
+                        throw DsyncError(.noSuchUser, "this host keeps no sync state of \(user)")
+                    }
+                    try await connection.respond(id: id, result: try store.loadView(header).binaryEncoded())
                 case .apply:
                     let changes = request.changes ?? []
                     let source = PushedBodies(connection: connection, id: id, expected: changes.bodyRequests)

@@ -4,8 +4,8 @@ import Foundation
 /// `request` frame per operation; its JSON is a ``DsyncRequestBody``.
 ///
 /// Every `response` payload starts with a status byte: `0` then the operation's result, or
-/// `1` then a ``DsyncRemoteError`` as JSON. Results are JSON except for ``read``, whose
-/// result is the replica view in the binary form of the sync state. A request or response
+/// `1` then a ``DsyncRemoteError`` as JSON. Results are JSON except for ``read`` and
+/// ``stateView``, whose result is a replica view in the binary form of the sync state. A request or response
 /// payload too large for one frame is sent as a frame with an empty payload followed by
 /// `bodyChunk` frames with the same id and a `bodyEnd` with its size and SHA-256 digest.
 package enum DsyncOperation: String, Codable, Sendable {
@@ -29,6 +29,13 @@ package enum DsyncOperation: String, Codable, Sendable {
     /// order: a `request` frame with the same id holding a ``DsyncBodyHeader``, then the
     /// body's chunks and end. Result: an `ApplyReport`.
     case apply
+    /// The header of the sync state the serving host saved for this user with its
+    /// replication peer (its own replicator's last sync, from its side: A is the serving
+    /// host). Result: a ``DsyncStateHeaderResult``, `header` null when it keeps none.
+    case stateHeader
+    /// The common view of that state. Result: the view in binary; `noSuchUser` when the
+    /// host keeps no state for the user.
+    case stateView
 }
 
 /// The JSON of a `request` frame.
@@ -64,6 +71,11 @@ package struct DsyncBodyHeader: Codable, Sendable, Equatable {
 package struct DsyncRemoteError: Codable, Sendable {
     package var code: DsyncError.Code
     package var message: String
+}
+
+/// The result of ``DsyncOperation/stateHeader``.
+package struct DsyncStateHeaderResult: Codable, Sendable {
+    package var header: SyncState.Header?
 }
 
 /// The result of ``DsyncOperation/exists``.

@@ -47,7 +47,8 @@ import Dsync
 /// comma-separated list). Relative paths, from the file or the environment, are taken
 /// from the configuration file's directory. A key the agent does not know is an error.
 public struct AgentConfiguration: Sendable, Equatable {
-    /// How the agent serves dsync: address, TLS files, mail roots, timeouts.
+    /// How the agent serves dsync: address, TLS files, mail roots, timeouts, and (with a
+    /// replicator) the replicator's sync states for its peer's syncs.
     public var dsync: DsyncServerConfiguration
     /// The directory the per-user sync states are kept in.
     public var stateDirectory: String
@@ -64,6 +65,8 @@ public struct AgentConfiguration: Sendable, Equatable {
         replicator: ReplicatorConfiguration? = nil, coordinator: CoordinatorLinkConfiguration? = nil
     ) {
         self.dsync = dsync
+        // The peer's replicator starts from this host's state when it is the later one.
+        self.dsync.pairState = replicator.map { DsyncPairState(directory: stateDirectory, peer: $0.peer) }
         self.stateDirectory = stateDirectory
         self.replicator = replicator
         self.coordinator = coordinator

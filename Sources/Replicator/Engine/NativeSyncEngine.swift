@@ -38,18 +38,21 @@ public struct NativeSyncEngine: SyncEngine {
         await sync(user: user, full: full, massExpunge: .hold)
     }
 
-    /// Syncs `user`; after an operator's decision (`massExpunge` `accept` or `restore`) the
-    /// sync compares with the saved state even when `full` (the release of a held user asks
-    /// for a full sync): only the common state tells what vanished, so a sync without it
-    /// could neither let the disappearance through nor restore only that.
+    /// Syncs `user`; `massExpunge` is an operator's decision about a held user (`accept` or
+    /// `restore`), which only the common state can carry out: it tells what vanished.
+    ///
+    /// A full sync reads every mailbox of both sides again but still plans against the
+    /// common state (``SyncOptions/rereadAll``): what either side expunged since the last
+    /// sync stays expunged. Both hosts of the pair sync the user, so each sync starts from
+    /// the later of the two hosts' states (``SyncOptions/usesPairState``).
     public func sync(user: String, full: Bool, massExpunge: MassExpungeResolution) async -> SyncResult {
-        let full = full && massExpunge == .hold
         do {
             let root = try mailRoot.mailRoot(for: user)
             let local = LocalReplica(store: MailStore(root: root, configuration: store), createsParents: true)
-            let remote = try RemoteReplica(endpoint: peer, user: user, tls: tls, full: full, readTimeout: readTimeout)
+            let remote = try RemoteReplica(endpoint: peer, user: user, tls: tls, full: full, readTimeout: readTimeout, asksPairState: true)
             var options = SyncOptions(user: user)
-            options.full = full
+            options.rereadAll = full
+            options.usesPairState = true
             options.massExpungeResolution = massExpunge
             options.stateDirectory = stateDirectory
             options.lockTimeout = lockTimeout

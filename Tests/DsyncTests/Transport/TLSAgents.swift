@@ -46,18 +46,20 @@ struct TLSAgents: Sendable {
         }
     }
 
-    /// Starts an agent with `configuration` on 127.0.0.1 and a free port; it serves until the
-    /// test ends.
+    /// Starts an agent with `configuration` on 127.0.0.1 and `port` (0: a free one); it
+    /// serves until the test ends.
     ///
     /// - Returns: the port it listens on.
     /// - Throws: when the test has no agent scope (add the ``TLSAgentsTrait``), or the agent
     ///   could not listen.
-    static func start(_ configuration: DsyncServerConfiguration) async throws -> Int {
+    static func start(_ configuration: DsyncServerConfiguration, port: Int = 0) async throws -> Int {
         guard let agents = current else {
             throw DsyncError(
                 .usage, "a sync over TLS needs the .tlsAgents trait on its test or suite (it stops the agents when the test ends)")
         }
         let (ports, listening) = AsyncStream<Int>.makeStream()
+        var configuration = configuration
+        configuration.port = port
         guard case .enqueued = agents.requests.yield(Request(configuration: configuration, listening: listening)) else {
             throw DsyncError(.usage, "the test's agent scope has ended")
         }
@@ -69,7 +71,6 @@ struct TLSAgents: Sendable {
         defer { request.listening.finish() }
         var configuration = request.configuration
         configuration.host = "127.0.0.1"
-        configuration.port = 0
         let server = try DsyncServer(configuration: configuration, logger: quietLogger)
         do {
             try await server.run { address in
