@@ -95,7 +95,10 @@ public final class RemoteReplica: Replica, Sendable {
                 group.addTask { await DsyncPipeline.keepalive(connection, every: DsyncPipeline.keepaliveInterval(readTimeout: self.readTimeout)) }
                 defer { group.cancelAll() }
                 try await self.handshake(connection, channel: channel.channel, tlsDone: handshakeDone)
-                // What every sync asks first goes with the lock request: one round trip.
+                // What every sync asks first goes with the lock request: one round trip. The
+                // answers belong to this connection only, whether the lock is taken or not (a
+                // sync tries the lock again on a new connection when it was busy).
+                defer { self.pending.withLock { $0 = [] } }
                 let lockID = try await self.send(connection, DsyncRequestBody(op: .lock, lockTimeoutMilliseconds: timeout.milliseconds))
                 for op in (self.asksPairState ? [DsyncOperation.stateHeader] : []) + [.exists, .stamp] {
                     let id = try await self.send(connection, DsyncRequestBody(op: op))
@@ -103,10 +106,7 @@ public final class RemoteReplica: Replica, Sendable {
                 }
                 _ = try await self.response(connection, id: lockID, what: "lock")
                 self.connection.withLock { $0 = connection }
-                defer {
-                    self.connection.withLock { $0 = nil }
-                    self.pending.withLock { $0 = [] }
-                }
+                defer { self.connection.withLock { $0 = nil } }
                 let result = try await body()
                 _ = try await self.call(connection, DsyncRequestBody(op: .unlock))
                 try? await connection.send(.goodbye)

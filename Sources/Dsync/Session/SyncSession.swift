@@ -1,5 +1,6 @@
 import Foundation
 import MailStore
+import Synchronization
 
 /// Options of one sync run (`duplex sync`).
 public struct SyncOptions: Sendable {
@@ -96,6 +97,13 @@ extension ApplyReport {
     }
 }
 
+/// A one-shot flag shared with a closure.
+final class Flag: Sendable {
+    private let value = Mutex(false)
+    func set() { value.withLock { $0 = true } }
+    var isSet: Bool { value.withLock { $0 } }
+}
+
 /// Runs one two-way sync between two replicas of a user.
 ///
 /// Order: both user locks; the saved state; the stamps of both sides (if nothing changed
@@ -118,32 +126,47 @@ public struct SyncSession: Sendable {
 
     public func run() async throws -> SyncReport {
         let started = ContinuousClock.now
+        let deadline = started + options.lockTimeout
         let a = self.a, b = self.b
-        // Two syncs of one user started at once from both hosts (both replicators notified)
-        // each hold their own side's lock and wait for the other's. Waiting for the second
-        // lock a random share of the timeout (half to all of it) makes one give up first and
-        // free its lock, so the other's wait ends in the lock instead of both timing out
-        // together and colliding again on every retry.
-        let secondLockTimeout = options.lockTimeout * Double.random(in: 0.5...1.0)
         var report: SyncReport
-        do {
-            report = try await a.withUserLock(timeout: options.lockTimeout) {
-                try await b.withUserLock(timeout: secondLockTimeout) {
-                    try await self.locked()
+        var tries = 0
+        while true {
+            tries += 1
+            let entered = Flag()
+            do {
+                report = try await a.withUserLock(timeout: max(.zero, deadline - .now)) {
+                    // Both hosts may start a sync of the user at once, each holding its own
+                    // side's lock and asking for the other's. B's lock is therefore tried for
+                    // a short, random while only; when it is busy, A's lock is let go for a
+                    // moment and both are taken again, so one of two such syncs always gets
+                    // both locks and neither waits out its whole timeout.
+                    let attempt = min(max(.zero, deadline - .now), Self.secondLockAttempt())
+                    return try await b.withUserLock(timeout: attempt) {
+                        entered.set()
+                        return try await self.locked()
+                    }
                 }
+                break
+            } catch var error as DsyncError where error.code == .lockTimeout && !entered.isSet {
+                guard ContinuousClock.now >= deadline else {
+                    // Lock-free for a random while that grows with each try: two syncs that
+                    // keep colliding soon leave each other room.
+                    try await Task.sleep(for: .milliseconds(Int.random(in: 20...min(2000, 100 << min(tries, 5)))))
+                    continue
+                }
+                // The last try's wait was short: say how long the locks were tried in all.
+                if options.lockTimeout > .zero { error.message += "; both locks were tried for \(options.lockTimeout)" }
+                throw error
             }
-        } catch let error as DsyncError where error.code == .lockTimeout {
-            // The lock given up is free now, and the other host's sync polls for it: a retry
-            // started at once (a replicator with changes queued) would take it back first, on
-            // every retry. Failing a little later (and never before the whole lock timeout,
-            // which is what a caller was promised) lets the waiting sync have it.
-            let backOff = ContinuousClock.now + .milliseconds(Int.random(in: 100...500))
-            try? await Task.sleep(until: max(started + options.lockTimeout, backOff), clock: .continuous)
-            throw error
         }
         let elapsed = ContinuousClock.now - started
         report.seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         return report
+    }
+
+    /// How long one try for B's lock waits: 250 ms to 1 s, at random (see ``run()``).
+    static func secondLockAttempt() -> Duration {
+        .milliseconds(Int.random(in: 250...1000))
     }
 
     private func fail(_ code: DsyncError.Code, _ message: String) -> DsyncError {

@@ -133,13 +133,6 @@ struct DsyncServerSession {
     }
 }
 
-/// A one-shot flag shared with a closure.
-private final class Flag: Sendable {
-    private let value = Mutex(false)
-    func set() { value.withLock { $0 = true } }
-    var isSet: Bool { value.withLock { $0 } }
-}
-
 /// The bodies a client pushes after an `apply` request, as the source the local apply
 /// reads them from: each ``bodies(_:)`` call takes the next ones in order.
 final class PushedBodies: Replica, @unchecked Sendable {

@@ -51,6 +51,29 @@ import Testing
         }
     }
 
+    @Test func bothHostsStartASyncAtOnce_bothEndWell_andNothingIsDuplicated() async throws {
+        try await PairOfHosts.with { pair in
+            try pair.saveOnA(["first"])
+            try await pair.a.sync()
+            var guids = ["first"]
+            for round in 1...8 {
+                try pair.saveOnA(["a\(round)"])
+                try pair.save(on: pair.b, "b\(round)")
+                guids += ["a\(round)", "b\(round)"]
+                // Each holds its own lock and asks for the other's: neither may fail for the
+                // lock, and whichever runs second finds nothing or little to do.
+                async let fromA = pair.a.sync()
+                async let fromB = pair.b.sync()
+                _ = try await [fromA, fromB]
+            }
+            for host in [pair.a, pair.b] {
+                let found = try host.store.listMessages(in: .inbox).map(\.guid)
+                #expect(found.sorted() == guids.sorted(), "\(host.name) holds \(found)")
+            }
+            #expect(try pair.messages(pair.a) == pair.messages(pair.b))
+        }
+    }
+
     @Test func theReplicatorsFullSync_readsEverythingAgain_butKeepsAnExpungeMadeSinceTheLastSync() async throws {
         try await PairOfHosts.with { pair in
             try pair.saveOnA(["g1", "g2", "g3"])
@@ -110,7 +133,7 @@ struct PairOfHosts: Sendable {
             options.usesPairState = true
             options.rereadAll = rereadAll
             options.createMissing = true
-            options.lockTimeout = .seconds(10)
+            options.lockTimeout = .seconds(30)
             let local = LocalReplica(store: store, createsParents: true)
             let remote = try RemoteReplica(endpoint: peer, user: PairOfHosts.user, tls: tls, asksPairState: true)
             let report = try await SyncSession(a: local, b: remote, options: options).run()
@@ -136,7 +159,7 @@ struct PairOfHosts: Sendable {
             try pair.a.store.createMailbox(.inbox)
             for (host, port) in [(pair.a, ports.a), (pair.b, ports.b)] {
                 let configuration = DsyncServerConfiguration(
-                    tls: host.tls, mailRoot: try MailRootTemplate(directory.appending(host.name) + "/%n"), lockTimeout: .seconds(10),
+                    tls: host.tls, mailRoot: try MailRootTemplate(directory.appending(host.name) + "/%n"), lockTimeout: .seconds(30),
                     store: SyncFixture.configuration, pairState: DsyncPairState(directory: host.stateDirectory, peer: host.peer))
                 _ = try await TLSAgents.start(configuration, port: port)
             }
@@ -151,6 +174,11 @@ struct PairOfHosts: Sendable {
             try batch.add(options: SaveOptions(guid: guid)) { try $0.write(SyncFixture.body(guid)) }
         }
         _ = try batch.commit()
+    }
+
+    /// Saves one message whose GUID is `guid` on `host`.
+    func save(on host: Host, _ guid: String) throws {
+        try host.store.saveMessage(in: .inbox, bytes: SyncFixture.body(guid), options: SaveOptions(guid: guid))
     }
 
     /// INBOX of `host` as "UID GUID" lines.
