@@ -33,7 +33,32 @@ import Glibc
         case .failure(let error):
             #expect(error.code == .changedDuringSync, "\(label): \(error.code) \(error)")
         }
-        #expect(try f.stateStore.loadHeader()?.messagesFile == previousState, "\(label): the state was replaced")
+        // Kept, or replaced by what is known to be common (the starting state and the copies
+        // that arrived), whose empty stamps make the next sync read both sides whole: never by
+        // the planned view, which the sides do not hold.
+        let header = try f.stateStore.loadHeader()
+        #expect(
+            header?.messagesFile == previousState || header?.stampA.mailboxes.isEmpty == true,
+            "\(label): the state was replaced by the planned view")
+    }
+
+    @Test func aMessageCopiedToB_andExpungedOnABeforeTheSyncEnds_staysExpunged() async throws {
+        let f = try SyncFixture()
+        try f.save(f.a, guid: "m-1")
+        try await f.sync()
+        try f.save(f.a, guid: "fresh")
+        // The user expunges the fresh message on A just after the sync copied it to B.
+        let replicaB = InterferingReplica(LocalReplica(store: f.b), afterEveryApply: {
+            if try f.a.listMessages(in: .inbox).contains(where: { $0.guid == "fresh" }) {
+                _ = try f.a.expunge(in: .inbox, uids: [2])
+            }
+        })
+        let disturbed = try await SyncSession(a: LocalReplica(store: f.a), b: replicaB, options: f.options()).run()
+        #expect(disturbed.changedDuringSync)
+        #expect(try f.b.listMessages(in: .inbox).contains { $0.guid == "fresh" }, "the copy reached B before the expunge")
+        let next = try await f.sync()
+        #expect(next.appliedA.messagesCopied == 0, "the expunged message was copied back to A")
+        try await f.expectConverged(["INBOX": [1: m("m-1")]])
     }
 
     @Test func changesMadeRightAfterTheSyncReadASide_areNoticed_andSyncedNextTime() async throws {
@@ -141,17 +166,19 @@ final class InterferingReplica: Replica {
     let applyDelay: Duration
     let afterFirstRead: @Sendable () throws -> Void
     let beforeFirstApply: @Sendable () throws -> Void
+    let afterEveryApply: @Sendable () throws -> Void
     private let fired = Mutex(false)
     private let applied = Mutex(false)
 
     init(
         _ base: LocalReplica, applyDelay: Duration = .zero, afterFirstRead: @escaping @Sendable () throws -> Void = {},
-        beforeFirstApply: @escaping @Sendable () throws -> Void = {}
+        beforeFirstApply: @escaping @Sendable () throws -> Void = {}, afterEveryApply: @escaping @Sendable () throws -> Void = {}
     ) {
         self.base = base
         self.applyDelay = applyDelay
         self.afterFirstRead = afterFirstRead
         self.beforeFirstApply = beforeFirstApply
+        self.afterEveryApply = afterEveryApply
     }
 
     var description: String { base.description }
@@ -184,6 +211,8 @@ final class InterferingReplica: Replica {
         }
         if first { try beforeFirstApply() }
         if applyDelay > .zero { try await Task.sleep(for: applyDelay) }
-        return try await base.apply(changes, source: source)
+        let report = try await base.apply(changes, source: source)
+        try afterEveryApply()
+        return report
     }
 }

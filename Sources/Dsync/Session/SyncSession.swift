@@ -302,12 +302,64 @@ public struct SyncSession: Sendable {
         let checkB = try await b.read(reusing: Self.untouched(view: viewB, before: stampB, after: afterB, final: plan.final))
         let matches = Self.same(checkA, plan.final) && Self.same(checkB, plan.final)
         report.changedDuringSync = !matches || report.appliedA.skipped > 0 || report.appliedB.skipped > 0
+        let generation = (header?.generation ?? 0) + 1
         if matches, let stateStore {
             var common = plan.final
             common.keywordCapacities = [.a: Self.keywordCapacities(checkA, final: plan.final), .b: Self.keywordCapacities(checkB, final: plan.final)]
-            try stateStore.save(view: common, stampA: afterA, stampB: afterB, previous: ownHeader, generation: (header?.generation ?? 0) + 1)
+            try stateStore.save(view: common, stampA: afterA, stampB: afterB, previous: ownHeader, generation: generation)
+        } else if let stateStore, let base, let known = Self.disturbedState(base: base, plan: plan, checkA: checkA, checkB: checkB) {
+            // Stamps that match nothing: the next sync reads both sides whole.
+            var none = afterA
+            none.mailboxes = [:]
+            none.subscriptions = nil
+            try stateStore.save(view: known, stampA: none, stampB: none, previous: ownHeader, generation: generation)
         }
         return report
+    }
+
+    /// What is known to be common after a sync that a change on a side disturbed (the sides
+    /// do not hold the planned view): the state the sync started from, plus every message
+    /// the plan copied that is now on the side it was copied to, with its planned UID, GUID
+    /// and flags. Nil when no copy arrived (the state the sync started from stays).
+    ///
+    /// Without the copies, a message copied from A to B and expunged on A before the sync
+    /// ended would look new on B to the next sync and be copied back to A. A copy that did
+    /// not arrive stays out, so the next sync copies it again; an expunge that was not made
+    /// is still known from the starting state. No keyword capacities are kept: the next
+    /// sync reuses nothing from this state and reads both sides whole.
+    static func disturbedState(base: ReplicaView, plan: SyncPlan, checkA: ReplicaView, checkB: ReplicaView) -> ReplicaView? {
+        var known = base
+        known.keywordCapacities = [:]
+        var added = false
+        for (side, check) in [(SyncSide.a, checkA), (.b, checkB)] {
+            var present: [String: Set<MessageKey>] = [:]
+            for change in plan.changes(for: side) {
+                guard case .copyMessage(let mailbox, let uid, let guid, let flags, _, _) = change,
+                    let arrived = check.mailboxes[mailbox], let planned = plan.final.mailboxes[mailbox]
+                else { continue }
+                let keys = present[mailbox] ?? Set(arrived.messages.map { MessageKey(uid: $0.uid, guid: $0.guid) })
+                present[mailbox] = keys
+                guard keys.contains(MessageKey(uid: uid, guid: guid)) else { continue }
+                var entry = known.mailboxes[mailbox] ?? MailboxView(
+                    guid: planned.guid, name: planned.name, uidValidity: planned.uidValidity, uidNext: planned.uidNext, messages: [])
+                if let index = entry.messages.firstIndex(where: { $0.uid == uid }) {
+                    entry.messages[index] = MessageState(uid: uid, guid: guid, flags: flags)
+                } else {
+                    entry.messages.append(MessageState(uid: uid, guid: guid, flags: flags))
+                    entry.messages.sort { $0.uid < $1.uid }
+                }
+                entry.uidNext = max(entry.uidNext, uid &+ 1)
+                known.mailboxes[mailbox] = entry
+                added = true
+            }
+        }
+        return added ? known : nil
+    }
+
+    /// A message by UID and GUID.
+    struct MessageKey: Hashable {
+        let uid: UInt32
+        let guid: String
     }
 
     /// The header of the state B's host saved when it is later than `own` (a larger
