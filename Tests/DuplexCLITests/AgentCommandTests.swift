@@ -21,7 +21,7 @@ import Testing
     /// contain every `naming` text.
     @Test(arguments: [
         ("lock_timeout:", "lock_timeuot:", ["agent.yaml:4: dsync.lock_timeuot: unknown key", "did you mean dsync.lock_timeout?"]),
-        ("certs/ca.pem", "certs/missing.pem", ["agent.yaml:9: tls.ca: ", "certs/missing.pem does not exist"]),
+        ("certs/ca.pem", "certs/missing.pem", ["agent.yaml:10: tls.ca: ", "certs/missing.pem does not exist"]),
         ("  allowed_peers: [host-a.test]\n", "", ["tls.allowed_peers: is required"]),
         ("certs/host-b.test.pem", "certs/host-b.test.key", ["certs/host-b.test.key: not a readable PEM certificate file"]),
     ])
@@ -84,9 +84,10 @@ import Testing
         }
     }
 
-    /// The sync waits inside, for the lock of A's INBOX uidlist that this test holds, so the
-    /// SIGHUP surely comes in its middle; 600 messages still have to cross afterwards. The
-    /// reload refuses host A from then on, yet the running sync completes.
+    /// The sync is paused inside, holding the user's lock on both sides (see
+    /// ``AgentFixture/withSyncPaused(_:_:sourceLocation:_:)``), so the SIGHUP surely comes in
+    /// its middle however long the reload takes; 600 messages still have to cross afterwards.
+    /// The reload refuses host A from then on, yet the running sync completes.
     @Test func reload_duringASync_doesNotDropIt() async throws {
         try await AgentFixture.with { fixture in
             try fixture.save(fixture.rootA, count: 300, prefix: "a")
@@ -94,12 +95,11 @@ import Testing
             try await fixture.withAgent { agent in
                 let running = try fixture.startSync(agent)
                 defer { running.stop() }
-                try await fixture.withUidlistLocked(fixture.rootA) {
-                    try await agent.waitForLog("sync started")
+                try await fixture.withSyncPaused(running, agent) {
                     try fixture.writeConfiguration(allowedPeers: ["intruder.test"])
                     let log = try await agent.reload()
                     #expect(log.contains("reloaded TLS certificates"), "\(log)")
-                    #expect(running.exitStatus() == nil, "the sync did not wait for the uidlist: \(running.stderr)")
+                    #expect(running.exitStatus() == nil, "the paused sync ended: \(running.stderr)")
                 }
                 let result = await running.result(within: RunningAgent.patience)
                 #expect(result.status == 0, "\(result.stderr)")

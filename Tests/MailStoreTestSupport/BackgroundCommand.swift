@@ -95,6 +95,30 @@ public final class BackgroundCommand: @unchecked Sendable {
         return exitStatus()
     }
 
+    /// Waits until the process is stopped (by SIGSTOP), as `/proc/PID/stat` shows its state.
+    ///
+    /// A signal is delivered after `kill` returns; a test that pauses a process to hold it in
+    /// some step waits for this before it relies on the pause.
+    ///
+    /// - Returns: whether it was seen stopped before `timeout`; false when it exited.
+    public func waitUntilStopped(within timeout: Duration) async -> Bool {
+        let deadline = ContinuousClock.now.advanced(by: timeout)
+        while ContinuousClock.now < deadline, exitStatus() == nil {
+            if isStopped { return true }
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+        return exitStatus() == nil && isStopped
+    }
+
+    /// Whether the process is stopped now: the state field of `/proc/PID/stat` (after the
+    /// parenthesized command name) is `T`.
+    private var isStopped: Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
+        else { return false }
+        return stat[close...].dropFirst().trimmingCharacters(in: .whitespaces).hasPrefix("T")
+    }
+
     /// Waits until `condition` holds for the output so far, checking every `interval`.
     ///
     /// Output from another process can only be watched, not awaited; the deadline is generous

@@ -12,6 +12,10 @@ import Testing
 /// directory, removed after the agent has stopped.
 struct AgentFixture {
     static let user = "alice"
+    /// Seconds the agent and its syncs wait for a frame (`dsync.idle_timeout`,
+    /// `--io-timeout`): a sync paused by ``withSyncPaused(_:_:sourceLocation:_:)`` sends
+    /// nothing for as long as the test's steps take, which a loaded machine stretches.
+    static let idleTimeout = 3600
     let directory: TemporaryDirectory
 
     var rootA: String { directory.appending("a/\(Self.user)") }
@@ -78,6 +82,7 @@ struct AgentFixture {
               listen: 127.0.0.1:0
               mail_root: \(directory.appending("b"))/%n
               lock_timeout: 10
+              idle_timeout: \(Self.idleTimeout)
               state_dir: \(directory.appending("state-b"))
             tls:
               certificate: \(identity.certificate)
@@ -115,7 +120,7 @@ struct AgentFixture {
         let identity = identity ?? self.identity("host-a.test")
         return [
             "sync", "-u", Self.user, "--state-dir", directory.appending(stateDirectory),
-            "--lock-timeout", String(lockTimeout), "--tls-cert", identity.certificate, "--tls-key", identity.key,
+            "--lock-timeout", String(lockTimeout), "--io-timeout", String(Self.idleTimeout), "--tls-cert", identity.certificate, "--tls-key", identity.key,
             "--tls-ca", identity.ca, "--peer", peer, root ?? rootA, agent.endpoint,
         ]
     }
@@ -128,7 +133,7 @@ struct AgentFixture {
         try ExternalCommand.run(
             ExternalCommand.duplexExecutable,
             syncArguments(agent, as: identity, peer: peer, lockTimeout: lockTimeout, root: root, stateDirectory: stateDirectory),
-            timeout: 60)
+            timeout: RunningAgent.patience / .seconds(1))
     }
 
     /// Starts `duplex sync` in the background (see
@@ -140,9 +145,35 @@ struct AgentFixture {
             outputDirectory: directory.path)
     }
 
+    /// Runs `body` while the sync `running` (started by ``startSync(_:root:stateDirectory:)``)
+    /// is paused in its middle, holding the user's lock on both sides, then lets it go on.
+    ///
+    /// The sync is caught waiting for the lock of A's INBOX uidlist, which this test holds
+    /// until the agent has logged `sync started` and the process is stopped (SIGSTOP); it
+    /// is continued (SIGCONT) after `body`, also when `body` throws. A held uidlist alone
+    /// keeps a sync only for the store's lock timeout (30 s), which the steps of `body` can
+    /// outlast on a loaded machine; a stopped process waits as long as `body` takes. The
+    /// agent's idle timeout (see ``writeConfiguration(identity:allowedPeers:)``) and the
+    /// sync's `--io-timeout` are far longer than any passing run.
+    ///
+    /// - Throws: a test failure when the sync ended before it could be stopped.
+    func withSyncPaused<T>(
+        _ running: BackgroundCommand, _ agent: RunningAgent, sourceLocation: SourceLocation = #_sourceLocation,
+        _ body: () async throws -> T
+    ) async throws -> T {
+        try await withUidlistLocked(rootA) {
+            try await agent.waitForLog("sync started", sourceLocation: sourceLocation)
+            try #require(running.send(SIGSTOP), "the sync ended before it was paused: \(running.stderr)", sourceLocation: sourceLocation)
+            let stopped = await running.waitUntilStopped(within: RunningAgent.patience)
+            try #require(stopped, "the sync did not stop on SIGSTOP: \(running.stderr)", sourceLocation: sourceLocation)
+        }
+        defer { running.send(SIGCONT) }
+        return try await body()
+    }
+
     /// Runs `body` while `root`'s INBOX uidlist is locked as Dovecot locks it: a sync that
     /// has to add messages there waits for that lock, holding the user's lock on both sides,
-    /// until `body` returns. So a sync is surely running, whatever the machine's speed.
+    /// until `body` returns or the store's lock timeout (30 s) passes.
     func withUidlistLocked<T>(_ root: String, _ body: () async throws -> T) async throws -> T {
         let lock = root + "/dovecot-uidlist.lock"
         // A live holder on this host, as MailStore and Dovecot write it: never taken as stale.
@@ -196,9 +227,9 @@ struct RunningAgent {
     let process: BackgroundCommand
     let port: Int
 
-    /// How long to wait for the agent to say something: generous, a passing test never waits
-    /// this long.
-    static let patience = Duration.seconds(30)
+    /// How long to wait for the agent to say something, or for a sync to end: a hang guard,
+    /// generous because a loaded machine is slow; a passing test never waits this long.
+    static let patience = Duration.seconds(180)
 
     /// Waits until the agent prints `listening on ADDRESS` and takes the port from it.
     ///
