@@ -40,13 +40,41 @@ final class StoppedFlag: Sendable {
 
 let silent = Logger(label: "replicator-test", factory: { _ in SwiftLogNoOpLogHandler() })
 
-/// Waits (real time, briefly) until `condition` holds.
-func eventually(_ what: String, _ condition: () async -> Bool) async {
-    for _ in 0..<500 {
+/// Waits until `condition` holds, asking every 5 ms.
+///
+/// The event comes from another task, which a loaded machine may not run for a while: the
+/// two minutes guard a hang only, a passing run never comes near them.
+func eventually(
+    _ what: String, guard limit: Duration = .seconds(120), sourceLocation: SourceLocation = #_sourceLocation,
+    _ condition: () async -> Bool
+) async {
+    let deadline = ContinuousClock.now.advanced(by: limit)
+    while ContinuousClock.now < deadline {
         if await condition() { return }
         try? await Task.sleep(for: .milliseconds(5))
     }
-    Issue.record("timed out waiting for: \(what)")
+    if await condition() { return }
+    Issue.record("not seen within \(limit): \(what)", sourceLocation: sourceLocation)
+}
+
+/// The syncs `replicator` has started so far, once it has surely looked at its queue since
+/// the calls made before this one: `barrier`, a user of its own, is queued and its sync seen
+/// to start, then ended. The replicator starts every due user in one pass and counts the
+/// starts in ``Replicator/startTally`` in that pass, so a sync that was wrongly due would be
+/// counted by then too, however slowly the machine ran the replicator's task. The count
+/// includes the barrier's sync.
+func startsAfterAPass(_ replicator: Replicator, _ engine: ScriptedEngine, barrier: String) async -> Int {
+    await replicator.notify(barrier, priority: .high)
+    await eventually("\(barrier)'s sync") { engine.started.contains { $0.hasPrefix(barrier) } }
+    let tally = await replicator.startTally
+    await eventually("\(barrier)'s sync ended") { engine.end(barrier) }
+    return tally.started(full: true) + tally.started(full: false)
+}
+
+/// Whether `user`'s change request with a waiter (priority `sync`) has reached the queue:
+/// ``Replicator/notifyAndWait(_:)`` registers its waiter in the same step.
+func hasWaiter(_ replicator: Replicator, _ user: String) async -> Bool {
+    await replicator.userStatus(UserMask(user)).first?.priority == .sync
 }
 
 @Suite struct ReplicatorServiceTests {
@@ -60,16 +88,16 @@ func eventually(_ what: String, _ condition: () async -> Bool) async {
             await eventually("alice's first sync") { engine.started.count == 1 }
             // Changes while it runs: one waiter, two notifications.
             async let waited = replicator.notifyAndWait("alice")
+            await eventually("the waiter's request queued") { await hasWaiter(replicator, "alice") }
             await replicator.notify("alice", priority: .low)
             await replicator.notify("alice", priority: .high)
-            try await Task.sleep(for: .milliseconds(20))
-            #expect(engine.started.count == 1, "never two syncs of one user at once")
+            #expect(await startsAfterAPass(replicator, engine, barrier: "zed") == 2, "never two syncs of one user at once")
             await eventually("first sync ended") { engine.end("alice") }
-            await eventually("exactly one more sync") { engine.started.count == 2 }
+            await eventually("exactly one more sync") { engine.started.filter { $0.hasPrefix("alice") }.count == 2 }
             await eventually("second sync ended") { engine.end("alice") }
             #expect(await waited, "the waiter is answered by the sync after its request")
-            try await Task.sleep(for: .milliseconds(20))
-            #expect(engine.started.count == 2)
+            #expect(await startsAfterAPass(replicator, engine, barrier: "yan") == 4, "no sync of alice after the second")
+            #expect(engine.started.filter { $0.hasPrefix("alice") }.count == 2)
             await replicator.stop()
         }
     }
@@ -84,14 +112,13 @@ func eventually(_ what: String, _ condition: () async -> Bool) async {
             await eventually("bob's sync") { engine.end("bob", .failure("peer unreachable")) }
             await eventually("failure recorded") { await replicator.userStatus(UserMask("bob")).first?.failed == true }
             clock.advance(by: 200)
-            try await Task.sleep(for: .milliseconds(30))
-            #expect(engine.started.count == 1, "no retry before the back-off")
+            #expect(await startsAfterAPass(replicator, engine, barrier: "zed") == 2, "no retry before the back-off")
             clock.advance(by: 200)
-            await eventually("the retry") { engine.started.count == 2 }
+            await eventually("the retry") { engine.started.filter { $0.hasPrefix("bob") }.count == 2 }
             await eventually("retry ended") { engine.end("bob") }
             await eventually("success recorded") { await replicator.userStatus(UserMask("bob")).first?.failed == false }
             let statistics = await replicator.statistics()
-            #expect(statistics.totalUsers == 1 && statistics.waitingFailed == 0)
+            #expect(statistics.totalUsers == 2 && statistics.waitingFailed == 0, "bob and the barrier")
             await replicator.stop()
         }
     }
@@ -109,7 +136,7 @@ func eventually(_ what: String, _ condition: () async -> Bool) async {
             await replicator.notify("carol", priority: .low)
             await eventually("carol syncs") { engine.started.count == 1 }
             async let waited = replicator.notifyAndWait("carol")
-            try await Task.sleep(for: .milliseconds(20))
+            await eventually("the waiter's request queued") { await hasWaiter(replicator, "carol") }
             await replicator.remove("carol")
             #expect(await waited == false)
             await replicator.stop()

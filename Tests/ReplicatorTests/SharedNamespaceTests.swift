@@ -107,17 +107,17 @@ import Testing
             await replicator.notify("bob@example.com", mailbox: "shared/alice@example.com/Projects", priority: .low)
             await replicator.notify("dave@example.com", mailbox: "shared/alice@example.com/Projects/Q3", priority: .high)
             clock.advance(by: 1)
-            try await Task.sleep(for: .milliseconds(30))
-            #expect(engine.started.count == 1, "never two syncs of alice at once")
-            #expect(await replicator.syncStatus().map(\.username) == ["alice@example.com"])
+            #expect(await startsAfterAPass(replicator, engine, barrier: "zed@example.com") == 2, "never two syncs of alice at once")
+            await eventually("only alice's sync runs") { await replicator.syncStatus().map(\.username) == ["alice@example.com"] }
 
+            let alices = { engine.started.filter { $0.hasPrefix("alice@") } }
             await eventually("first sync ended") { engine.end("alice@example.com") }
-            await eventually("exactly one more sync of alice") { engine.started.count == 2 }
-            #expect(engine.started.last == "alice@example.com")
+            await eventually("exactly one more sync of alice") { alices().count == 2 }
+            #expect(alices().last == "alice@example.com")
             await eventually("second sync ended") { engine.end("alice@example.com") }
             clock.advance(by: 1)
-            try await Task.sleep(for: .milliseconds(30))
-            #expect(engine.started == ["alice@example.com full", "alice@example.com"])
+            #expect(await startsAfterAPass(replicator, engine, barrier: "yan@example.com") == 4, "no sync of alice after the second")
+            #expect(alices() == ["alice@example.com full", "alice@example.com"])
             #expect(await replicator.queue.user("bob@example.com") == nil, "bob was never queued")
             #expect(await replicator.queue.user("dave@example.com") == nil)
             await replicator.stop()
