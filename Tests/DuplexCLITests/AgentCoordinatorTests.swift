@@ -42,9 +42,9 @@ import Testing
             #expect(failed.contains { $0["user"] as? String == "alice@example.com" && $0["host"] as? String == "host-b.test" }, "\(status)")
 
             // The agent registered and heartbeats: the coordinator's health check marks its
-            // host up (it runs every 10 s).
+            // host up (it runs every 10 s; three minutes and more guard a hang).
             var health = ""
-            for _ in 0..<600 where health != "up" {
+            for _ in 0..<1800 where health != "up" {
                 health = (try server.json(["pair", "show", "eu-1"])["host_b"] as? [String: Any])?["health"] as? String ?? ""
                 if health != "up" { try await Task.sleep(for: .milliseconds(100)) }
             }
@@ -70,7 +70,7 @@ import Testing
             let outage = agent.logMark
             server.stop()
             try await agent.waitForLog("coordinator unreachable", since: outage)
-            try await Task.sleep(for: .seconds(3))
+            try await waitForFailedRequests(3, agent, since: outage)
             #expect(agent.log(since: outage).components(separatedBy: "coordinator unreachable").count == 2, "logged once")
             #expect(agent.process.exitStatus() == nil)
             try await setup.expectQueue(["alice@example.com"])
@@ -142,16 +142,27 @@ import Testing
             let log = try await agent.waitForLog("coordinator unreachable")
             #expect(log.contains("403") && log.contains("forbidden"), "\(log)")
             try await setup.expectQueue(["henry@example.com"])
-            try await Task.sleep(for: .seconds(3))
+            try await waitForFailedRequests(3, agent)
             #expect(agent.log.components(separatedBy: "coordinator unreachable").count == 2, "logged once: \(agent.log)")
             #expect(!agent.log.contains(secret.trimmingCharacters(in: .whitespacesAndNewlines)), "no secret in the log")
         }
     }
 
+    /// Waits until the agent's log after `mark` shows `count` failed requests to the
+    /// coordinator (debug lines, one a retry): a warning logged once is then seen to stay
+    /// once through retries that happened, not through a delay that a slow machine may fill
+    /// with none.
+    private func waitForFailedRequests(_ count: Int, _ agent: RunningAgent, since mark: Int = 0) async throws {
+        let seen = await agent.process.waitForOutput(within: RunningAgent.patience) { _, _ in
+            agent.log(since: mark).components(separatedBy: "coordinator request failed").count > count
+        }
+        try #require(seen, "fewer than \(count) failed requests to the coordinator; the log:\n\(agent.log(since: mark))")
+    }
+
     /// The cache file's text once `check` holds for it.
     private func waitForCache(_ setup: CoordinatorAgentSetup, _ check: (String) -> Bool) async throws -> String {
         var text = ""
-        for _ in 0..<600 {
+        for _ in 0..<3600 {
             text = (try? String(contentsOfFile: setup.cacheFile, encoding: .utf8)) ?? ""
             if check(text) { return text }
             try await Task.sleep(for: .milliseconds(50))
