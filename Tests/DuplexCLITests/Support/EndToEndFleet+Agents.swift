@@ -89,6 +89,17 @@ extension EndToEndFleet {
         return try JSONDecoder().decode(T.self, from: Data(result.stdout.utf8))
     }
 
+    /// How many bytes written to the fifo at `path` no reader has taken yet (`FIONREAD` on a
+    /// descriptor of its own, which reads nothing); 0 when there is no fifo there.
+    static func unreadBytes(inFifo path: String) -> Int32 {
+        let descriptor = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+        guard descriptor >= 0 else { return 0 }
+        defer { close(descriptor) }
+        var count: Int32 = 0
+        let result = withUnsafeMutablePointer(to: &count) { ioctl(descriptor, UInt(FIONREAD), $0) }
+        return result == 0 ? count : 0
+    }
+
     /// What `duplex replicator dsync-status --json` prints.
     struct DsyncStatusReport: Decodable {
         var syncs: [SyncSlotStatus]
@@ -96,13 +107,16 @@ extension EndToEndFleet {
 
     /// Waits (polling, at most `limit`) until both replicators are idle for ``user``: nothing
     /// queued, no sync running (`dsync-status` empty), no failure, and a sync of either agent
-    /// that succeeded started at or after `since` (Unix seconds); twice in a row half a second
-    /// apart, so a notification still on its way is not missed.
+    /// that succeeded started at or after `since` (Unix seconds), and no notification
+    /// waiting unread in either host's notify fifo; twice in a row half a second apart. A
+    /// notification Dovecot wrote is in the fifo until the agent reads it, and queued once
+    /// read, so one still on its way is seen however slowly the agent gets to it. `limit`
+    /// guards a hang only.
     ///
     /// - Returns: each agent's status of the user when settled.
     /// - Throws: a test failure with both agents' statuses and logs when they do not settle.
     @discardableResult
-    func waitUntilSettled(_ agents: Agents, since: Int64, limit: Duration = .seconds(60)) async throws -> [String: ReplicatorAdminUserStatus] {
+    func waitUntilSettled(_ agents: Agents, since: Int64, limit: Duration = .seconds(300)) async throws -> [String: ReplicatorAdminUserStatus] {
         let deadline = ContinuousClock.now + limit
         var idleInARow = 0
         var last: [String: ReplicatorAdminUserStatus] = [:]
@@ -119,6 +133,7 @@ extension EndToEndFleet {
                     idle = false
                 }
             }
+            for host in [hostA, hostB] where Self.unreadBytes(inFifo: host.notifyFifo) != 0 { idle = false }
             // One sync is two-way: the agent that was asked (or notified) runs it, the other serves it.
             let synced = last.values.contains { $0.lastSuccessfulSync >= since }
             idleInARow = idle && synced ? idleInARow + 1 : 0

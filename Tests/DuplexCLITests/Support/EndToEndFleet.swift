@@ -25,7 +25,7 @@ struct EndToEndFleet {
     var adminTokenPath: String { directory.appending("admin.token") }
 
     /// How long a command of the test may take: generous, a passing test never waits this long.
-    static let patience = Duration.seconds(120)
+    static let patience = Duration.seconds(300)
 
     /// Why the fleet cannot run here, nil when it can.
     static var unavailableReason: String? {
