@@ -33,7 +33,7 @@ import Testing
     /// after the answer of the request that queued it); a generous bound guards a hang.
     private func expectQueue(_ fixture: AgentFixture, _ expected: [String], sourceLocation: SourceLocation = #_sourceLocation) async throws {
         var users: [String] = []
-        for _ in 0..<600 {
+        for _ in 0..<3600 {
             users = try await queuedUsers(fixture)
             if users == expected { return }
             try await Task.sleep(for: .milliseconds(50))

@@ -106,6 +106,10 @@ import Testing
             connection.close()
         """
 
+    /// Runs `body` with a client of a ``faultyServer`` in `mode`. The client's read timeout is
+    /// 1 s against the silent server, which never answers, and otherwise two minutes: a
+    /// loaded machine may leave the server's answer for seconds, and it must not be taken
+    /// for silence.
     func withFaultyServer(_ mode: String, _ body: (CoordinatorClient) async throws -> Void) async throws {
         let python = try #require(ExternalCommand.executable(named: "python3"))
         let directory = try TemporaryDirectory(prefix: "duplex-faulty", mode: 0o700)
@@ -115,11 +119,11 @@ import Testing
             process.send(SIGKILL)
             _ = process.exitStatus()
         }
-        let started = await process.waitForOutput(within: .seconds(30)) { stdout, _ in stdout.hasSuffix("\n") }
+        let started = await process.waitForOutput(within: .seconds(180)) { stdout, _ in stdout.hasSuffix("\n") }
         try #require(started, "the faulty server did not start: \(process.stderr)")
         let port = try #require(Int(process.stdout.trimmingCharacters(in: .whitespacesAndNewlines)))
         var configuration = CoordinatorClient.Configuration(url: try CoordinatorURL("http://127.0.0.1:\(port)"), token: "t")
-        configuration.readTimeout = .seconds(1)
+        configuration.readTimeout = mode == "silent" ? .seconds(1) : .seconds(120)
         configuration.maximumResponseSize = 1 << 20
         try await body(try CoordinatorClient(configuration))
     }

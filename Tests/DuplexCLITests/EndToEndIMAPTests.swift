@@ -11,7 +11,7 @@ import Testing
 @Suite(.serialized) struct EndToEndIMAPTests {
     static let unavailableReason = EndToEndFleet.unavailableReason
 
-    @Test(.enabled(if: unavailableReason == nil, "\(unavailableReason ?? "")"), .timeLimit(.minutes(5)))
+    @Test(.enabled(if: unavailableReason == nil, "\(unavailableReason ?? "")"), .timeLimit(.minutes(15)))
     func imapClientsOnBothHosts_syncedByHand_seeTheSameMailOnBoth() async throws {
         try await EndToEndFleet.with(replicationPlugin: false) { fleet in
             try await fleet.withAgents(replicationPlugin: false) { agents in
@@ -43,7 +43,7 @@ import Testing
         }
     }
 
-    @Test(.enabled(if: unavailableReason == nil, "\(unavailableReason ?? "")"), .timeLimit(.minutes(5)))
+    @Test(.enabled(if: unavailableReason == nil, "\(unavailableReason ?? "")"), .timeLimit(.minutes(15)))
     func imapClientsOnBothHosts_replicatedThroughDovecotsPlugin_seeTheSameMailOnBoth() async throws {
         try await EndToEndFleet.with(replicationPlugin: true) { fleet in
             try await fleet.withAgents(replicationPlugin: true) { agents in

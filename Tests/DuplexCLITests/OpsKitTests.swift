@@ -170,7 +170,7 @@ import Testing
         return Int(text[range.upperBound...].prefix { $0.isNumber })
     }
 
-    @Test(.enabled(if: canRunDovecot, "needs dovecot-core and root"), .timeLimit(.minutes(3)))
+    @Test(.enabled(if: canRunDovecot, "needs dovecot-core and root"), .timeLimit(.minutes(10)))
     func replicationSnippet_realDovecot_leavesTheNotifyPathsFree_andReachesTheAgentsThroughTheUnitsLinks() async throws {
         try await TemporaryDirectory.with(prefix: "duplex-ops") { directory in
             let dovecot = try SnippetDovecot(in: directory, including: OpsKitFiles.path(Self.replicationSnippet))
@@ -247,7 +247,7 @@ import Testing
         }
     }
 
-    @Test(.enabled(if: canRunProxy, "needs dovecot-core with its pgsql driver, PostgreSQL and root"), .timeLimit(.minutes(3)))
+    @Test(.enabled(if: canRunProxy, "needs dovecot-core with its pgsql driver, PostgreSQL and root"), .timeLimit(.minutes(10)))
     func proxySnippet_realPostgreSQL_sendsEachUserToTheHostOfItsRoute() async throws {
         try await PostgresServer.with { postgres in
             // A stand-in for the coordinator's view (ops/postgresql/duplex_user_route.md), with
@@ -343,7 +343,7 @@ import Testing
         #expect(exported.commands == mappedCommands)
     }
 
-    @Test(.timeLimit(.minutes(3)))
+    @Test(.timeLimit(.minutes(10)))
     func eventsSnippet_runningAgent_queuesEveryEventTheSnippetExports() async throws {
         let config = try DovecotConfigBlocks(try OpsKitFiles.text(Self.eventsSnippet))
         let metric = try #require(config.blocks.first { $0.kind == "metric" })

@@ -182,14 +182,16 @@ import Testing
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await server.run() }
                 defer { group.cancelAll() }
+                // Until the server answers; the three minutes guard a hang only.
                 let probe = ReplicatorAdminClient(socketPath: socket)
-                for _ in 0..<500 where (try? await probe.send(.dsyncStatus)) == nil {
+                let listening = ContinuousClock.now + .seconds(180)
+                while (try? await probe.send(.dsyncStatus)) == nil, ContinuousClock.now < listening {
                     try await Task.sleep(for: .milliseconds(10))
                 }
                 func duplex(_ arguments: String...) async throws -> ExternalCommand.Result {
                     let command = try BackgroundCommand(
                         ExternalCommand.duplexExecutable, ["replicator"] + arguments + ["--socket", socket], outputDirectory: directory.path)
-                    return await command.result(within: .seconds(60))
+                    return await command.result(within: .seconds(180))
                 }
 
                 let overview = try await duplex("status")

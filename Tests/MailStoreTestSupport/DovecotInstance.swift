@@ -44,12 +44,14 @@ public final class DovecotInstance: Sendable {
     private let doveadmPath: String
     private let scratchDirectory: String
 
-    /// How long to wait for the master process and its sockets at start.
-    public static let startTimeout: TimeInterval = 20
+    /// How long to wait for the master process and its sockets at start. Every wait here
+    /// ends as soon as what it waits for is seen; the bounds only guard a hang, and are
+    /// generous because a loaded machine starts and stops Dovecot slowly.
+    public static let startTimeout: TimeInterval = 120
     /// How long `stop()` waits for the master process to exit.
-    public static let stopTimeout: TimeInterval = 10
+    public static let stopTimeout: TimeInterval = 120
     /// Upper bound for one doveadm invocation.
-    public static let commandTimeout: TimeInterval = 120
+    public static let commandTimeout: TimeInterval = 300
 
     // MARK: - Availability
 

@@ -486,11 +486,9 @@ struct ConcurrentSaveTests {
             // A lock from a process on another host that last touched it 300 s ago.
             try Self.writeForeignLock(lockPath, ageSeconds: 300)
             let quick = MailStore(root: root, configuration: MailStoreConfiguration(lock: DotlockConfiguration(timeout: .seconds(10))))
-            let started = ContinuousClock.now
-            let saved = try quick.saveMessage(in: .inbox, bytes: TestMessage.make(id: "after-stale"))
             // Not broken as stale, the lock would have made the save wait out its 10 s timeout
-            // and throw.
-            #expect(ContinuousClock.now - started < .seconds(10))
+            // and throw: that it returns is the check (how long it took is the machine's).
+            let saved = try quick.saveMessage(in: .inbox, bytes: TestMessage.make(id: "after-stale"))
             #expect(saved.uid == 2)
             #expect(!FileManager.default.fileExists(atPath: lockPath))
 
@@ -625,9 +623,10 @@ final class RaceProgress: Sendable {
     func doveadmStepDone() { done.add(1, ordering: .releasing) }
     func doveadmFailed() { failed.store(true, ordering: .releasing) }
 
-    /// Blocks until doveadm has done `count` steps, failed, or 30 s have passed.
+    /// Blocks until doveadm has done `count` steps, failed, or three minutes have passed (a
+    /// hang guard: a loaded machine runs doveadm slowly, and the sides must still overlap).
     func waitForDoveadm(toReach count: Int) {
-        let deadline = ContinuousClock.now + .seconds(30)
+        let deadline = ContinuousClock.now + .seconds(180)
         while done.load(ordering: .acquiring) < count, !failed.load(ordering: .acquiring), ContinuousClock.now < deadline {
             usleep(500)
         }

@@ -11,7 +11,7 @@ import Testing
 /// native engine syncs `alice`'s local Maildir with a peer agent (a ``DsyncServer`` on
 /// loopback, mutual TLS with certificates made here); the local side loses 120 of 200
 /// messages, the user is held, and the operator's decision reaches the next sync only.
-@Suite(.timeLimit(.minutes(5))) struct ReleaseTests {
+@Suite(.timeLimit(.minutes(15))) struct ReleaseTests {
     static let user = "alice"
 
     /// Everything one test needs; removed at the end.

@@ -86,7 +86,7 @@ struct CoordinatorAgentSetup {
     /// Asks until the queue is `expected`; a generous bound guards a hang.
     func expectQueue(_ expected: [String], sourceLocation: SourceLocation = #_sourceLocation) async throws {
         var users: [String] = []
-        for _ in 0..<1200 {
+        for _ in 0..<3600 {
             users = try await queuedUsers()
             if users == expected { return }
             try await Task.sleep(for: .milliseconds(50))
@@ -100,7 +100,7 @@ struct CoordinatorAgentSetup {
         _ user: String, sourceLocation: SourceLocation = #_sourceLocation, _ check: ([[String: Any]]) -> Bool
     ) async throws -> [[String: Any]] {
         var reports: [[String: Any]] = []
-        for _ in 0..<600 {
+        for _ in 0..<1800 {
             reports = try server.json(["user", "show", user], sourceLocation: sourceLocation)["status"] as? [[String: Any]] ?? []
             if check(reports) { return reports }
             try await Task.sleep(for: .milliseconds(100))

@@ -9,7 +9,7 @@ import Testing
 final class CoordinatorServer: @unchecked Sendable {
     /// How long to wait for the coordinator to start: generous; a passing test never waits
     /// this long.
-    static let patience = Duration.seconds(60)
+    static let patience = Duration.seconds(180)
 
     let directory: TemporaryDirectory
     let process: BackgroundCommand

@@ -22,7 +22,7 @@ final class NotifyEndpoints {
     private let listener: Int32
 
     /// How long to wait for Dovecot: generous, a passing test never waits this long.
-    static let patience = Duration.seconds(30)
+    static let patience = Duration.seconds(180)
 
     init(in directory: String) throws {
         fifoPath = directory + "/replication-notify-fifo"

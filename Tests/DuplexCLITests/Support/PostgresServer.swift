@@ -14,7 +14,7 @@ struct PostgresServer {
 
     static let systemUser = "postgres"
     /// How long `initdb` and the start may take: generous, a passing test never waits this long.
-    static let patience = Duration.seconds(60)
+    static let patience = Duration.seconds(180)
 
     /// The directory of `initdb` and `postgres` (the newest installed major version).
     static var binaryDirectory: String? {

@@ -16,7 +16,7 @@ struct SnippetDovecot {
 
     /// How long the master may take to make its sockets: generous, a passing test never waits
     /// this long.
-    static let patience = Duration.seconds(30)
+    static let patience = Duration.seconds(180)
 
     /// Why Dovecot cannot be run here, nil when it can (see `DovecotInstance`).
     static var unavailableReason: String? { DovecotInstance.unavailableReason }
