@@ -85,7 +85,7 @@ import Testing
     }
 
     /// The sync is paused inside, holding the user's lock on both sides (see
-    /// ``AgentFixture/withSyncPaused(_:_:sourceLocation:_:)``), so the SIGHUP surely comes in
+    /// ``AgentFixture/withSyncPaused(_:sourceLocation:_:)``), so the SIGHUP surely comes in
     /// its middle however long the reload takes; 600 messages still have to cross afterwards.
     /// The reload refuses host A from then on, yet the running sync completes.
     @Test func reload_duringASync_doesNotDropIt() async throws {
@@ -95,7 +95,7 @@ import Testing
             try await fixture.withAgent { agent in
                 let running = try fixture.startSync(agent)
                 defer { running.stop() }
-                try await fixture.withSyncPaused(running, agent) {
+                try await fixture.withSyncPaused(running) {
                     try fixture.writeConfiguration(allowedPeers: ["intruder.test"])
                     let log = try await agent.reload()
                     #expect(log.contains("reloaded TLS certificates"), "\(log)")

@@ -35,7 +35,7 @@ import Testing
         func isReached(_ fixture: AgentFixture) -> Bool {
             switch self {
             case .locked:
-                [fixture.rootA, fixture.rootB].allSatisfy { FileManager.default.fileExists(atPath: AgentFaultTests.lockPath(of: $0)) }
+                fixture.bothSyncLocksHeld
             case .copyingToA: !AgentFaultTests.tmpFiles(fixture.rootA).isEmpty
             case .copyingToB: !AgentFaultTests.tmpFiles(fixture.rootB).isEmpty
             }
@@ -96,52 +96,21 @@ import Testing
         }
     }
 
-    /// Starts a sync and calls `kill` with it at `moment`.
+    /// Starts a sync and calls `kill` with it at `moment`, seen from a thread of its own (see
+    /// ``BackgroundCommand/whenRunning(_:within:_:)``): a copy is in `tmp/` only until its
+    /// batch is committed.
     func startSync(
         _ fixture: AgentFixture, _ agent: RunningAgent, at moment: Moment, kill: @escaping @Sendable (BackgroundCommand) -> Void
     ) async throws -> BackgroundCommand {
         let sync = try fixture.startSync(agent)
-        let seen = await when({ moment.isReached(fixture) }, during: sync) { kill(sync) }
+        let seen = await sync.whenRunning({ moment.isReached(fixture) }, within: RunningAgent.patience) { kill(sync) }
         try #require(seen, "\(moment): not seen before the sync ended: \(sync.stderr)")
         return sync
-    }
-
-    /// Calls `action` as soon as `reached` holds while `sync` runs.
-    ///
-    /// A thread of its own polls every millisecond: the test's tasks share a small pool with
-    /// the other tests, and a copy is in `tmp/` only until its batch is committed.
-    ///
-    /// - Returns: whether it saw `reached` before the sync ended (or 60 s passed).
-    func when(
-        _ reached: @escaping @Sendable () -> Bool, during sync: BackgroundCommand, _ action: @escaping @Sendable () -> Void
-    ) async -> Bool {
-        await withCheckedContinuation { continuation in
-            let thread = Thread {
-                let deadline = Date().addingTimeInterval(60)
-                while !reached() {
-                    guard sync.exitStatus() == nil, Date() < deadline else {
-                        continuation.resume(returning: false)
-                        return
-                    }
-                    usleep(1000)
-                }
-                action()
-                continuation.resume(returning: true)
-            }
-            thread.start()
-        }
     }
 
     /// The files in `tmp/` of INBOX of `root`.
     static func tmpFiles(_ root: String) -> [String] {
         (try? FileManager.default.contentsOfDirectory(atPath: root + "/tmp")) ?? []
-    }
-
-    /// The user's sync lock file of mail root `root`: `.NAME.duplex-sync.lock` beside it,
-    /// there only while a sync holds it.
-    static func lockPath(of root: String) -> String {
-        let url = URL(fileURLWithPath: root)
-        return url.deletingLastPathComponent().appendingPathComponent("." + url.lastPathComponent + ".duplex-sync.lock").path
     }
 
     /// A clean sync exits 0 without waiting for a lock; then both sides hold every message

@@ -53,7 +53,7 @@ import Testing
     }
 
     /// A real first sync holds the user's lock on both sides: it is paused inside (see
-    /// ``AgentFixture/withSyncPaused(_:_:sourceLocation:_:)``) for as long as the other two
+    /// ``AgentFixture/withSyncPaused(_:sourceLocation:_:)``) for as long as the other two
     /// take. A second sync from the same host and one from another copy of the user's mail
     /// (as from another host) exit 75; the first one completes once it goes on.
     @Test func secondSync_whileOneRuns_exits75_fromThisHostOrAnother_andTheFirstCompletes() async throws {
@@ -65,7 +65,7 @@ import Testing
             try await fixture.withAgent { agent in
                 let first = try fixture.startSync(agent)
                 defer { first.stop() }
-                try await fixture.withSyncPaused(first, agent) {
+                try await fixture.withSyncPaused(first) {
                     let sameHost = try fixture.sync(agent, lockTimeout: 1)
                     #expect(sameHost.status == 75, "\(sameHost.stderr)")
                     #expect(sameHost.stderr.contains("a/.alice.duplex-sync.lock"), "\(sameHost.stderr)")

@@ -95,6 +95,34 @@ public final class BackgroundCommand: @unchecked Sendable {
         return exitStatus()
     }
 
+    /// Calls `action` as soon as `reached` holds while the process runs, from a thread of
+    /// its own that asks every millisecond.
+    ///
+    /// The test's tasks share the small cooperative pool with every other test of the run,
+    /// which a loaded machine can leave without a turn for many seconds; a moment that lasts
+    /// only so long (a lock waited for with a timeout, a copy in `tmp/`) is seen and acted on
+    /// by a thread the kernel schedules on its own.
+    ///
+    /// - Returns: whether `reached` held before the process ended, or before `timeout`.
+    public func whenRunning(
+        _ reached: @escaping @Sendable () -> Bool, within timeout: Duration, _ action: @escaping @Sendable () -> Void
+    ) async -> Bool {
+        await withCheckedContinuation { continuation in
+            Thread.detachNewThread {
+                let deadline = ContinuousClock.now.advanced(by: timeout)
+                while !reached() {
+                    guard self.exitStatus() == nil, ContinuousClock.now < deadline else {
+                        continuation.resume(returning: false)
+                        return
+                    }
+                    usleep(1000)
+                }
+                action()
+                continuation.resume(returning: true)
+            }
+        }
+    }
+
     /// Waits until the process is stopped (by SIGSTOP), as `/proc/PID/stat` shows its state.
     ///
     /// A signal is delivered after `kill` returns; a test that pauses a process to hold it in

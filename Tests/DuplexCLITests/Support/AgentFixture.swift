@@ -13,7 +13,7 @@ import Testing
 struct AgentFixture {
     static let user = "alice"
     /// Seconds the agent and its syncs wait for a frame (`dsync.idle_timeout`,
-    /// `--io-timeout`): a sync paused by ``withSyncPaused(_:_:sourceLocation:_:)`` sends
+    /// `--io-timeout`): a sync paused by ``withSyncPaused(_:sourceLocation:_:)`` sends
     /// nothing for as long as the test's steps take, which a loaded machine stretches.
     static let idleTimeout = 3600
     let directory: TemporaryDirectory
@@ -104,7 +104,7 @@ struct AgentFixture {
         defer { process.stop() }
         let agent = try await RunningAgent(process, sourceLocation: sourceLocation)
         let result = try await body(agent)
-        let status = await process.stop(within: .seconds(10))
+        let status = await process.stop(within: .seconds(120))
         #expect(status == 0, "the agent did not stop cleanly on SIGTERM (status \(status)); its log:\n\(agent.log)", sourceLocation: sourceLocation)
         return result
     }
@@ -145,25 +145,38 @@ struct AgentFixture {
             outputDirectory: directory.path)
     }
 
+    /// The user's sync lock file of mail root `root`: `.NAME.duplex-sync.lock` beside it,
+    /// there only while a sync holds it.
+    static func syncLockPath(of root: String) -> String {
+        let url = URL(fileURLWithPath: root)
+        return url.deletingLastPathComponent().appendingPathComponent("." + url.lastPathComponent + ".duplex-sync.lock").path
+    }
+
+    /// Whether a sync holds the user's lock on both sides now: the lock files next to A's and
+    /// B's mail roots exist.
+    var bothSyncLocksHeld: Bool {
+        [rootA, rootB].allSatisfy { FileManager.default.fileExists(atPath: Self.syncLockPath(of: $0)) }
+    }
+
     /// Runs `body` while the sync `running` (started by ``startSync(_:root:stateDirectory:)``)
     /// is paused in its middle, holding the user's lock on both sides, then lets it go on.
     ///
-    /// The sync is caught waiting for the lock of A's INBOX uidlist, which this test holds
-    /// until the agent has logged `sync started` and the process is stopped (SIGSTOP); it
-    /// is continued (SIGCONT) after `body`, also when `body` throws. A held uidlist alone
-    /// keeps a sync only for the store's lock timeout (30 s), which the steps of `body` can
-    /// outlast on a loaded machine; a stopped process waits as long as `body` takes. The
-    /// agent's idle timeout (see ``writeConfiguration(identity:allowedPeers:)``) and the
-    /// sync's `--io-timeout` are far longer than any passing run.
+    /// The lock of A's INBOX uidlist is held while the sync starts, so it cannot get past
+    /// the point where it adds messages there; once both sides' sync locks exist, it is
+    /// stopped (SIGSTOP) from a thread of its own (a loaded machine can leave the test's task
+    /// without a turn for longer than the uidlist lock's 30 s timeout), and continued
+    /// (SIGCONT) after `body`, also when `body` throws. A stopped process waits as long as
+    /// `body` takes; the agent's idle timeout (see ``writeConfiguration(identity:allowedPeers:)``)
+    /// and the sync's `--io-timeout` are far longer than any passing run.
     ///
     /// - Throws: a test failure when the sync ended before it could be stopped.
     func withSyncPaused<T>(
-        _ running: BackgroundCommand, _ agent: RunningAgent, sourceLocation: SourceLocation = #_sourceLocation,
+        _ running: BackgroundCommand, sourceLocation: SourceLocation = #_sourceLocation,
         _ body: () async throws -> T
     ) async throws -> T {
         try await withUidlistLocked(rootA) {
-            try await agent.waitForLog("sync started", sourceLocation: sourceLocation)
-            try #require(running.send(SIGSTOP), "the sync ended before it was paused: \(running.stderr)", sourceLocation: sourceLocation)
+            let paused = await running.whenRunning({ bothSyncLocksHeld }, within: RunningAgent.patience) { running.send(SIGSTOP) }
+            try #require(paused, "the sync ended before it was paused: \(running.stderr)", sourceLocation: sourceLocation)
             let stopped = await running.waitUntilStopped(within: RunningAgent.patience)
             try #require(stopped, "the sync did not stop on SIGSTOP: \(running.stderr)", sourceLocation: sourceLocation)
         }
