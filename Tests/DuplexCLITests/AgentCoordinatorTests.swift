@@ -77,7 +77,7 @@ import Testing
 
             // Restarted while the coordinator is down, with no saved queue: the local copy
             // brings the users back.
-            #expect(await agent.process.stop(within: .seconds(30)) == 0, "\(agent.log)")
+            #expect(await agent.process.stop(within: .seconds(120)) == 0, "\(agent.log)")
             let cache = try String(contentsOfFile: setup.cacheFile, encoding: .utf8)
             #expect(cache.contains(" alice@example.com\n") && cache.contains(" carol@example.com noreplicate\n") && !cache.contains("bob"))
             try FileManager.default.removeItem(atPath: setup.stateFile)
@@ -94,14 +94,14 @@ import Testing
                 CoordinatorRequest(.post, ["v1", "users"], json: ["name": "dave@example.com", "tenant": "example"]), url: sideURL)
             #expect(assign.status == 201)
             #expect(try await server.send(CoordinatorRequest(.delete, ["v1", "users", "alice@example.com"]), url: sideURL).status == 200)
-            #expect(await side.process.stop(within: .seconds(30)) == 0)
+            #expect(await side.process.stop(within: .seconds(120)) == 0)
 
             // Back on its address: the agent catches up.
             let back = try await server.startAnother(port: server.port)
             defer { back.process.stop() }
             try await restarted.waitForLog("coordinator reachable again")
             try await setup.expectQueue(["dave@example.com"])
-            #expect(await restarted.process.stop(within: .seconds(30)) == 0, "\(restarted.log)")
+            #expect(await restarted.process.stop(within: .seconds(120)) == 0, "\(restarted.log)")
             #expect(restarted.log.contains("coordinator link stopped"))
             let saved = try String(contentsOfFile: setup.cacheFile, encoding: .utf8)
             #expect(saved.contains(" dave@example.com\n") && !saved.contains("alice"), "\(saved)")

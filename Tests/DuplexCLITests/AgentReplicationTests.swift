@@ -135,7 +135,7 @@ struct ReplicatingPair {
         defer { a.process.stop() }
         try await body(a, b)
         for (name, agent) in [("A", a), ("B", b)] {
-            let status = await agent.process.stop(within: .seconds(30))
+            let status = await agent.process.stop(within: .seconds(120))
             #expect(status == 0, "agent \(name) did not stop cleanly on SIGTERM (status \(status)); its log:\n\(agent.log)")
         }
     }

@@ -48,7 +48,7 @@ import Darwin
             try await scenario.waitForSavedRequests(of: RestartScenario.settledGroup, agent: firstA)
             let running = try await scenario.waitForRunningSyncs(agent: firstA)
             let killed = firstA.process.send(SIGKILL)
-            let killStatus = await firstA.process.exitStatus(within: .seconds(30))
+            let killStatus = await firstA.process.exitStatus(within: .seconds(120))
             try #require(killed && killStatus == 128 + SIGKILL, "agent A was not killed (status \(String(describing: killStatus)))")
 
             // The state file on disk is whole: every line a good record, every user in it.

@@ -197,7 +197,7 @@ import Testing
                 .trimmingCharacters(in: .whitespacesAndNewlines)
         let server = try BackgroundCommand(
             ExternalCommand.duplexExecutable, ["coordinator", "--config", setup.config], outputDirectory: setup.directory.path)
-        let listening = await server.waitForOutput(within: .seconds(60)) { stdout, _ in stdout.contains("listening on ") }
+        let listening = await server.waitForOutput(within: .seconds(180)) { stdout, _ in stdout.contains("listening on ") }
         try #require(listening, "no listening line; log:\n\(server.stderr)")
         let line = try #require(server.stdout.split(separator: "\n").first { $0.hasPrefix("listening on ") })
         let port = try #require(line.split(separator: ":").last.flatMap { Int($0) })
@@ -210,7 +210,7 @@ import Testing
         #expect(server.stderr.contains("path=/v1/tenants") || server.stderr.contains("/v1/tenants"), "the request is logged")
         #expect(!server.stderr.contains(token), "the token is never logged")
         server.send(SIGTERM)
-        let status = await server.exitStatus(within: .seconds(60))
+        let status = await server.exitStatus(within: .seconds(120))
         #expect(status == 0, "log:\n\(server.stderr)")
     }
 }

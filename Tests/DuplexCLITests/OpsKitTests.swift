@@ -204,7 +204,7 @@ import Testing
                     outputDirectory: directory.path)
                 let request = try await agent.answerOneSyncRequest(with: "+\n", while: save)
                 #expect(request == "alice\tsync\n")
-                let saved = await save.result(within: .seconds(60))
+                let saved = await save.result(within: .seconds(180))
                 #expect(saved.status == 0, "\(saved.stderr)\n\(dovecot.log)")
                 #expect(!saved.stderr.contains("replication"), "the plugin reported a failed sync request: \(saved.stderr)")
 

@@ -64,10 +64,11 @@ final class CoordinatorServer: @unchecked Sendable {
         directory.cleanup()
     }
 
-    /// Stops the coordinator (SIGTERM) and waits for it.
+    /// Stops the coordinator (SIGTERM) and waits for it (two minutes at most, a hang guard;
+    /// ``BackgroundCommand`` kills what is left when released).
     func stop() {
         if process.send(SIGTERM) {
-            let deadline = Date().addingTimeInterval(30)
+            let deadline = Date().addingTimeInterval(120)
             while process.exitStatus() == nil, Date() < deadline { usleep(10_000) }
         }
     }

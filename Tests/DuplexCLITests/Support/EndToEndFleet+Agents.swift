@@ -68,7 +68,7 @@ extension EndToEndFleet {
         let agents = Agents(a: a, b: b, socketA: directory.appending("a-replicator.sock"), socketB: directory.appending("b-replicator.sock"))
         try await body(agents)
         for (name, agent, _) in agents.both {
-            let status = await agent.process.stop(within: .seconds(60))
+            let status = await agent.process.stop(within: .seconds(120))
             #expect(status == 0, "agent \(name) did not stop cleanly on SIGTERM (status \(status)); its log:\n\(agent.log)")
         }
     }

@@ -56,7 +56,7 @@ struct EndToEndFleet {
                         try await body(fleet)
                     }
                 }
-                let status = await coordinator.process.stop(within: .seconds(30))
+                let status = await coordinator.process.stop(within: .seconds(120))
                 #expect(status == 0, "the coordinator did not stop cleanly (status \(status)); its log:\n\(coordinator.process.stderr)")
             }
         }

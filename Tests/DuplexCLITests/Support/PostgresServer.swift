@@ -59,7 +59,7 @@ struct PostgresServer {
             let result = try await body(postgres)
             // SIGINT: fast shutdown, without waiting for clients that are still connected.
             server.send(SIGINT)
-            _ = await server.exitStatus(within: .seconds(30))
+            _ = await server.exitStatus(within: .seconds(120))
             return result
         }
     }

@@ -91,7 +91,7 @@ struct SnippetDovecot {
             try await Task.sleep(for: .milliseconds(20))
         }
         let result = try await body()
-        _ = await master.stop(within: .seconds(20))
+        _ = await master.stop(within: .seconds(120))
         return result
     }
 
