@@ -3,11 +3,13 @@ import MailStoreTestSupport
 import Testing
 
 /// The whole system with real clients: two Dovecot 2.3 hosts serving IMAP on loopback, a
-/// `duplex agent` beside each (mutual TLS, replicators pointing at each other), the
-/// coordinator on a private PostgreSQL placing the user on the pair, and Python's imaplib as
-/// the client on both hosts at once (`Tests/Fixtures/imap_activity.py`). After the
-/// replicators settle, IMAP on A and on B must show the same folders, UIDVALIDITY, UIDs,
-/// messages and flags, with every appended message there exactly once unless expunged.
+/// `duplex agent` beside each (mutual TLS, replicators pointing at each other), a `duplex
+/// coordinator` on a private PostgreSQL placing the user on the pair, from which both agents
+/// learn the user, and Python's imaplib as the client on both hosts at once
+/// (`Tests/Fixtures/imap_activity.py`). After the replicators settle, IMAP on A and on B must
+/// show the same folders, UIDVALIDITY, UIDs, messages and flags, with every appended message
+/// there exactly once unless expunged, and `duplex status` must show both hosts heartbeating
+/// and the user synced with no failure.
 @Suite(.serialized) struct EndToEndIMAPTests {
     static let unavailableReason = EndToEndFleet.unavailableReason
 
@@ -35,10 +37,11 @@ import Testing
 
                 let changed = Self.unixNow()
                 try await fleet.replicateByHand(socket: agents.socketA)
-                try await fleet.waitUntilSettled(agents, since: changed)
+                let settled = try await fleet.waitUntilSettled(agents, since: changed)
                 let end = try await driver.verify()
                 #expect(end.result.status == 0, "after the sync:\n\(end.result.stdout)\(end.result.stderr)\n\(agents.syncLog)")
                 try Self.expectConverged(end.summary, reports: reports, seedReport: driver.seedReport)
+                try await fleet.waitForCoordinatorView(settled: settled, connected: agents.connected)
             }
         }
     }
@@ -59,10 +62,11 @@ import Testing
                 let marks = (a: agents.a.logMark, b: agents.b.logMark)
                 let changed = Self.unixNow()
                 let reports = try await driver.activity()
-                try await fleet.waitUntilSettled(agents, since: changed)
+                let settled = try await fleet.waitUntilSettled(agents, since: changed)
                 let end = try await driver.verify()
                 #expect(end.result.status == 0, "after the activity:\n\(end.result.stdout)\(end.result.stderr)\n\(agents.syncLog)")
                 try Self.expectConverged(end.summary, reports: reports, seedReport: driver.seedReport)
+                try await fleet.waitForCoordinatorView(settled: settled, connected: agents.connected)
                 // No sync was asked for by hand: each host's Dovecot told its own agent.
                 #expect(agents.a.log(since: marks.a).contains("notification"), "agent A heard nothing from Dovecot A")
                 #expect(agents.b.log(since: marks.b).contains("notification"), "agent B heard nothing from Dovecot B")

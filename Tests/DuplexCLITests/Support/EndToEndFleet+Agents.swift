@@ -10,6 +10,8 @@ extension EndToEndFleet {
         let b: RunningAgent
         let socketA: String
         let socketB: String
+        /// When both agents had connected to the coordinator (registered and pulled).
+        var connected = ContinuousClock.now
 
         var both: [(name: String, agent: RunningAgent, socket: String)] { [("A", a, socketA), ("B", b, socketB)] }
 
@@ -24,18 +26,16 @@ extension EndToEndFleet {
         }
     }
 
-    /// Registers the pair with the coordinator, places ``user`` on it and runs `body` while
-    /// both agents run, each with a replicator pointing at the other and replicating the
-    /// users the coordinator lists on the pair (written to their users file); with
+    /// Registers the tenant and the pair with the coordinator, starts both agents, each with
+    /// a replicator pointing at the other and a `coordinator:` section (its own agent token
+    /// of the pair, no users file), assigns ``user`` once both are connected, and runs `body`
+    /// when both replicators have learnt the user from the coordinator. With
     /// `replicationPlugin`, each host's Dovecot notifies its agent through the fifo and socket
     /// of its `base_dir`. Stops both with SIGTERM afterwards and expects clean exits.
     func withAgents(replicationPlugin: Bool, _ body: (Agents) async throws -> Void) async throws {
         let portA = try ReplicatingPair.freeLoopbackPort()
         let portB = try ReplicatingPair.freeLoopbackPort()
-        let users = try placeUser(portA: portA, portB: portB)
-        try #require(users == [Self.user], "the coordinator lists \(users) on \(Self.pair)")
-        let usersFile = directory.appending("users")
-        try Data((users.joined(separator: "\n") + "\n").utf8).write(to: URL(fileURLWithPath: usersFile))
+        try registerPair(portA: portA, portB: portB)
 
         let certificates = AgentFixture(directory: directory)
         func start(_ name: String, host: EndToEndIMAPHost, port: Int, peerPort: Int, identity: String, peerName: String) async throws -> RunningAgent {
@@ -47,30 +47,66 @@ extension EndToEndFleet {
 
                 """ : ""
             // A peer that is not listening yet fails the first sync: retried after a second.
+            // Every interval of the link is a second, so the test waits for no timer.
             let yaml = certificates.hostSections(
                 name, listen: "127.0.0.1:\(port)", mailRoot: host.mailRootTemplate, identity: identity, peerName: peerName) + """
                 replicator:
                   peer: tls://127.0.0.1:\(peerPort)
-                  users_file: \(usersFile)
                   admin_socket: \(directory.appending("\(name)-replicator.sock"))
                   http_listen: 127.0.0.1:0
                   state_file: \(directory.appending("\(name)-replicator.state"))
                   failure_retry_interval: 1
                   failure_retry_cap: 2
                 \(notify)
+                coordinator:
+                  url: \(coordinatorURL)
+                  token_file: \(try agentTokenFile(host: identity))
+                  ca: \(caPath)
+                  pair: \(Self.pair)
+                  host: \(identity)
+                  poll_interval: 1
+                  heartbeat_interval: 1
+                  status_interval: 1
+                  cache_file: \(directory.appending("\(name)-coordinator-users"))
+
                 """
             return try await certificates.startAgent(name, yaml: yaml)
         }
-        let a = try await start("a", host: hostA, port: portA, peerPort: portB, identity: "host-a.test", peerName: "host-b.test")
+        let a = try await start("a", host: hostA, port: portA, peerPort: portB, identity: Self.hostNames.a, peerName: Self.hostNames.b)
         defer { a.process.stop() }
-        let b = try await start("b", host: hostB, port: portB, peerPort: portA, identity: "host-b.test", peerName: "host-a.test")
+        let b = try await start("b", host: hostB, port: portB, peerPort: portA, identity: Self.hostNames.b, peerName: Self.hostNames.a)
         defer { b.process.stop() }
-        let agents = Agents(a: a, b: b, socketA: directory.appending("a-replicator.sock"), socketB: directory.appending("b-replicator.sock"))
+        var agents = Agents(a: a, b: b, socketA: directory.appending("a-replicator.sock"), socketB: directory.appending("b-replicator.sock"))
+        for (name, agent, socket) in agents.both {
+            try await agent.waitForLog("coordinator connected")
+            // Nothing else names the user: no users file, no saved state, no notification yet.
+            let known = try await replicatorAnswer([ReplicatorAdminUserStatus].self, ["status", "*"], socket: socket)
+            #expect(known.isEmpty, "agent \(name) replicates \(known.map(\.username)) before the coordinator assigned anyone")
+        }
+        agents.connected = .now
+        try assignUser()
+        for (name, agent, socket) in agents.both {
+            try await waitUntilListed(socket: socket, agent: name)
+            try await agent.waitForLog("coordinator user changes applied")
+        }
         try await body(agents)
         for (name, agent, _) in agents.both {
             let status = await agent.process.stop(within: .seconds(120))
             #expect(status == 0, "agent \(name) did not stop cleanly on SIGTERM (status \(status)); its log:\n\(agent.log)")
         }
+    }
+
+    /// Waits (polling, at most `limit`) until the replicator on `socket` knows exactly
+    /// ``user``: the coordinator's list reached it.
+    func waitUntilListed(socket: String, agent name: String, limit: Duration = .seconds(60)) async throws {
+        let deadline = ContinuousClock.now + limit
+        var known: [String] = []
+        while ContinuousClock.now < deadline {
+            known = try await replicatorAnswer([ReplicatorAdminUserStatus].self, ["status", "*"], socket: socket).map(\.username)
+            if known == [Self.user] { return }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        throw EndToEndFailure("agent \(name) replicates \(known), not [\(Self.user)], \(limit) after the assignment")
     }
 
     // MARK: The replicators

@@ -4,16 +4,23 @@ import Replicator
 import Testing
 
 /// The whole system on loopback for the end-to-end IMAP tests: a private PostgreSQL, a
-/// `duplex coordinator` on it (tenant `example`, pair `pair-1` of hosts `host-a` and
-/// `host-b`, user ``user`` assigned by the coordinator), two Dovecot IMAP hosts
+/// `duplex coordinator` on it (tenant `example`, pair `pair-1` of hosts `host-a.test` and
+/// `host-b.test`, user ``user`` assigned by the coordinator), two Dovecot IMAP hosts
 /// (``EndToEndIMAPHost``) and a `duplex agent` beside each, with mutual TLS (certificates
-/// from `duplex tls init`) and replicators pointing at each other.
+/// from `duplex tls init`), replicators pointing at each other, and a link to the
+/// coordinator from which each agent learns the pair's users.
 ///
 /// Every process is a child of the test, stopped by its pid when the test ends.
 struct EndToEndFleet {
     static let user = "alice@example.com"
     static let tenant = "example"
     static let pair = "pair-1"
+    /// The pair's hosts as the coordinator records them: also the names their TLS
+    /// certificates carry, and the `coordinator.host` of the agent beside each.
+    static let hostNames = (a: "host-a.test", b: "host-b.test")
+    /// Seconds after which the coordinator marks a host down that has not heartbeated; the
+    /// agents heartbeat every second, and the health check runs every second.
+    static let heartbeatTimeout = 5
 
     let directory: TemporaryDirectory
     let coordinator: BackgroundCommand
@@ -23,6 +30,7 @@ struct EndToEndFleet {
 
     var caPath: String { directory.appending("certs/ca.pem") }
     var adminTokenPath: String { directory.appending("admin.token") }
+    var coordinatorConfigPath: String { directory.appending("coordinator.yaml") }
 
     /// How long a command of the test may take: generous, a passing test never waits this long.
     static let patience = Duration.seconds(300)
@@ -44,7 +52,8 @@ struct EndToEndFleet {
             let created = try postgres.psql("CREATE DATABASE duplex")
             try #require(created.status == 0, "CREATE DATABASE: \(created.stderr)")
             try await TemporaryDirectory.with(prefix: "duplex-e2e") { directory in
-                let tls = try await run(["tls", "init", "--out", directory.appending("certs"), "--hosts", "host-a.test,host-b.test,127.0.0.1"])
+                let hosts = [hostNames.a, hostNames.b, "127.0.0.1"].joined(separator: ",")
+                let tls = try await run(["tls", "init", "--out", directory.appending("certs"), "--hosts", hosts])
                 try #require(tls.status == 0, "duplex tls init: \(tls.stderr)")
                 let coordinator = try await startCoordinator(in: directory, socketDirectory: postgres.socketDirectory)
                 defer { coordinator.process.stop() }
@@ -77,7 +86,8 @@ struct EndToEndFleet {
             database:
               url: postgres://postgres@/duplex?host=\(socketDirectory)
             health:
-              heartbeat_timeout: 60
+              heartbeat_timeout: \(heartbeatTimeout)
+              check_interval: 1
 
             """
         try Data(yaml.utf8).write(to: URL(fileURLWithPath: config))
@@ -105,24 +115,6 @@ struct EndToEndFleet {
             result.status == 0, "duplex \(arguments.joined(separator: " ")) exited \(result.status): \(result.stderr)",
             sourceLocation: sourceLocation)
         return result.stdout
-    }
-
-    /// Registers the tenant and the pair (its hosts' dsync endpoints on `portA`, `portB`) and
-    /// assigns ``user``; returns the users the coordinator lists on the pair.
-    func placeUser(portA: Int, portB: Int) throws -> [String] {
-        try coordinatorCommand(["tenant", "add", Self.tenant])
-        try coordinatorCommand([
-            "pair", "add", Self.pair, "--host-a", "host-a=tls://127.0.0.1:\(portA)", "--host-b", "host-b=tls://127.0.0.1:\(portB)",
-            "--capacity", "10",
-        ])
-        let assigned = try JSONSerialization.jsonObject(
-            with: Data(try coordinatorCommand(["user", "assign", Self.user, "--tenant", Self.tenant, "--json"]).utf8))
-        let pair = (assigned as? [String: Any])?["pair"] as? String
-        #expect(pair == Self.pair, "the coordinator placed \(Self.user) on \(pair ?? "no pair"): \(assigned)")
-        let listed = try JSONSerialization.jsonObject(
-            with: Data(try coordinatorCommand(["user", "list", "--pair", Self.pair, "--all", "--json"]).utf8))
-        let users = ((listed as? [String: Any])?["users"] as? [[String: Any]]) ?? (listed as? [[String: Any]]) ?? []
-        return users.compactMap { $0["name"] as? String }
     }
 
     // MARK: Commands
