@@ -12,7 +12,7 @@ import Testing
         try await driver.withStore { store in
             let first = try await store.migrate()
             let second = try await store.migrate()
-            #expect(first == 2 && second == 2)
+            #expect(first == 3 && second == 3)
         }
     }
 
@@ -434,6 +434,44 @@ import Testing
             await expectStoreError(.conflict) { try await store.finishMove(move.id) }
             await expectStoreError(.conflict) { try await store.rollBackMove(move.id, error: nil) }
             #expect(try await store.unfinishedMoves().isEmpty)
+        }
+    }
+
+    @Test(arguments: StoreDriver.allCases)
+    func movePurge_recordedOnlyAfterTheCatchUpAndOffTheCurrentPair_once(_ driver: StoreDriver) async throws {
+        try await driver.withStore { store in
+            let (p1, p2) = (name("p1", .pair), name("p2", .pair))
+            _ = try await store.addPair(try pairSpecification("p1", capacity: 10))
+            _ = try await store.addTenant(example, allowedPairs: nil, userQuota: nil)
+            let user = try await store.assign(user: name("fay", .user), tenant: example).user
+            _ = try await store.addPair(try pairSpecification("p2", capacity: 10))
+            #expect(try await store.moves(user: user.id).isEmpty)
+            await expectStoreError(.notFound) { try await store.moves(user: UserID(999_999)) }
+
+            let away = try await store.createMove(user: user.id, to: p2)
+            await expectStoreError(.conflict) { try await store.markMoveCaughtUp(away.id) }
+            _ = try await store.finishMove(away.id)
+            // Not caught up yet: the old copy may hold mail the new pair lacks.
+            await expectStoreError(.conflict) { try await store.recordPurge(away.id) }
+            let caughtUp = try await store.markMoveCaughtUp(away.id)
+            #expect(caughtUp.caughtUpAt != nil && caughtUp.purgedAt == nil)
+            #expect(try await store.markMoveCaughtUp(away.id) == caughtUp)
+
+            // A move heading back to p1 keeps p1's copy.
+            let back = try await store.createMove(user: user.id, to: p1)
+            let heading = await expectStoreError(.conflict) { try await store.recordPurge(away.id) }
+            #expect(heading?.description.contains("back to pair p1") == true, "\(String(describing: heading))")
+            _ = try await store.finishMove(back.id)
+            _ = try await store.markMoveCaughtUp(back.id)
+            #expect(try await store.moves(user: user.id).map(\.id) == [away.id, back.id])
+            let current = await expectStoreError(.conflict) { try await store.recordPurge(away.id) }
+            #expect(current?.description.contains("current pair") == true, "\(String(describing: current))")
+            #expect(try await store.move(away.id).purgedAt == nil)
+
+            let purged = try await store.recordPurge(back.id)
+            #expect(purged.purgedAt != nil && purged.fromPair == p2)
+            #expect(try await store.recordPurge(back.id) == purged)
+            await expectStoreError(.notFound) { try await store.recordPurge(MoveID(999_999)) }
         }
     }
 

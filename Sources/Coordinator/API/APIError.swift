@@ -27,7 +27,9 @@ public struct APIError: Error, Sendable, Equatable, CustomStringConvertible {
         case quotaExceeded = "quota_exceeded"
         /// 500: the database holds something this version cannot read.
         case `internal`
-        /// 503: the database cannot be reached.
+        /// 502: an agent refused an order of the coordinator or could not be reached.
+        case agentFailed = "agent_failed"
+        /// 503: the database cannot be reached, or the operation is not configured.
         case unavailable
 
         /// The HTTP status this code is sent with.
@@ -41,6 +43,7 @@ public struct APIError: Error, Sendable, Equatable, CustomStringConvertible {
             case .tooLarge: .contentTooLarge
             case .capacityExhausted, .quotaExceeded: .unprocessableContent
             case .internal: .internalServerError
+            case .agentFailed: .badGateway
             case .unavailable: .serviceUnavailable
             }
         }

@@ -21,14 +21,20 @@ public struct CoordinatorAPI: Sendable {
     /// The progress of the moves this coordinator runs, served with each move; `nil` when it
     /// runs none.
     let moveProgress: MoveProgressBoard?
+    /// Deletes old copies of moved users (`POST /v1/users/{user}/purge-old`); `nil` when this
+    /// coordinator has no moves configuration (no certificate to reach agents with).
+    let purger: MovePurger?
 
     /// The API over `store`.
     ///
-    /// - Parameter moveProgress: the leader's view of its running moves, shown as each
-    ///   move's `progress` (null without it).
-    public init(store: any CoordinatorStore, moveProgress: MoveProgressBoard? = nil) {
+    /// - Parameters:
+    ///   - moveProgress: the leader's view of its running moves, shown as each move's
+    ///     `progress` (null without it).
+    ///   - purger: serves `purge-old`; without it the route answers 503.
+    public init(store: any CoordinatorStore, moveProgress: MoveProgressBoard? = nil, purger: MovePurger? = nil) {
         self.store = store
         self.moveProgress = moveProgress
+        self.purger = purger
     }
 
     /// The router with every route of the API and its middleware.
@@ -43,6 +49,7 @@ public struct CoordinatorAPI: Sendable {
         addTenantRoutes(to: router)
         addPairRoutes(to: router)
         addUserRoutes(to: router)
+        addPurgeRoute(to: router)
         addStatusRoute(to: router)
         addAgentRoutes(to: router)
         addTokenRoutes(to: router)

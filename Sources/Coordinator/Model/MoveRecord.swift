@@ -19,11 +19,19 @@ public struct MoveRecord: Hashable, Sendable {
     public var updatedAt: Date
     /// The last error reported for the move, if any.
     public var error: String?
+    /// When the catch-up sync after the switch ran (or was found unneeded), for a finished
+    /// move; until then the old pair's copy may hold mail the new pair lacks.
+    public var caughtUpAt: Date?
+    /// When the old pair's copy was deleted (`duplex user purge-old`), for a finished move.
+    public var purgedAt: Date?
 
     public init(
         id: MoveID, userID: UserID, user: CoordinatorName, fromPairID: PairID, fromPair: CoordinatorName,
-        toPairID: PairID, toPair: CoordinatorName, phase: MovePhase, startedAt: Date, updatedAt: Date, error: String?
+        toPairID: PairID, toPair: CoordinatorName, phase: MovePhase, startedAt: Date, updatedAt: Date, error: String?,
+        caughtUpAt: Date? = nil, purgedAt: Date? = nil
     ) {
+        self.caughtUpAt = caughtUpAt
+        self.purgedAt = purgedAt
         self.id = id
         self.userID = userID
         self.user = user

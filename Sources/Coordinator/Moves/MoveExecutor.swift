@@ -17,12 +17,14 @@ import Logging
 ///    stays until purged.
 /// 3. After ``MoveConfiguration/catchUpDelay``, ``catchUp(_:)`` syncs every old host that is
 ///    up with the new pair once more, for mail delivered to the old pair while routes still
-///    pointed at it, and removes the marker (``MoveScheduler`` runs it).
+///    pointed at it, records the move caught up and removes the marker (``MoveScheduler``
+///    runs it). From then ``MovePurger`` may delete the old pair's copy.
 ///
 /// Every step is idempotent: the syncs keep their states per move
 /// (``MoveConfiguration/stateDirectory``/ID), so running a step again only converges, and a
-/// move interrupted anywhere is resumed by running it again. Nothing is ever removed from
-/// the old pair, so the user always has a complete copy there. Dsync's safety rules apply:
+/// move interrupted anywhere is resumed by running it again. Nothing is removed from the old
+/// pair until an operator purges it after the catch-up, so the user always has a complete
+/// copy there. Dsync's safety rules apply:
 /// a mail root that vanished after a sync, or a mass disappearance, stops the move with an
 /// error (``DsyncError`` `massLoss`) instead of propagating.
 public struct MoveExecutor: Sendable {
@@ -125,6 +127,8 @@ public struct MoveExecutor: Sendable {
             }
             _ = try await sync(move, targets.first, targets.second)
         }
+        // From now the old pair's copy holds nothing the new pair lacks: it may be purged.
+        if move.phase == .finished { _ = try await store.markMoveCaughtUp(id) }
         try forgetMove(id)
         await progress.update(id, phase: move.phase) {
             $0.catchUpPending = false
@@ -142,6 +146,9 @@ public struct MoveExecutor: Sendable {
             return nil
         }
     }
+
+    /// Deletes old copies with this executor's store, certificate and timeouts.
+    public var purger: MovePurger { MovePurger(store: store, configuration: configuration, logger: logger) }
 
     /// Moves whose catch-up sync is still to run (their markers), by id.
     public func pendingCatchUps() throws -> [MoveID] {

@@ -90,7 +90,7 @@ public struct CoordinatorService: Service {
         let onListening = onListening
         let logger = logger
         return Application(
-            router: CoordinatorAPI(store: store, moveProgress: moves?.executor.progress).makeRouter(),
+            router: CoordinatorAPI(store: store, moveProgress: moves?.executor.progress, purger: moves?.executor.purger).makeRouter(),
             server: HTTPServerBuilder { responder in
                 ReloadableTLSChannel(base: HTTP1Channel(responder: responder), tls: tls)
             },

@@ -225,6 +225,25 @@ public protocol CoordinatorStore: Sendable {
     /// - Throws: `notFound`; `conflict` if the move is over.
     func rollBackMove(_ id: MoveID, error: String?) async throws(CoordinatorStoreError) -> MoveRecord
 
+    /// Every move of the user with this id (finished, rolled back or running), oldest first.
+    ///
+    /// - Throws: `notFound` for an unknown user id.
+    func moves(user: UserID) async throws(CoordinatorStoreError) -> [MoveRecord]
+
+    /// Records that a finished move's catch-up sync ran (or was found unneeded); recording it
+    /// again changes nothing.
+    ///
+    /// - Throws: `notFound`; `conflict` for a move that is not finished.
+    func markMoveCaughtUp(_ id: MoveID) async throws(CoordinatorStoreError) -> MoveRecord
+
+    /// Records that the old pair's copy of a finished move's user was deleted; recording it
+    /// again changes nothing and returns the first record.
+    ///
+    /// - Throws: `notFound`; `conflict` for a move that is not finished or not caught up,
+    ///   a removed user, a user whose current pair is the move's source pair again, or a
+    ///   user with an unfinished move onto that pair.
+    func recordPurge(_ id: MoveID) async throws(CoordinatorStoreError) -> MoveRecord
+
     // MARK: Tokens
 
     /// Creates a token; the secret is in the result only.

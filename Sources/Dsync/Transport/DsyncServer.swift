@@ -20,6 +20,8 @@ public final class DsyncServer: Sendable {
 
     private let settings: Mutex<Settings>
     private let logger: Logger
+    /// How this host serves the coordinator's purge orders; nil serves none.
+    private let purge: DsyncPurgeService?
     /// The listening channel while ``run(onListening:)`` runs.
     private let listener = Mutex<(any Channel)?>(nil)
     /// Test-only: a handler for each new connection that may corrupt the frames this server
@@ -28,11 +30,14 @@ public final class DsyncServer: Sendable {
 
     /// Loads the TLS files.
     ///
+    /// - Parameter purge: how the coordinator's purge orders are served (``DsyncPurgeSession``);
+    ///   nil serves none.
     /// - Throws: ``DsyncError`` `usage` naming a TLS file that cannot be used.
-    public init(configuration: DsyncServerConfiguration, logger: Logger) throws {
+    public init(configuration: DsyncServerConfiguration, logger: Logger, purge: DsyncPurgeService? = nil) throws {
         let context = try DsyncTLS.makeContext(configuration.tls, server: true)
         self.settings = Mutex(Settings(configuration: configuration, context: context))
         self.logger = logger
+        self.purge = purge
     }
 
     /// The configuration in force.
@@ -121,6 +126,13 @@ public final class DsyncServer: Sendable {
                     }
                     logger[metadataKey: "peer_identity"] = "\(identity)"
                     logger[metadataKey: "user"] = "\(agreed.user)"
+                    if let purge = self.purge, agreed.has(DsyncPurge.capability) {
+                        try await DsyncPurgeSession(
+                            connection: connection, user: agreed.user, identity: identity, configuration: configuration, service: purge,
+                            logger: logger
+                        ).run()
+                        return
+                    }
                     let session = DsyncServerSession(connection: connection, user: agreed.user, configuration: configuration, logger: logger)
                     try await session.run()
                 }
@@ -146,7 +158,7 @@ public final class DsyncServer: Sendable {
             try? await connection.send(.error(code: DsyncWireError.Code.notAuthorized.rawValue, message: error.message))
             return nil
         }
-        var machine = DsyncHandshakeStateMachine(capabilities: [])
+        var machine = DsyncHandshakeStateMachine(capabilities: purge == nil ? [] : [DsyncPurge.capability])
         switch machine.frameReceived(first) {
         case .sendAndEstablish(let frame, let agreed):
             try await connection.send(frame)

@@ -103,11 +103,33 @@ struct APIMove: Codable, Equatable {
     var startedAt: String
     var updatedAt: String
     var error: String?
+    /// When the catch-up sync after the switch ran, for a finished move.
+    var caughtUpAt: String?
+    /// When the old pair's copy was purged (`duplex user purge-old`).
+    var purgedAt: String?
     /// The leading coordinator's progress of the move, when this coordinator runs it.
     var progress: APIMoveProgress?
 
     /// Whether the move has ended (one way or the other).
     var isOver: Bool { phase == "finished" || phase == "rolled_back" }
+}
+
+/// The answer to `POST /v1/users/{user}/purge-old` (docs/coordinator-api.md).
+struct APIPurge: Codable, Equatable {
+    /// One host of the old pair.
+    struct Host: Codable, Equatable {
+        var host: String
+        /// Whether the user's mail root was there to delete.
+        var existed: Bool
+        var mailRoot: String
+    }
+
+    var move: APIMove
+    /// The pair whose copy was purged.
+    var pair: String
+    /// Whether an earlier purge had done it already (nothing was done this time).
+    var alreadyPurged: Bool
+    var hosts: [Host]
 }
 
 /// `progress` of a move (docs/coordinator-api.md).

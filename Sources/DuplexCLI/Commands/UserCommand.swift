@@ -2,15 +2,15 @@ import ArgumentParser
 import Coordinator
 import Foundation
 
-/// `duplex user assign|show|list|move|remove|route`: users and where they live.
+/// `duplex user assign|show|list|move|remove|route|purge-old`: users and where they live.
 struct UserCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "user",
-        abstract: "Assign, show, list, move and remove users, and look up their routes, on the coordinator.",
+        abstract: "Assign, show, list, move and remove users, look up their routes and purge old copies, on the coordinator.",
         discussion: CoordinatorCommandHelp.discussion,
         subcommands: [
             UserAssignCommand.self, UserShowCommand.self, UserListCommand.self, UserMoveCommand.self,
-            UserRemoveCommand.self, UserRouteCommand.self,
+            UserRemoveCommand.self, UserRouteCommand.self, UserPurgeOldCommand.self,
         ]
     )
 

@@ -14,7 +14,8 @@ import Testing
 ///
 /// - Hosts `p1-a.test`, `p1-b.test` (pair `p1`) and `p2-a.test`, `p2-b.test` (pair `p2`);
 ///   each agent accepts its pair's other host and `coordinator.test`, and serves
-///   `<directory>/<host>/%u`.
+///   `<directory>/<host>/%u`; it carries out purge orders from `coordinator.test` only, for a
+///   user its pair's user list in the store no longer holds (``PairListPurgeAuthority``).
 /// - Tenant `example`; the pairs hold 10 users each.
 final class MoveFleet: Sendable {
     static let hosts = ["p1-a.test", "p1-b.test", "p2-a.test", "p2-b.test"]
@@ -73,7 +74,10 @@ final class MoveFleet: Sendable {
                             certificateChain: certificates + "/\(host).pem", privateKey: certificates + "/\(host).key",
                             trustedCA: certificates + "/ca.pem", allowedPeers: [peer, "coordinator.test"]),
                         mailRoot: try MailRootTemplate(directory.appending(host) + "/%u"), store: storeConfiguration)
-                    let server = try DsyncServer(configuration: configuration, logger: quietLogger)
+                    let pair = String(host.prefix(while: { $0 != "-" }))
+                    let purge = DsyncPurgeService(
+                        pair: pair, identities: ["coordinator.test"], authority: PairListPurgeAuthority(store: store, pair: pair))
+                    let server = try DsyncServer(configuration: configuration, logger: quietLogger, purge: purge)
                     let (listening, continuation) = AsyncStream<Int>.makeStream()
                     group.addTask {
                         defer { continuation.finish() }
@@ -179,6 +183,28 @@ final class MoveFleet: Sendable {
 
     private static func write(_ text: String, _ path: String) throws {
         try Data(text.utf8).write(to: URL(fileURLWithPath: path))
+    }
+}
+
+/// The agent's rule for purge orders, read from the fleet's store as an agent reads its
+/// pair's user list: a user still listed on the pair (by name, as mail roots are named)
+/// keeps its mail.
+struct PairListPurgeAuthority: DsyncPurgeAuthority {
+    let store: any CoordinatorStore
+    let pair: String
+
+    func confirmPurge(_ order: DsyncPurgeOrder) async throws {
+        var listed: [String: Bool] = [:]
+        var version: Int64 = 0
+        while true {
+            let batch = try await store.userChanges(pair: name(pair, .pair), since: version, limit: 10_000)
+            for change in batch.changes { listed[change.userName.value] = change.kind != .gone }
+            version = batch.version
+            if !batch.hasMore { break }
+        }
+        if listed[order.user] == true {
+            throw DsyncError(.usage, "user \(order.user) is still on pair \(pair)'s user list", user: order.user)
+        }
     }
 }
 

@@ -88,11 +88,17 @@ struct MoveRepresentation: Encodable, Sendable {
     var startedAt: Date
     var updatedAt: Date
     @EncodesNull var error: String?
+    /// When the catch-up sync after the switch ran; null before (and for unfinished moves).
+    @EncodesNull var caughtUpAt: Date?
+    /// When the old pair's copy was purged; null until `purge-old`.
+    @EncodesNull var purgedAt: Date?
     /// The leader's progress of the move, null when this coordinator does not run it.
     @EncodesNull var progress: MoveProgressRepresentation?
 
     init(_ move: MoveRecord, progress: MoveProgress? = nil) {
         self.progress = progress.map(MoveProgressRepresentation.init)
+        caughtUpAt = move.caughtUpAt
+        purgedAt = move.purgedAt
         id = move.id.rawValue
         user = move.user.value
         from = move.fromPair.value

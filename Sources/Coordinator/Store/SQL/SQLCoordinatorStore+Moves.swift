@@ -176,7 +176,7 @@ extension SQLCoordinatorStore {
         let rows = try await tx.query(
             """
             SELECT m.id, m.user_id, u.name AS user_name, m.from_pair_id, f.name AS from_name, m.to_pair_id,
-                t.name AS to_name, m.phase, m.started_at, m.updated_at, m.error
+                t.name AS to_name, m.phase, m.started_at, m.updated_at, m.error, m.caught_up_at, m.purged_at
             FROM duplex_moves m JOIN duplex_users u ON u.id = m.user_id
             JOIN duplex_pairs f ON f.id = m.from_pair_id JOIN duplex_pairs t ON t.id = m.to_pair_id
             WHERE \(condition)
@@ -187,7 +187,8 @@ extension SQLCoordinatorStore {
                 fromPairID: try row.id("from_pair_id"), fromPair: try row.name("from_name", .pair),
                 toPairID: try row.id("to_pair_id"), toPair: try row.name("to_name", .pair),
                 phase: try row.enumeration("phase", MovePhase.self), startedAt: try row.date("started_at"),
-                updatedAt: try row.date("updated_at"), error: try row.optionalString("error"))
+                updatedAt: try row.date("updated_at"), error: try row.optionalString("error"),
+                caughtUpAt: try row.optionalDate("caught_up_at"), purgedAt: try row.optionalDate("purged_at"))
         }
     }
 }

@@ -199,6 +199,15 @@ extension SchemaMigration {
                 version: 2,
                 statements: ["CREATE INDEX duplex_user_status_failed ON duplex_user_status (reported_at) WHERE failed"]
                     + (types.hasLateral ? [Self.routeViewPlannedQuickly] : [])),
+            // A finished move's old copy is deleted only after its catch-up sync ran
+            // (`duplex user purge-old`), and the deletion is recorded. Moves finished before
+            // this migration count as caught up: their catch-up ran before their leader stopped
+            // or is forgotten with it.
+            SchemaMigration(version: 3, statements: [
+                "ALTER TABLE duplex_moves ADD COLUMN caught_up_at \(time)",
+                "ALTER TABLE duplex_moves ADD COLUMN purged_at \(time)",
+                "UPDATE duplex_moves SET caught_up_at = updated_at WHERE phase = 'finished'",
+            ]),
         ]
     }
 
