@@ -69,17 +69,23 @@ struct APIFixture: Sendable {
         var tokens: [TokenRecord]
         var agents: [AgentRecord]
         var moves: [MoveRecord]
+        /// Every user's moves, finished and rolled back ones too.
+        var userMoves: [[MoveRecord]]
         var statuses: [[UserStatusRecord]]
     }
 
     func state() async throws -> StoreState {
         let users = try await store.listUsers(UserQuery(includeRemoved: true, limit: UserQuery.maximumLimit)).users
         var statuses: [[UserStatusRecord]] = []
-        for user in users { statuses.append(try await store.status(user: user.id)) }
+        var userMoves: [[MoveRecord]] = []
+        for user in users {
+            statuses.append(try await store.status(user: user.id))
+            userMoves.append(try await store.moves(user: user.id))
+        }
         return StoreState(
             tenants: try await store.listTenants(), pairs: try await store.listPairs(), users: users,
             tokens: try await store.listTokens(), agents: try await store.listAgents(), moves: try await store.unfinishedMoves(),
-            statuses: statuses)
+            userMoves: userMoves, statuses: statuses)
     }
 
     /// Runs `body` with a new fixture on `driver`'s store.
