@@ -53,14 +53,14 @@ import Testing
     @Test func reload_newAllowedPeers_applyToNewConnections() async throws {
         try await AgentFixture.with { fixture in
             try await fixture.withAgent { agent in
-                #expect(try fixture.sync(agent, as: fixture.identity("intruder.test")).status == 77)
+                #expect(try await fixture.sync(agent, as: fixture.identity("intruder.test")).status == 77)
                 try fixture.writeConfiguration(allowedPeers: ["intruder.test"])
                 let log = try await agent.reload()
                 #expect(log.contains("reloaded TLS certificates") && log.contains("allowed_peers=intruder.test"), "\(log)")
 
-                let intruder = try fixture.sync(agent, as: fixture.identity("intruder.test"))
+                let intruder = try await fixture.sync(agent, as: fixture.identity("intruder.test"))
                 #expect(intruder.status == 0, "\(intruder.stderr)")
-                let hostA = try fixture.sync(agent)
+                let hostA = try await fixture.sync(agent)
                 #expect(hostA.status == 77, "\(hostA.stderr)")
                 #expect(hostA.stderr.contains("the peer's certificate names host-a.test"), "\(hostA.stderr)")
             }
@@ -71,14 +71,14 @@ import Testing
         try await AgentFixture.with { fixture in
             try fixture.makeCertificates("rotated")
             try await fixture.withAgent { agent in
-                #expect(try fixture.sync(agent).status == 0)
+                #expect(try await fixture.sync(agent).status == 0)
                 try fixture.writeConfiguration(identity: fixture.identity("host-b.test", in: "rotated"))
                 let log = try await agent.reload()
                 #expect(log.contains("reloaded TLS certificates") && log.contains("rotated/host-b.test.pem"), "\(log)")
 
-                let old = try fixture.sync(agent)
+                let old = try await fixture.sync(agent)
                 #expect(old.status == 77, "\(old.stderr)")
-                let rotated = try fixture.sync(agent, as: fixture.identity("host-a.test", in: "rotated"))
+                let rotated = try await fixture.sync(agent, as: fixture.identity("host-a.test", in: "rotated"))
                 #expect(rotated.status == 0, "\(rotated.stderr)")
             }
         }
@@ -106,7 +106,7 @@ import Testing
                 #expect(try fixture.guids(fixture.rootA).count == 600)
                 #expect(try fixture.guids(fixture.rootB).count == 600)
                 try await agent.waitForLog("sync finished")
-                #expect(try fixture.sync(agent).status == 77, "the reload did not apply to the next connection")
+                #expect(try await fixture.sync(agent).status == 77, "the reload did not apply to the next connection")
             }
         }
     }
@@ -120,13 +120,13 @@ import Testing
                 let log = try await agent.reload()
                 #expect(log.contains("reload failed, the previous certificates stay in use"), "\(log)")
                 #expect(log.contains("\(certificate): not a readable PEM certificate file"), "\(log)")
-                let afterBrokenFile = try fixture.sync(agent)
+                let afterBrokenFile = try await fixture.sync(agent)
                 #expect(afterBrokenFile.status == 0, "\(afterBrokenFile.stderr)")
 
                 try fixture.write("dsync:\n  listen: 127.0.0.1:0\n  mail_rot: /nowhere/%n\n", to: fixture.configurationPath)
                 let badConfiguration = try await agent.reload()
                 #expect(badConfiguration.contains("reload failed") && badConfiguration.contains("dsync.mail_rot"), "\(badConfiguration)")
-                let afterBadConfiguration = try fixture.sync(agent)
+                let afterBadConfiguration = try await fixture.sync(agent)
                 #expect(afterBadConfiguration.status == 0, "\(afterBadConfiguration.stderr)")
                 #expect(try fixture.guids(fixture.rootB) == ["a-1"])
             }

@@ -119,7 +119,7 @@ import Testing
         _ fixture: AgentFixture, _ agent: RunningAgent, _ mail: AgentFaultMail, _ moment: Moment,
         sourceLocation: SourceLocation = #_sourceLocation
     ) async throws {
-        let clean = try fixture.sync(agent, lockTimeout: 2)
+        let clean = try await fixture.sync(agent, lockTimeout: 2)
         #expect(clean.status == 0, "\(moment): the clean sync exited \(clean.status): \(clean.stderr)", sourceLocation: sourceLocation)
         let converged = try contents(fixture.rootA)
         #expect(converged == (try contents(fixture.rootB)), "\(moment): A and B differ", sourceLocation: sourceLocation)
@@ -133,7 +133,7 @@ import Testing
                 #expect(body == mail.bodies[message.guid], "\(moment): \(root) UID \(message.uid) has another body", sourceLocation: sourceLocation)
             }
         }
-        let again = try fixture.sync(agent, lockTimeout: 2)
+        let again = try await fixture.sync(agent, lockTimeout: 2)
         #expect(again.status == 0, "\(moment): \(again.stderr)", sourceLocation: sourceLocation)
         // Every count of the report's table is 0 (or the fast path found nothing to do).
         let counts = again.stdout.split(separator: "\n").dropFirst().compactMap { line in line.split(separator: " ").last.flatMap { Int($0) } }

@@ -34,7 +34,7 @@ import Testing
     @Test func clientCertificateFromAnotherCA_exits77_andBothSidesNameTheTrustProblem() async throws {
         try await withRefusal { fixture, agent in
             try await expectRefusal(
-                try fixture.sync(agent, as: try fixture.strangerIdentity()),
+                try await fixture.sync(agent, as: try fixture.strangerIdentity()),
                 says: "the peer does not trust this host's certificate (not issued by the CA the peer trusts) (TLSV1_ALERT_UNKNOWN_CA)", agent: agent,
                 logs: "the peer's certificate does not chain to the trusted CA (or has expired) (CERTIFICATE_VERIFY_FAILED)")
         }
@@ -46,7 +46,7 @@ import Testing
             var identity = fixture.identity("host-a.test")
             identity.ca = fixture.identity("host-a.test", in: "other").ca
             try await expectRefusal(
-                try fixture.sync(agent, as: identity),
+                try await fixture.sync(agent, as: identity),
                 says: "the peer's certificate does not chain to the trusted CA (or has expired) (CERTIFICATE_VERIFY_FAILED)", agent: agent,
                 logs: "the peer does not trust this host's certificate (not issued by the CA the peer trusts) (TLSV1_ALERT_UNKNOWN_CA)")
         }
@@ -55,7 +55,7 @@ import Testing
     @Test func clientNameNotAllowed_exits77_andBothSidesNameTheCertificatesName() async throws {
         try await withRefusal { fixture, agent in
             try await expectRefusal(
-                try fixture.sync(agent, as: fixture.identity("intruder.test")),
+                try await fixture.sync(agent, as: fixture.identity("intruder.test")),
                 says: "refused this host: the peer's certificate names intruder.test", agent: agent,
                 logs: "refused peer: the peer's certificate names intruder.test, none of which is an allowed peer (host-a.test)")
         }
@@ -64,7 +64,7 @@ import Testing
     @Test func agentNameNotTheExpectedPeer_exits77_namingBothNames() async throws {
         try await withRefusal { fixture, agent in
             try await expectRefusal(
-                try fixture.sync(agent, peer: "host-c.test"),
+                try await fixture.sync(agent, peer: "host-c.test"),
                 says: "the peer's certificate names host-b.test, none of which is an allowed peer (host-c.test)", agent: agent,
                 logs: nil)
         }

@@ -16,8 +16,8 @@ import Testing
         try JSONDecoder().decode(DemoSummary.self, from: Data(result.stdout.utf8))
     }
 
-    @Test func fourUsers_liveChangesOnBothHosts_everyUserIdenticalAndExit0() throws {
-        let result = try ExternalCommand.run(
+    @Test func fourUsers_liveChangesOnBothHosts_everyUserIdenticalAndExit0() async throws {
+        let result = try await ExternalCommand.runOffPool(
             ExternalCommand.duplexExecutable, ["demo", "--users", "4", "--messages", "200", "--rounds", "3", "--json"],
             timeout: Self.patience)
         #expect(result.status == 0, "stderr:\n\(result.stderr)")
@@ -43,8 +43,8 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: summary.directory), "\(summary.directory) was not removed")
     }
 
-    @Test func differenceMadeBeforeTheCheck_isNamedWithUserMailboxAndUID_andExit1() throws {
-        let result = try ExternalCommand.run(
+    @Test func differenceMadeBeforeTheCheck_isNamedWithUserMailboxAndUID_andExit1() async throws {
+        let result = try await ExternalCommand.runOffPool(
             ExternalCommand.duplexExecutable, ["demo", "--users", "2", "--messages", "40", "--rounds", "1", "--fault", "flag-on-b"],
             timeout: Self.patience)
         #expect(result.status == 1, "stdout:\n\(result.stdout)\nstderr:\n\(result.stderr)")
@@ -61,8 +61,8 @@ import Testing
         #expect(result.stdout.contains("1 of 2 users DIFFER"))
     }
 
-    @Test func realMaildir_importedForItsUser_isReplicatedIdentically() throws {
-        try TemporaryDirectory.with(prefix: "duplex-demo-test") { directory in
+    @Test func realMaildir_importedForItsUser_isReplicatedIdentically() async throws {
+        try await TemporaryDirectory.with(prefix: "duplex-demo-test") { directory in
             let source = directory.appending("Maildir")
             try FileManager.default.createDirectory(atPath: source, withIntermediateDirectories: true)
             let store = MailStore(root: source)
@@ -79,7 +79,7 @@ import Testing
                 try store.saveMessage(in: work, bytes: Array("Subject: work \(number)\n\nÜbersicht \(number)\n".utf8))
             }
             let before = try store.listMailboxes()
-            let result = try ExternalCommand.run(
+            let result = try await ExternalCommand.runOffPool(
                 ExternalCommand.duplexExecutable,
                 ["demo", "--maildir", source, "--user", "alice@example.org", "--users", "1", "--messages", "10", "--rounds", "0", "--json"],
                 timeout: Self.patience)

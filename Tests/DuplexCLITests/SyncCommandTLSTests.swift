@@ -26,7 +26,7 @@ import Testing
                 let refused = try await LocalReplica(store: MailStore(root: locked)).withUserLock(timeout: .seconds(5)) {
                     let clock = ContinuousClock()
                     let start = clock.now
-                    let result = try fixture.sync(agent, lockTimeout: 1)
+                    let result = try await fixture.sync(agent, lockTimeout: 1)
                     // It waited: never less than the timeout. How long it waited beyond that
                     // is the machine's (start, TLS); which timeout it used, its message says.
                     let waited = clock.now - start
@@ -45,7 +45,7 @@ import Testing
                 #expect(try fixture.guids(locked).isEmpty)
                 if side == .agent { try await agent.waitForLog("lock refused") }
 
-                let result = try fixture.sync(agent, lockTimeout: 1)
+                let result = try await fixture.sync(agent, lockTimeout: 1)
                 #expect(result.status == 0, "\(result.stderr)")
                 #expect(try fixture.guids(locked) == ["m-1", "m-2"])
             }
@@ -66,10 +66,10 @@ import Testing
                 let first = try fixture.startSync(agent)
                 defer { first.stop() }
                 try await fixture.withSyncPaused(first) {
-                    let sameHost = try fixture.sync(agent, lockTimeout: 1)
+                    let sameHost = try await fixture.sync(agent, lockTimeout: 1)
                     #expect(sameHost.status == 75, "\(sameHost.stderr)")
                     #expect(sameHost.stderr.contains("a/.alice.duplex-sync.lock"), "\(sameHost.stderr)")
-                    let otherHost = try fixture.sync(agent, lockTimeout: 1, root: otherRoot, stateDirectory: "state-a2")
+                    let otherHost = try await fixture.sync(agent, lockTimeout: 1, root: otherRoot, stateDirectory: "state-a2")
                     #expect(otherHost.status == 75, "\(otherHost.stderr)")
                     #expect(otherHost.stderr.contains("b/.alice.duplex-sync.lock"), "\(otherHost.stderr)")
                     #expect(first.exitStatus() == nil, "the paused first sync ended: \(first.stderr)")
@@ -92,7 +92,7 @@ import Testing
                 _ = try MailStore(root: root).saveMessage(in: try MailboxName("INBOX"), bytes: Array(body), options: SaveOptions(guid: guid))
             }
             try await fixture.withAgent { agent in
-                let result = try fixture.sync(agent)
+                let result = try await fixture.sync(agent)
                 #expect(result.status == 0, "\(result.stderr)")
             }
             for root in [fixture.rootA, fixture.rootB] {

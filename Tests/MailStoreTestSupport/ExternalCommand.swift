@@ -24,6 +24,22 @@ public enum ExternalCommand {
             stderr: String(decoding: output.stderr, as: UTF8.self))
     }
 
+    /// Runs like ``run(_:_:stdin:timeout:)``, waiting on a thread of its own.
+    ///
+    /// Every test's tasks share the cooperative pool, which has only as many threads as the
+    /// machine has cores. A test that waits for a child process on one of them (a sync, a
+    /// whole `duplex demo`) takes the thread for as long as the child runs, which a loaded
+    /// machine stretches to minutes; two at once leave every other test without a turn.
+    public static func runOffPool(
+        _ executable: String, _ arguments: [String], stdin: Data? = nil, timeout: TimeInterval = 120
+    ) async throws -> Result {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread.detachNewThread {
+                continuation.resume(with: Swift.Result { try run(executable, arguments, stdin: stdin, timeout: timeout) })
+            }
+        }
+    }
+
     /// The path of the program `name` in `PATH` or the usual system directories, nil when
     /// it is not installed (for tests that skip without it).
     public static func executable(named name: String) -> String? {

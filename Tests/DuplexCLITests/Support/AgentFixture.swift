@@ -125,12 +125,13 @@ struct AgentFixture {
         ]
     }
 
-    /// Runs `duplex sync` (see ``syncArguments(_:as:peer:lockTimeout:root:stateDirectory:)``).
+    /// Runs `duplex sync` (see ``syncArguments(_:as:peer:lockTimeout:root:stateDirectory:)``),
+    /// waiting on a thread of its own (see ``ExternalCommand/runOffPool(_:_:stdin:timeout:)``).
     func sync(
         _ agent: RunningAgent, as identity: Identity? = nil, peer: String = "host-b.test", lockTimeout: Double = 10,
         root: String? = nil, stateDirectory: String = "state-a"
-    ) throws -> ExternalCommand.Result {
-        try ExternalCommand.run(
+    ) async throws -> ExternalCommand.Result {
+        try await ExternalCommand.runOffPool(
             ExternalCommand.duplexExecutable,
             syncArguments(agent, as: identity, peer: peer, lockTimeout: lockTimeout, root: root, stateDirectory: stateDirectory),
             timeout: RunningAgent.patience / .seconds(1))
