@@ -7,11 +7,13 @@ import Testing
 
 @testable import Coordinator
 
-/// Moves of a user with mail between two pairs of real agents over mutual TLS (acceptance 5).
+/// Moves of a user with mail between two pairs of real agents over mutual TLS (acceptance 5),
+/// each with the coordinator's store on PostgreSQL and on SQLite.
 @Suite(.serialized)
 struct MoveExecutorTests {
-    @Test func moveOfAUserWithMail_copiesItIdenticallyToBothNewHostsAndSwitchesTheRoute() async throws {
-        try await MoveFleet.with { fleet in
+    @Test(arguments: StoreDriver.allCases)
+    func moveOfAUserWithMail_copiesItIdenticallyToBothNewHostsAndSwitchesTheRoute(_ driver: StoreDriver) async throws {
+        try await MoveFleet.with(driver) { fleet in
             try await fleet.fillFirstPair(count: 320)
             let before = try MailSnapshot(fleet.mailRoot("p1-a.test"))
             #expect(before == (try MailSnapshot(fleet.mailRoot("p1-b.test"))))
@@ -55,8 +57,9 @@ struct MoveExecutorTests {
         }
     }
 
-    @Test func moveWhoseCoordinatorStopsHalfWay_isResumedByTheNextLeaderAndLosesNothing() async throws {
-        try await MoveFleet.with { fleet in
+    @Test(arguments: StoreDriver.allCases)
+    func moveWhoseCoordinatorStopsHalfWay_isResumedByTheNextLeaderAndLosesNothing(_ driver: StoreDriver) async throws {
+        try await MoveFleet.with(driver) { fleet in
             try await fleet.fillFirstPair(count: 200)
             let before = try MailSnapshot(fleet.mailRoot("p1-a.test"))
             let user = try await fleet.store.user(name(MoveFleet.user, .user))
@@ -107,8 +110,9 @@ struct MoveExecutorTests {
         }
     }
 
-    @Test func moveRolledBackAfterACopy_leavesTheUserOnItsPairWithItsMailUntouched() async throws {
-        try await MoveFleet.with { fleet in
+    @Test(arguments: StoreDriver.allCases)
+    func moveRolledBackAfterACopy_leavesTheUserOnItsPairWithItsMailUntouched(_ driver: StoreDriver) async throws {
+        try await MoveFleet.with(driver) { fleet in
             try await fleet.fillFirstPair(count: 60)
             let before = try MailSnapshot(fleet.mailRoot("p1-a.test"))
             let user = try await fleet.store.user(name(MoveFleet.user, .user))
@@ -140,9 +144,10 @@ struct MoveExecutorTests {
         }
     }
 
-    @Test func drainingAPair_movesEveryUserOffItNoMoreThanTheBoundAtATime() async throws {
+    @Test(arguments: StoreDriver.allCases)
+    func drainingAPair_movesEveryUserOffItNoMoreThanTheBoundAtATime(_ driver: StoreDriver) async throws {
         let users = (1...5).map { "user\($0)@example.com" }
-        try await MoveFleet.with(users: users) { fleet in
+        try await MoveFleet.with(driver, users: users) { fleet in
             for user in users { try await fleet.fillFirstPair(user: user, count: 8) }
             let most = Mutex(0)
             let store = fleet.store

@@ -6,7 +6,8 @@ import Testing
 @testable import Coordinator
 
 /// `duplex user purge-old`: the old pair's copy of a moved user is deleted by its real agents
-/// over mutual TLS, on the user's id and the finished move's record, once and only when safe.
+/// over mutual TLS, on the user's id and the finished move's record, once and only when safe;
+/// each with the coordinator's store on PostgreSQL and on SQLite.
 @Suite(.serialized)
 struct MovePurgeTests {
     /// Moves the fleet's user from p1 to p2 with its catch-up; returns the move.
@@ -21,8 +22,9 @@ struct MovePurgeTests {
 
     private func exists(_ path: String) -> Bool { FileManager.default.fileExists(atPath: path) }
 
-    @Test func purgeOld_afterACaughtUpMove_deletesBothOldCopiesKeepsTheNewOnesAndIsIdempotent() async throws {
-        try await MoveFleet.with { fleet in
+    @Test(arguments: StoreDriver.allCases)
+    func purgeOld_afterACaughtUpMove_deletesBothOldCopiesKeepsTheNewOnesAndIsIdempotent(_ driver: StoreDriver) async throws {
+        try await MoveFleet.with(driver) { fleet in
             try await fleet.fillFirstPair(count: 40)
             let move = try await moveAndCatchUp(fleet)
             #expect(move.phase == .finished && move.caughtUpAt != nil && move.purgedAt == nil)
@@ -50,8 +52,9 @@ struct MovePurgeTests {
         }
     }
 
-    @Test func purgeOld_withoutAFinishedMoveOrBeforeTheCatchUp_isRefusedAndChangesNothing() async throws {
-        try await MoveFleet.with { fleet in
+    @Test(arguments: StoreDriver.allCases)
+    func purgeOld_withoutAFinishedMoveOrBeforeTheCatchUp_isRefusedAndChangesNothing(_ driver: StoreDriver) async throws {
+        try await MoveFleet.with(driver) { fleet in
             try await fleet.fillFirstPair(count: 12)
             let before = try MailSnapshot(fleet.mailRoot("p1-a.test"))
             let user = try await fleet.store.user(name(MoveFleet.user, .user))
@@ -77,8 +80,9 @@ struct MovePurgeTests {
         }
     }
 
-    @Test func purgeOld_ofTheMoveOffThePairTheUserIsBackOn_isRefusedAndTheLatestMoveIsPurged() async throws {
-        try await MoveFleet.with { fleet in
+    @Test(arguments: StoreDriver.allCases)
+    func purgeOld_ofTheMoveOffThePairTheUserIsBackOn_isRefusedAndTheLatestMoveIsPurged(_ driver: StoreDriver) async throws {
+        try await MoveFleet.with(driver) { fleet in
             try await fleet.fillFirstPair(count: 20)
             let away = try await moveAndCatchUp(fleet, to: "p2")
             let back = try await moveAndCatchUp(fleet, to: "p1")
@@ -101,8 +105,9 @@ struct MovePurgeTests {
         }
     }
 
-    @Test func purgeOld_ofARemovedUserWhoseNameWasReusedOnTheOldPair_neverTouchesTheNewUsersMail() async throws {
-        try await MoveFleet.with { fleet in
+    @Test(arguments: StoreDriver.allCases)
+    func purgeOld_ofARemovedUserWhoseNameWasReusedOnTheOldPair_neverTouchesTheNewUsersMail(_ driver: StoreDriver) async throws {
+        try await MoveFleet.with(driver) { fleet in
             try await fleet.fillFirstPair(count: 10)
             let move = try await moveAndCatchUp(fleet)
             _ = try await fleet.store.removeUser(move.userID)
@@ -128,8 +133,9 @@ struct MovePurgeTests {
         }
     }
 
-    @Test func purgeOrder_fromThePeerHostForAnotherPairOrAUserStillOnThePair_isRefusedByTheAgent() async throws {
-        try await MoveFleet.with { fleet in
+    @Test(arguments: StoreDriver.allCases)
+    func purgeOrder_fromThePeerHostForAnotherPairOrAUserStillOnThePair_isRefusedByTheAgent(_ driver: StoreDriver) async throws {
+        try await MoveFleet.with(driver) { fleet in
             try await fleet.fillFirstPair(count: 5)
             let before = try MailSnapshot(fleet.mailRoot("p1-a.test"))
             let user = try await fleet.store.user(name(MoveFleet.user, .user))

@@ -10,7 +10,8 @@ import Testing
 @testable import Coordinator
 
 /// Two pairs of real agents (``DsyncServer``s on 127.0.0.1, mutual TLS with certificates made
-/// at test time) registered in a new SQLite store, and the coordinator's side of a move.
+/// at test time) registered in a new store (SQLite or PostgreSQL), and the coordinator's side
+/// of a move.
 ///
 /// - Hosts `p1-a.test`, `p1-b.test` (pair `p1`) and `p2-a.test`, `p2-b.test` (pair `p2`);
 ///   each agent accepts its pair's other host and `coordinator.test`, and serves
@@ -43,10 +44,12 @@ final class MoveFleet: Sendable {
 
     /// Runs `body` with a fleet whose agents serve until it returns, then stops them.
     ///
+    /// - Parameter driver: the coordinator's store: a new SQLite database, or a new database
+    ///   on the tests' private PostgreSQL server.
     /// - Parameter secondPairState: `p2`'s state after the fleet is set up (it is disabled
     ///   while users are assigned, so they all land on `p1`).
     static func with<T: Sendable>(
-        users: [String] = [MoveFleet.user], secondPairState: PairState = .active,
+        _ driver: StoreDriver = .sqlite, users: [String] = [MoveFleet.user], secondPairState: PairState = .active,
         _ body: @Sendable (MoveFleet) async throws -> T
     ) async throws -> T {
         let directory = try TemporaryDirectory(prefix: "move-test")
@@ -59,10 +62,8 @@ final class MoveFleet: Sendable {
             try write(credential.certificatePEM, certificates + "/\(host).pem")
             try write(credential.privateKeyPEM, certificates + "/\(host).key")
         }
-        let store = try await SQLiteCoordinatorStore(path: nil)
-        do {
-            try await store.migrate()
-            let result = try await withThrowingTaskGroup(of: Void.self) { group in
+        return try await driver.withStore { store in
+            try await withThrowingTaskGroup(of: Void.self) { group in
                 var ports: [String: Int] = [:]
                 for host in hosts {
                     try FileManager.default.createDirectory(atPath: directory.appending(host), withIntermediateDirectories: true)
@@ -94,11 +95,6 @@ final class MoveFleet: Sendable {
                 try await fleet.register(users: users, secondPairState: secondPairState)
                 return try await body(fleet)
             }
-            await store.close()
-            return result
-        } catch {
-            await store.close()
-            throw error
         }
     }
 
