@@ -98,7 +98,7 @@ extension EndToEndFleet {
 
     /// Waits (polling, at most `limit`) until the replicator on `socket` knows exactly
     /// ``user``: the coordinator's list reached it.
-    func waitUntilListed(socket: String, agent name: String, limit: Duration = .seconds(60)) async throws {
+    func waitUntilListed(socket: String, agent name: String, limit: Duration = .seconds(300)) async throws {
         let deadline = ContinuousClock.now + limit
         var known: [String] = []
         while ContinuousClock.now < deadline {

@@ -82,7 +82,7 @@ extension EndToEndFleet {
     /// - Throws: a test failure with the last view when it does not come.
     @discardableResult
     func waitForCoordinatorView(
-        settled: [String: ReplicatorAdminUserStatus], connected: ContinuousClock.Instant, limit: Duration = .seconds(60)
+        settled: [String: ReplicatorAdminUserStatus], connected: ContinuousClock.Instant, limit: Duration = .seconds(300)
     ) async throws -> CoordinatorView {
         let heartbeatsOnly = connected + .seconds(Self.heartbeatTimeout + 1)
         let deadline = ContinuousClock.now + limit
