@@ -85,7 +85,7 @@ import Testing
             let body = #"""
                 {"host": "\#(pair)-a", "reports": [
                   {"user_id": \#(api.alice.id.rawValue), "priority": null, "failed": true, "last_error": "peer unreachable",
-                   "last_successful_sync": "2026-11-29T23:37:08Z"},
+                   "last_successful_sync": "2026-11-29T23:37:08Z", "full_sync_due": true},
                   {"user_id": 999999, "failed": false}]}
                 """#
             let recorded = try await api.call(.post, "/v1/pairs/\(pair)/status", token: token, body: body).object()
@@ -102,6 +102,11 @@ import Testing
             #expect(failed.map { $0["user"] as? String } == ["alice@acme.example"])
             #expect(failed.first?["error"] as? String == "peer unreachable")
             #expect((status["totals"] as? [String: Any])?["failed"] as? Int == 1)
+            // The periodic full sync the agent reported due, per pair and in the totals.
+            let pairs = try #require(status["pairs"] as? [[String: Any]])
+            #expect(pairs.first { $0["pair"] as? String == pair }?["full_resyncs_due"] as? Int == 1, "\(pairs)")
+            #expect(pairs.filter { $0["pair"] as? String != pair }.allSatisfy { $0["full_resyncs_due"] as? Int == 0 }, "\(pairs)")
+            #expect((status["totals"] as? [String: Any])?["full_resyncs_due"] as? Int == 1)
         }
     }
 

@@ -12,7 +12,7 @@ import Testing
         try await driver.withStore { store in
             let first = try await store.migrate()
             let second = try await store.migrate()
-            #expect(first == 3 && second == 3)
+            #expect(first == 4 && second == 4)
         }
     }
 
@@ -331,7 +331,8 @@ import Testing
             let result = try await store.recordStatus(reports, pair: p1, host: name("p1-a", .host))
             #expect(result.accepted == 3 && result.ignored == [stranger.id])
             _ = try await store.recordStatus(
-                [UserStatusReport(userID: users[1].id, queuedPriority: .high, failed: true)], pair: p1, host: name("p1-b", .host))
+                [UserStatusReport(userID: users[1].id, queuedPriority: .high, failed: true), UserStatusReport(userID: users[0].id, fullSyncDue: true)],
+                pair: p1, host: name("p1-b", .host))
 
             let stored = try await store.status(user: users[1].id)
             #expect(stored.map(\.host.value) == ["p1-a", "p1-b"])
@@ -344,8 +345,10 @@ import Testing
             #expect(first.users == 3)
             #expect(first.queued == [.none: 0, .low: 1, .high: 2, .sync: 0])
             #expect(first.failed == 1 && first.held == 1)
+            #expect(first.fullResyncsDue == 1)
+            #expect(try await store.status(user: users[0].id).map(\.report.fullSyncDue) == [false, true])
             #expect(first.oldestSuccessfulSync == old)
-            #expect(summary[1].users == 1 && summary[1].failed == 0 && summary[1].oldestSuccessfulSync == nil)
+            #expect(summary[1].users == 1 && summary[1].failed == 0 && summary[1].fullResyncsDue == 0 && summary[1].oldestSuccessfulSync == nil)
             #expect(try await store.fleetSummary(tenant: other).map(\.pair.value) == ["p2"])
 
             await expectStoreError(.invalid) { try await store.recordStatus([], pair: p1, host: name("p2-a", .host)) }

@@ -12,10 +12,10 @@ import Testing
         let status = try CoordinatorJSON.decode(APIStatus.self, from: Array(CoordinatorAPIExamples.status.utf8))
         let now = Date(timeIntervalSince1970: CoordinatorAPIExamples.now)
         #expect(StatusCommand.render(status, now: now) == """
-            PAIR   STATE     HOST A                   HOST B                     USERS  CAPACITY  SYNC  HIGH  LOW  FAILED  HELD    LAG
-            eu-1   active    mail1a.example.com (up)  mail1b.example.com (down)     20     50000     0     1    3       1     0  3m12s
-            eu-2   draining  mail1a.example.com (up)  mail1b.example.com (down)      0       100     0     0    0       0     2      -
-            total                                                                   20     50100     0     1    3       1     2  3m12s
+            PAIR   STATE     HOST A                   HOST B                     USERS  CAPACITY  SYNC  HIGH  LOW  FULL DUE  FAILED  HELD    LAG
+            eu-1   active    mail1a.example.com (up)  mail1b.example.com (down)     20     50000     0     1    3         4       1     0  3m12s
+            eu-2   draining  mail1a.example.com (up)  mail1b.example.com (down)      0       100     0     0    0         0       0     2      -
+            total                                                                   20     50100     0     1    3         4       1     2  3m12s
 
             users whose last sync failed:
             USER             PAIR  HOST                SINCE  ERROR

@@ -37,11 +37,16 @@ public struct UserStatusReport: Hashable, Sendable {
     public var held: Bool
     /// The last error, at most 1024 bytes (longer text is cut).
     public var lastError: String?
+    /// Whether the user's periodic full sync is due and not started yet (not queued, not
+    /// held, not running, not failed), as Dovecot's replicator counts "full resync" requests.
+    public var fullSyncDue: Bool
 
     public init(
         userID: UserID, queuedPriority: SyncPriority? = nil, lastFastSync: Date? = nil, lastFullSync: Date? = nil,
-        lastSuccessfulSync: Date? = nil, failed: Bool = false, held: Bool = false, lastError: String? = nil
+        lastSuccessfulSync: Date? = nil, failed: Bool = false, held: Bool = false, lastError: String? = nil,
+        fullSyncDue: Bool = false
     ) {
+        self.fullSyncDue = fullSyncDue
         self.userID = userID
         self.queuedPriority = queuedPriority
         self.lastFastSync = lastFastSync
@@ -105,13 +110,16 @@ public struct PairSummary: Hashable, Sendable {
     public var failed: Int
     /// Users held on either host.
     public var held: Int
+    /// Users whose periodic full sync is due and not started, on either host.
+    public var fullResyncsDue: Int
     /// The oldest last successful sync over the pair's reported users; `nil` when none reported one.
     public var oldestSuccessfulSync: Date?
 
     public init(
         pairID: PairID, pair: CoordinatorName, state: PairState, hostA: PairHost, hostB: PairHost, capacity: Int,
-        users: Int, queued: [SyncPriority: Int], failed: Int, held: Int, oldestSuccessfulSync: Date?
+        users: Int, queued: [SyncPriority: Int], failed: Int, held: Int, fullResyncsDue: Int = 0, oldestSuccessfulSync: Date?
     ) {
+        self.fullResyncsDue = fullResyncsDue
         self.pairID = pairID
         self.pair = pair
         self.state = state

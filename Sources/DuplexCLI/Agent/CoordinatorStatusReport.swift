@@ -3,8 +3,8 @@ import Replicator
 
 /// One user's replication status as the agent pushes it (`POST /v1/pairs/{pair}/status`,
 /// docs/coordinator-api.md): the user's id, the priority it is queued at (nil: not
-/// queued), its last syncs, whether the last one failed, whether it is held, and the last
-/// error. Times are whole seconds.
+/// queued), its last syncs, whether the last one failed, whether it is held, the last
+/// error, and whether its periodic full sync is due. Times are whole seconds.
 struct CoordinatorStatusReport: Sendable, Hashable, Encodable {
     var userID: Int64
     var priority: String?
@@ -14,6 +14,10 @@ struct CoordinatorStatusReport: Sendable, Hashable, Encodable {
     var failed = false
     var held = false
     var lastError: String?
+    /// Not queued, not held, not running, the last sync did not fail, and the next sync time
+    /// has come: the periodic full sync waits for a free slot (Dovecot's replicator counts
+    /// these users as "Queued 'full resync' requests").
+    var fullSyncDue = false
 
     /// The longest error sent, in UTF-8 bytes (what the coordinator keeps).
     static let maximumErrorLength = 1024
@@ -30,6 +34,7 @@ struct CoordinatorStatusReport: Sendable, Hashable, Encodable {
         failed = status.failed
         held = status.held
         lastError = status.lastError.map(Self.cut)
+        fullSyncDue = status.priority == .none && !status.held && !status.running && !status.failed && status.nextSyncSeconds == 0
     }
 
     /// Unix seconds as a time; 0 (never) as nil.
@@ -56,6 +61,7 @@ struct CoordinatorStatusReport: Sendable, Hashable, Encodable {
         case lastSuccessfulSync = "last_successful_sync"
         case failed, held
         case lastError = "last_error"
+        case fullSyncDue = "full_sync_due"
     }
 }
 

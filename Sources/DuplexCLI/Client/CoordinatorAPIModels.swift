@@ -162,6 +162,8 @@ struct APIPairSummary: Codable, Equatable {
     var queued: APIQueued
     var failed: Int
     var held: Int
+    /// Users whose periodic full sync is due and not started (absent from older coordinators).
+    var fullResyncsDue: Int?
     var oldestSuccessfulSync: String?
 }
 

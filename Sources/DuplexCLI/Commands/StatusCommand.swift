@@ -11,7 +11,8 @@ struct StatusCommand: AsyncParsableCommand {
         abstract: "Show the fleet at a glance, or one pair's users.",
         discussion: """
             Without --pair: one row per pair (its hosts and their health, users, users \
-            queued at sync, high and low priority, failed and held users, and the lag: how \
+            queued at sync, high and low priority, users whose periodic full sync is due \
+            (FULL DUE, Dovecot's queued "full resync" requests), failed and held users, and the lag: how \
             long ago the pair's least recently synced user last synced successfully), a total \
             row, then the users whose last sync failed, with the error. --tenant limits it \
             to one tenant's users (a tenant token must name its own tenant or none).
@@ -89,7 +90,8 @@ struct StatusCommand: AsyncParsableCommand {
         var rows = status.pairs.map { summary in
             [summary.pair, summary.state, CoordinatorDisplay.host(summary.hostA), CoordinatorDisplay.host(summary.hostB),
              String(summary.users), String(summary.capacity), String(summary.queued.sync), String(summary.queued.high),
-             String(summary.queued.low), String(summary.failed), String(summary.held), lag(summary)]
+             String(summary.queued.low), String(summary.fullResyncsDue ?? 0), String(summary.failed), String(summary.held),
+             lag(summary)]
         }
         func total(_ value: (APIPairSummary) -> Int) -> String { String(status.pairs.reduce(0) { $0 + value($1) }) }
         // The fleet's lag is its worst pair's: the oldest successful sync of all.
@@ -98,11 +100,11 @@ struct StatusCommand: AsyncParsableCommand {
         let totalLag = neverSynced ? "never" : oldest.map { CoordinatorJSON.lag(seconds: Int64(now.timeIntervalSince($0).rounded(.down))) } ?? "-"
         rows.append([
             "total", "", "", "", total(\.users), total(\.capacity), total(\.queued.sync), total(\.queued.high),
-            total(\.queued.low), total(\.failed), total(\.held), totalLag,
+            total(\.queued.low), total { $0.fullResyncsDue ?? 0 }, total(\.failed), total(\.held), totalLag,
         ])
         var out = CoordinatorDisplay.table(
-            header: ["PAIR", "STATE", "HOST A", "HOST B", "USERS", "CAPACITY", "SYNC", "HIGH", "LOW", "FAILED", "HELD", "LAG"],
-            rows: rows, rightAligned: Set(4...11))
+            header: ["PAIR", "STATE", "HOST A", "HOST B", "USERS", "CAPACITY", "SYNC", "HIGH", "LOW", "FULL DUE", "FAILED", "HELD", "LAG"],
+            rows: rows, rightAligned: Set(4...12))
         if !status.failedUsers.isEmpty {
             out += "\nusers whose last sync failed:\n"
             out += CoordinatorDisplay.table(

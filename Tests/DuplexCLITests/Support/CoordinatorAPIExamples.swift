@@ -21,7 +21,7 @@ enum CoordinatorAPIExamples {
     static let route = #"{"user": "alice@example.com", "tenant": "example", "pair": "eu-1", "epoch": 1, "host": \#(hostB), "preferred_host": \#(host), "other_host": \#(hostB)}"#
     static let move = #"{"id": 3, "user": "alice@example.com", "from": "eu-1", "to": "eu-2", "phase": "copying", "started_at": "2026-11-29T23:37:08Z", "updated_at": "2026-11-29T23:38:00Z", "error": null}"#
 
-    static let summary = #"{"pair": "eu-1", "state": "active", "host_a": \#(host), "host_b": \#(hostB), "capacity": 50000, "users": 20, "queued": {"sync": 0, "high": 1, "low": 3}, "failed": 1, "held": 0, "oldest_successful_sync": "2026-11-29T23:37:08Z"}"#
+    static let summary = #"{"pair": "eu-1", "state": "active", "host_a": \#(host), "host_b": \#(hostB), "capacity": 50000, "users": 20, "queued": {"sync": 0, "high": 1, "low": 3}, "failed": 1, "held": 0, "full_resyncs_due": 4, "oldest_successful_sync": "2026-11-29T23:37:08Z"}"#
     static let emptySummary = #"{"pair": "eu-2", "state": "draining", "host_a": \#(host), "host_b": \#(hostB), "capacity": 100, "users": 0, "queued": {"sync": 0, "high": 0, "low": 0}, "failed": 0, "held": 2, "oldest_successful_sync": null}"#
     static let status = #"{"pairs": [\#(summary), \#(emptySummary)], "totals": {"pairs": 2, "capacity": 50100, "users": 20, "queued": {"sync": 0, "high": 1, "low": 3}, "failed": 1, "held": 2, "oldest_successful_sync": "2026-11-29T23:37:08Z"}, "failed_users": [{"user": "bob@example.com", "pair": "eu-1", "host": "mail1b.example.com", "error": "peer unreachable", "since": "2026-11-29T22:40:20Z"}]}"#
 }

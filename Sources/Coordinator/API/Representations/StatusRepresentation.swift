@@ -30,9 +30,11 @@ struct SummaryRepresentation: Encodable, Sendable {
     var queued: QueuedRepresentation
     var failed: Int
     var held: Int
+    var fullResyncsDue: Int
     @EncodesNull var oldestSuccessfulSync: Date?
 
     init(_ summary: PairSummary) {
+        fullResyncsDue = summary.fullResyncsDue
         pair = summary.pair.value
         state = summary.state.rawValue
         hostA = HostRepresentation(summary.hostA)
@@ -54,9 +56,11 @@ struct TotalsRepresentation: Encodable, Sendable {
     var queued: QueuedRepresentation
     var failed: Int
     var held: Int
+    var fullResyncsDue: Int
     @EncodesNull var oldestSuccessfulSync: Date?
 
     init(_ summaries: [PairSummary]) {
+        fullResyncsDue = summaries.reduce(0) { $0 + $1.fullResyncsDue }
         pairs = summaries.count
         capacity = summaries.reduce(0) { $0 + $1.capacity }
         users = summaries.reduce(0) { $0 + $1.users }

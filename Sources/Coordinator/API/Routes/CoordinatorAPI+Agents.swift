@@ -65,14 +65,15 @@ extension CoordinatorAPI {
     }
 
     /// One report of a status batch: `user_id` is required; the rest default to "not queued,
-    /// never synced, not failed, not held, no error".
+    /// never synced, not failed, not held, no error, no full sync due".
     static func report(_ item: inout JSONObjectReader) throws(APIError) -> UserStatusReport {
         let id = try item.required("user_id", .integer64)
         let report = UserStatusReport(
             userID: UserID(id), queuedPriority: try item.optional("priority", .oneOf(SyncPriority.self)),
             lastFastSync: try item.optional("last_fast_sync", .time), lastFullSync: try item.optional("last_full_sync", .time),
             lastSuccessfulSync: try item.optional("last_successful_sync", .time), failed: try item.optional("failed", .bool) ?? false,
-            held: try item.optional("held", .bool) ?? false, lastError: try item.optional("last_error", .string))
+            held: try item.optional("held", .bool) ?? false, lastError: try item.optional("last_error", .string),
+            fullSyncDue: try item.optional("full_sync_due", .bool) ?? false)
         try item.finish()
         return report
     }

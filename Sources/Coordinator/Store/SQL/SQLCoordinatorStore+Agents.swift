@@ -53,20 +53,21 @@ extension SQLCoordinatorStore {
                 let stored = try await tx.query(
                     """
                     INSERT INTO duplex_user_status (user_id, host, pair_id, queued_priority, last_fast_sync, last_full_sync,
-                        last_success, failed, held, last_error, reported_at)
-                    SELECT u.id, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 FROM duplex_users u
+                        last_success, failed, held, last_error, reported_at, full_sync_due)
+                    SELECT u.id, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 FROM duplex_users u
                     WHERE u.id = $1 AND u.pair_id = $3 AND u.state <> 'removed'
                     ON CONFLICT (user_id, host) DO UPDATE SET pair_id = excluded.pair_id,
                         queued_priority = excluded.queued_priority, last_fast_sync = excluded.last_fast_sync,
                         last_full_sync = excluded.last_full_sync, last_success = excluded.last_success,
                         failed = excluded.failed, held = excluded.held, last_error = excluded.last_error,
-                        reported_at = excluded.reported_at
+                        reported_at = excluded.reported_at, full_sync_due = excluded.full_sync_due
                     RETURNING user_id
                     """,
                     [
                         SQLValue(report.userID), .text(host.value), SQLValue(pairID), SQLValue(report.queuedPriority?.rawValue),
                         SQLValue(report.lastFastSync), SQLValue(report.lastFullSync), SQLValue(report.lastSuccessfulSync),
                         .bool(report.failed), .bool(report.held), SQLValue(report.lastError.map(Self.clip)), .date(at),
+                        .bool(report.fullSyncDue),
                     ])
                 if stored.isEmpty { ignored.append(report.userID) }
             }
@@ -143,6 +144,7 @@ extension SQLCoordinatorStore {
                 SELECT s.pair_id, \(queuedColumns),
                     count(DISTINCT s.user_id) FILTER (WHERE s.failed) AS failed,
                     count(DISTINCT s.user_id) FILTER (WHERE s.held) AS held,
+                    count(DISTINCT s.user_id) FILTER (WHERE s.full_sync_due) AS full_sync_due,
                     min(s.last_success) AS oldest_success
                 FROM duplex_user_status s JOIN duplex_users u ON u.id = s.user_id AND u.pair_id = s.pair_id
                 WHERE u.state <> 'removed' \(tenantFilter) GROUP BY s.pair_id
@@ -157,7 +159,7 @@ extension SQLCoordinatorStore {
                     pairID: pair.id, pair: pair.name, state: pair.state, hostA: pair.hostA, hostB: pair.hostB,
                     capacity: pair.capacity, users: userCounts[pair.id.rawValue] ?? 0, queued: queued,
                     failed: try status?.int("failed") ?? 0, held: try status?.int("held") ?? 0,
-                    oldestSuccessfulSync: try status?.optionalDate("oldest_success"))
+                    fullResyncsDue: try status?.int("full_sync_due") ?? 0, oldestSuccessfulSync: try status?.optionalDate("oldest_success"))
             }
         }
     }
@@ -173,7 +175,8 @@ extension SQLCoordinatorStore {
                 queuedPriority: row.isNull("queued_priority") ? nil : try row.enumeration("queued_priority", SyncPriority.self),
                 lastFastSync: try row.optionalDate("last_fast_sync"), lastFullSync: try row.optionalDate("last_full_sync"),
                 lastSuccessfulSync: try row.optionalDate("last_success"), failed: try row.bool("failed"),
-                held: try row.bool("held"), lastError: try row.optionalString("last_error")),
+                held: try row.bool("held"), lastError: try row.optionalString("last_error"),
+                fullSyncDue: try row.bool("full_sync_due")),
             reportedAt: try row.date("reported_at"))
     }
 

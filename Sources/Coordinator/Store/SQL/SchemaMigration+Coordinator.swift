@@ -208,6 +208,11 @@ extension SchemaMigration {
                 "ALTER TABLE duplex_moves ADD COLUMN purged_at \(time)",
                 "UPDATE duplex_moves SET caught_up_at = updated_at WHERE phase = 'finished'",
             ]),
+            // Agents report whether a user's periodic full sync is due and not yet started
+            // (Dovecot's "Queued 'full resync' requests"); older agents' reports mean "not due".
+            SchemaMigration(version: 4, statements: [
+                "ALTER TABLE duplex_user_status ADD COLUMN full_sync_due \(bool) NOT NULL DEFAULT \(no)"
+            ]),
         ]
     }
 
