@@ -14,6 +14,11 @@ import Darwin
 /// The admin socket: a real ``ReplicatorAdminServer`` on a Unix socket in a temporary
 /// directory, in front of a replicator whose engine is a ``ScriptedEngine``.
 @Suite struct AdminTests {
+    /// How long a client waits for the in-process server's answer: a hang guard. The server
+    /// answers from the test process's cooperative pool, which a whole run on a loaded
+    /// machine can leave busy with other tests' blocking work for minutes.
+    static let patience = Duration.seconds(300)
+
     @Test func everyCommand_isAnsweredOverTheSocket() async throws {
         let clock = ManualClock()
         let engine = ScriptedEngine()
@@ -129,7 +134,7 @@ import Darwin
             // A socket nobody listens on (a server that died) is taken over.
             close(try UnixSocket.make(at: path, listening: false))
             try await withServing(ReplicatorAdminServer(socketPath: path, replicator: replicator, logger: silent)) { () async throws in
-                let client = ReplicatorAdminClient(socketPath: path, timeout: .seconds(10))
+                let client = ReplicatorAdminClient(socketPath: path, timeout: Self.patience)
                 #expect(try await client.send(.status(mask: nil)).ok)
 
                 // A second server on the same path refuses to start; the first one goes on.
@@ -162,7 +167,7 @@ import Darwin
             let rude = try UnixSocket.make(at: path, listening: true)
             defer { close(rude) }
             _ = fcntl(rude, F_SETFL, fcntl(rude, F_GETFL) | O_NONBLOCK)
-            async let answer = ReplicatorAdminClient(socketPath: path, timeout: .seconds(10)).send(.dsyncStatus)
+            async let answer = ReplicatorAdminClient(socketPath: path, timeout: Self.patience).send(.dsyncStatus)
             await eventually("the client connects") {
                 let connection = accept(rude, nil, nil)
                 guard connection >= 0 else { return false }
@@ -248,7 +253,7 @@ import Darwin
                     }
                 }
                 try await withServing(server) {
-                    try await body(ReplicatorAdminClient(socketPath: path, timeout: .seconds(10)))
+                    try await body(ReplicatorAdminClient(socketPath: path, timeout: Self.patience))
                 }
                 guard running else { return }
                 await replicator.stop()
@@ -264,7 +269,7 @@ import Darwin
     private func withServing(_ server: ReplicatorAdminServer, _ body: () async throws -> Void) async throws {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await server.run() }
-            let probe = ReplicatorAdminClient(socketPath: server.socketPath, timeout: .seconds(10))
+            let probe = ReplicatorAdminClient(socketPath: server.socketPath, timeout: Self.patience)
             await eventually("the server answers") { (try? await probe.send(.dsyncStatus)) != nil }
             try await body()
             group.cancelAll()

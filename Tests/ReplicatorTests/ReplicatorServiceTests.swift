@@ -42,10 +42,11 @@ let silent = Logger(label: "replicator-test", factory: { _ in SwiftLogNoOpLogHan
 
 /// Waits until `condition` holds, asking every 5 ms.
 ///
-/// The event comes from another task, which a loaded machine may not run for a while: the
-/// two minutes guard a hang only, a passing run never comes near them.
+/// The event comes from another task, which a whole run on a loaded machine may not run for
+/// minutes (other tests' blocking work holds the cooperative pool's few threads): the ten
+/// minutes guard a hang only, a passing run never comes near them.
 func eventually(
-    _ what: String, guard limit: Duration = .seconds(120), sourceLocation: SourceLocation = #_sourceLocation,
+    _ what: String, guard limit: Duration = .seconds(600), sourceLocation: SourceLocation = #_sourceLocation,
     _ condition: () async -> Bool
 ) async {
     let deadline = ContinuousClock.now.advanced(by: limit)
