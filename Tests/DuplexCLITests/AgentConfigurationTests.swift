@@ -184,6 +184,8 @@ import Testing
             var coordinatorDefaults = try #require(minimalCoordinator.configuration.coordinator)
             #expect(coordinatorDefaults.trustedCA == nil, "the system's trust store by default")
             coordinatorDefaults.trustedCA = coordinator.trustedCA
+            #expect(coordinatorDefaults.purgeIdentities.isEmpty && coordinator.purgeIdentities == ["coordinator.example.com"])
+            coordinatorDefaults.purgeIdentities = coordinator.purgeIdentities
             #expect(coordinatorDefaults == coordinator)
             #expect(try await fixture.load(Self.minimalYAML).configuration.replicator == nil, "no section, no replicator")
             #expect(example.dsync.host == "0.0.0.0")
@@ -299,6 +301,7 @@ import Testing
                 "DUPLEX_COORDINATOR_STATUS_INTERVAL": "7",
                 "DUPLEX_COORDINATOR_FULL_STATUS_EVERY": "8",
                 "DUPLEX_COORDINATOR_CACHE_FILE": "env-cache",
+                "DUPLEX_COORDINATOR_PURGE_IDENTITIES": "coordinator.test, other.test",
                 "UNRELATED": "x",
             ]
             try fixture.write("# from the environment\nenv-user\n", to: "env-users")
@@ -334,6 +337,7 @@ import Testing
             coordinator.statusInterval = 7
             coordinator.fullStatusEvery = 8
             coordinator.cacheFile = fixture.path + "/env-cache"
+            coordinator.purgeIdentities = ["coordinator.test", "other.test"]
             withHTTP.coordinator = coordinator
             #expect(configuration == withHTTP)
         }

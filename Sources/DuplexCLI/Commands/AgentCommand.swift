@@ -60,7 +60,7 @@ struct AgentCommand: AsyncParsableCommand {
         let logger = Self.makeLogger()
         let server: DsyncServer
         do {
-            server = try DsyncServer(configuration: loaded.dsync, logger: logger)
+            server = try DsyncServer(configuration: loaded.dsync, logger: logger, purge: try Self.purgeService(loaded.coordinator))
         } catch let error as DsyncError {
             Output.error("\(config): \(error.message)")
             throw ExitCode(78)
@@ -155,6 +155,21 @@ struct AgentCommand: AsyncParsableCommand {
     ) throws -> any Service {
         do {
             return CoordinatorLinkService(link: try CoordinatorLink(configuration), listedUsers: listedUsers, logger: logger)
+        } catch {
+            Output.error("coordinator.ca: \(error)")
+            throw ExitCode(78)
+        }
+    }
+
+    /// How purge orders are served: by the coordinators `coordinator.purge_identities` names,
+    /// each confirmed against the pair's user list at the coordinator; nil serves none. Exits
+    /// 78 when the coordinator's CA file is unusable.
+    static func purgeService(_ configuration: CoordinatorLinkConfiguration?) throws -> DsyncPurgeService? {
+        guard let configuration, !configuration.purgeIdentities.isEmpty else { return nil }
+        do {
+            return DsyncPurgeService(
+                pair: configuration.pair, identities: configuration.purgeIdentities,
+                authority: CoordinatorPurgeAuthority(link: try CoordinatorLink(configuration)))
         } catch {
             Output.error("coordinator.ca: \(error)")
             throw ExitCode(78)

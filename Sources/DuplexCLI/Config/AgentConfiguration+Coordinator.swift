@@ -15,9 +15,11 @@ extension AgentConfiguration.Key {
         static let statusInterval = "coordinator.status_interval"
         static let fullStatusEvery = "coordinator.full_status_every"
         static let cacheFile = "coordinator.cache_file"
+        static let purgeIdentities = "coordinator.purge_identities"
 
         static let all = [
             url, tokenFile, ca, pair, host, pollInterval, heartbeatInterval, statusInterval, fullStatusEvery, cacheFile,
+            purgeIdentities,
         ]
     }
 }
@@ -72,6 +74,12 @@ extension AgentConfiguration {
             configuration.fullStatusEvery = count
         }
         if let path = try values.path(CoordinatorKey.cacheFile) { configuration.cacheFile = path }
+        if let names = try values.stringList(CoordinatorKey.purgeIdentities) {
+            if let bad = names.first(where: { $0.isEmpty || $0.contains(where: { $0.isWhitespace }) }) {
+                throw values.invalid(CoordinatorKey.purgeIdentities, "\(String(reflecting: bad)) is not a certificate's DNS name")
+            }
+            configuration.purgeIdentities = names
+        }
         return configuration
     }
 

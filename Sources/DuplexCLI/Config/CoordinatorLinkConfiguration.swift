@@ -27,6 +27,10 @@ public struct CoordinatorLinkConfiguration: Sendable, Equatable {
     public var fullStatusEvery: Int64 = 10
     /// The local copy of the pair's user list and its change version.
     public var cacheFile = CoordinatorLinkConfiguration.defaultCacheFile
+    /// The certificate names (DNS subject alternative names) of the coordinators that may
+    /// order this host to delete a moved user's copy (`duplex user purge-old`); they must
+    /// also be among `tls.allowed_peers`. Empty (the default): no purge order is served.
+    public var purgeIdentities: [String] = []
 
     public static let defaultCacheFile = "/var/lib/duplex/coordinator-users"
 
