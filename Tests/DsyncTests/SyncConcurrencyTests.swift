@@ -42,23 +42,43 @@ import Glibc
             "\(label): the state was replaced by the planned view")
     }
 
-    @Test func aMessageCopiedToB_andExpungedOnABeforeTheSyncEnds_staysExpunged() async throws {
+    /// A synced `m-1`, then a sync copying A's new message `fresh` (UID 2) to B with
+    /// `afterEveryApply` run after each apply on B; then `fresh` is expunged on A (if it is
+    /// still there) and the next sync must leave it expunged on both sides.
+    func freshCopiedToB_thenExpungedOnA(
+        afterEveryApply: @escaping @Sendable (SyncFixture) throws -> Void, _ check: (Result<SyncReport, DsyncError>) -> Void
+    ) async throws {
         let f = try SyncFixture()
         try f.save(f.a, guid: "m-1")
         try await f.sync()
         try f.save(f.a, guid: "fresh")
-        // The user expunges the fresh message on A just after the sync copied it to B.
-        let replicaB = InterferingReplica(LocalReplica(store: f.b), afterEveryApply: {
-            if try f.a.listMessages(in: .inbox).contains(where: { $0.guid == "fresh" }) {
-                _ = try f.a.expunge(in: .inbox, uids: [2])
-            }
-        })
-        let disturbed = try await SyncSession(a: LocalReplica(store: f.a), b: replicaB, options: f.options()).run()
-        #expect(disturbed.changedDuringSync)
-        #expect(try f.b.listMessages(in: .inbox).contains { $0.guid == "fresh" }, "the copy reached B before the expunge")
+        let replicaB = InterferingReplica(LocalReplica(store: f.b), afterEveryApply: { try afterEveryApply(f) })
+        do {
+            check(.success(try await SyncSession(a: LocalReplica(store: f.a), b: replicaB, options: f.options()).run()))
+        } catch let error as DsyncError {
+            check(.failure(error))
+        }
+        #expect(try f.b.listMessages(in: .inbox).contains { $0.guid == "fresh" }, "the copy reached B first")
+        if try f.a.listMessages(in: .inbox).contains(where: { $0.guid == "fresh" }) { _ = try f.a.expunge(in: .inbox, uids: [2]) }
         let next = try await f.sync()
         #expect(next.appliedA.messagesCopied == 0, "the expunged message was copied back to A")
         try await f.expectConverged(["INBOX": [1: m("m-1")]])
+    }
+
+    @Test func aSyncCutOffAfterCopyingToB_thenAnExpungeOnA_staysExpunged() async throws {
+        // The connection to B breaks (or the process dies) right after B took the copy.
+        try await freshCopiedToB_thenExpungedOnA(afterEveryApply: { _ in throw DsyncError(.protocolError, "connection reset (injected)") }) { result in
+            #expect(throws: DsyncError.self) { try result.get() }
+        }
+    }
+
+    @Test func aMessageCopiedToB_andExpungedOnABeforeTheSyncEnds_staysExpunged() async throws {
+        // The user expunges the message on A just after the sync copied it to B.
+        try await freshCopiedToB_thenExpungedOnA(afterEveryApply: { f in
+            if try f.a.listMessages(in: .inbox).contains(where: { $0.guid == "fresh" }) { _ = try f.a.expunge(in: .inbox, uids: [2]) }
+        }) {
+            #expect((try? $0.get())?.changedDuringSync == true, "\($0)")
+        }
     }
 
     @Test func changesMadeRightAfterTheSyncReadASide_areNoticed_andSyncedNextTime() async throws {

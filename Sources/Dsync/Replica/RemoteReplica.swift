@@ -87,6 +87,33 @@ public final class RemoteReplica: Replica, Sendable {
     // MARK: Replica
 
     public func withUserLock<T: Sendable>(timeout: Duration, _ body: @Sendable () async throws -> T) async throws -> T {
+        try await withUserLock(timeout: { _ in timeout }, body)
+    }
+
+    /// The second lock of a sync whose first is this host's: two hosts syncing one user at
+    /// once each hold their own lock and ask for the other's. The host whose certificate's
+    /// least DNS name sorts first waits the whole `timeout`; the other only `brief`, then
+    /// lets its own lock go (the session tries both again), so the first gets both at once.
+    /// Both compute the same order from the two certificates, so one always waits and the
+    /// other always yields: neither waits out its timeout for nothing. Hosts that cannot be
+    /// ordered (one name for both, or none) both wait `brief`.
+    public func withSecondUserLock<T: Sendable>(timeout: Duration, brief: Duration, _ body: @Sendable () async throws -> T) async throws -> T {
+        let own = Self.leastName(ofChainIn: tls.certificateChain)
+        return try await withUserLock(timeout: { peer in
+            guard let own, let peer, own != peer else { return brief }
+            return own < peer ? timeout : brief
+        }, body)
+    }
+
+    /// The least DNS name (lowercased) of the first certificate in a PEM file.
+    static func leastName(ofChainIn path: String) -> String? {
+        guard let certificate = try? NIOSSLCertificate.fromPEMFile(path).first else { return nil }
+        return DsyncTLS.dnsNames(of: certificate).map { $0.lowercased() }.min()
+    }
+
+    /// Connects, checks the peer and takes the lock, waiting as long as `timeout` says for
+    /// the peer's least certificate name (nil when it has none).
+    private func withUserLock<T: Sendable>(timeout: @escaping @Sendable (String?) -> Duration, _ body: @Sendable () async throws -> T) async throws -> T {
         let context = try DsyncTLS.makeContext(tls, server: false)
         let (channel, handshakeDone) = try await connect(context)
         return try await channel.executeThenClose { inbound, outbound in
@@ -94,7 +121,8 @@ public final class RemoteReplica: Replica, Sendable {
             return try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { await DsyncPipeline.keepalive(connection, every: DsyncPipeline.keepaliveInterval(readTimeout: self.readTimeout)) }
                 defer { group.cancelAll() }
-                try await self.handshake(connection, channel: channel.channel, tlsDone: handshakeDone)
+                let peerName = try await self.handshake(connection, channel: channel.channel, tlsDone: handshakeDone)
+                let timeout = timeout(peerName)
                 // What every sync asks first goes with the lock request: one round trip. The
                 // answers belong to this connection only, whether the lock is taken or not (a
                 // sync tries the lock again on a new connection when it was busy).
@@ -218,7 +246,8 @@ public final class RemoteReplica: Replica, Sendable {
         }
     }
 
-    private func handshake(_ connection: DsyncConnection, channel: any Channel, tlsDone: EventLoopFuture<Void>) async throws {
+    /// - Returns: the least DNS name (lowercased) of the peer's certificate.
+    private func handshake(_ connection: DsyncConnection, channel: any Channel, tlsDone: EventLoopFuture<Void>) async throws -> String? {
         do {
             try await tlsDone.get()
         } catch let error as NIOSSLError {
@@ -260,7 +289,7 @@ public final class RemoteReplica: Replica, Sendable {
         let answer = try await connection.receive(while: "waiting for the welcome")
         switch machine.frameReceived(answer) {
         case .established, .sendAndEstablish:
-            return
+            return DsyncTLS.dnsNames(of: certificate).map { $0.lowercased() }.min()
         case .fail(let error):
             throw DsyncError(.protocolError, "\(description): handshake failed: \(error.message)")
         case .send, .sendAndClose, .none:

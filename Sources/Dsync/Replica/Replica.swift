@@ -14,6 +14,14 @@ public protocol Replica: Sendable {
     /// - Throws: ``DsyncError`` `lockTimeout` when it is not free within `timeout`.
     func withUserLock<T: Sendable>(timeout: Duration, _ body: @Sendable () async throws -> T) async throws -> T
 
+    /// Runs `body` holding the user's lock on this replica taken as the second of a sync's
+    /// two locks, while the first (the other replica's) is held: waiting for it up to
+    /// `brief` only, unless the replica knows that its holder never waits the other way
+    /// round (see ``RemoteReplica``), then up to `timeout`.
+    ///
+    /// - Throws: ``DsyncError`` `lockTimeout` when it is not free in time.
+    func withSecondUserLock<T: Sendable>(timeout: Duration, brief: Duration, _ body: @Sendable () async throws -> T) async throws -> T
+
     /// Whether the replica has a mail root at all.
     func exists() async throws -> Bool
 
@@ -73,6 +81,11 @@ extension Replica {
     /// Replicas that cannot create a mail root (wrappers, sources of pushed bodies) say so.
     public func create() async throws {
         throw DsyncError(.usage, "\(description): cannot create a mail root here")
+    }
+
+    /// A replica on this host cannot tell who holds its lock: it waits briefly.
+    public func withSecondUserLock<T: Sendable>(timeout: Duration, brief: Duration, _ body: @Sendable () async throws -> T) async throws -> T {
+        try await withUserLock(timeout: brief, body)
     }
 
     /// Replicas without a host of their own keep no pair state.

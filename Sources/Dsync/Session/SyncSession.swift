@@ -136,12 +136,14 @@ public struct SyncSession: Sendable {
             do {
                 report = try await a.withUserLock(timeout: max(.zero, deadline - .now)) {
                     // Both hosts may start a sync of the user at once, each holding its own
-                    // side's lock and asking for the other's. B's lock is therefore tried for
-                    // a short, random while only; when it is busy, A's lock is let go for a
-                    // moment and both are taken again, so one of two such syncs always gets
-                    // both locks and neither waits out its whole timeout.
-                    let attempt = min(max(.zero, deadline - .now), Self.secondLockAttempt())
-                    return try await b.withUserLock(timeout: attempt) {
+                    // side's lock and asking for the other's. Unless B's replica knows that
+                    // this host is the one that waits (see RemoteReplica), B's lock is tried
+                    // for a short, random while only; when it is busy, A's lock is let go for
+                    // a moment and both are taken again, so one of two such syncs gets both
+                    // locks and neither waits out its whole timeout.
+                    let remaining = max(.zero, deadline - .now)
+                    let attempt = min(remaining, Self.secondLockAttempt())
+                    return try await b.withSecondUserLock(timeout: remaining, brief: attempt) {
                         entered.set()
                         return try await self.locked()
                     }
@@ -248,6 +250,14 @@ public struct SyncSession: Sendable {
         let reused = options.rereadAll ? nil : base
         let viewA = try await a.read(reusing: Self.reusable(base: reused, saved: header?.stampA, now: stampA, side: .a))
         let viewB = try await b.read(reusing: Self.reusable(base: reused, saved: header?.stampB, now: stampB, side: .b))
+        // A sync from this host cut off while applying, from the state this one starts from:
+        // the copies it made are common (see knownCommon).
+        if let stateStore, let started = base, let pending = stateStore.loadPendingCopies(),
+            pending.generation == header?.generation ?? 0,
+            let known = Self.knownCommon(base: started, copies: pending.copies, a: viewA, b: viewB)
+        {
+            base = known
+        }
         var plan = SyncPlanner.plan(base: base, a: viewA, b: viewB)
         let lost = Set(massLoss(plan)).union(recreated.map { [$0] } ?? [])
         if !lost.isEmpty {
@@ -288,6 +298,11 @@ public struct SyncSession: Sendable {
             return report
         }
 
+        // Written before any copy is made: a sync cut off while applying (the process killed)
+        // leaves it, and the next sync from this host learns which copies arrived.
+        let copies = PendingCopy.copies(in: plan)
+        let journal = (base != nil && !copies.isEmpty) ? stateStore : nil
+        try journal?.savePendingCopies(PendingCopies(generation: header?.generation ?? 0, copies: copies))
         for (side, changes) in plan.applicationOrder where !changes.isEmpty {
             if side == .a {
                 report.appliedA.add(try await a.apply(changes, source: b))
@@ -307,51 +322,52 @@ public struct SyncSession: Sendable {
             var common = plan.final
             common.keywordCapacities = [.a: Self.keywordCapacities(checkA, final: plan.final), .b: Self.keywordCapacities(checkB, final: plan.final)]
             try stateStore.save(view: common, stampA: afterA, stampB: afterB, previous: ownHeader, generation: generation)
-        } else if let stateStore, let base, let known = Self.disturbedState(base: base, plan: plan, checkA: checkA, checkB: checkB) {
+        } else if let stateStore, let base, let known = Self.knownCommon(base: base, copies: copies, a: checkA, b: checkB) {
             // Stamps that match nothing: the next sync reads both sides whole.
             var none = afterA
             none.mailboxes = [:]
             none.subscriptions = nil
             try stateStore.save(view: known, stampA: none, stampB: none, previous: ownHeader, generation: generation)
         }
+        // The sync ended: what it copied is in the state now, or was verified absent. (A sync
+        // that threw keeps the journal for the next one.)
+        journal?.removePendingCopies()
         return report
     }
 
     /// What is known to be common after a sync that a change on a side disturbed (the sides
-    /// do not hold the planned view): the state the sync started from, plus every message
-    /// the plan copied that is now on the side it was copied to, with its planned UID, GUID
-    /// and flags. Nil when no copy arrived (the state the sync started from stays).
+    /// do not hold the planned view) or that was cut off while applying: the state the sync
+    /// started from, plus every message it copied that is now on the side it was copied to,
+    /// with its planned UID, GUID and flags. Nil when no copy arrived (the state the sync
+    /// started from stays).
     ///
-    /// Without the copies, a message copied from A to B and expunged on A before the sync
-    /// ended would look new on B to the next sync and be copied back to A. A copy that did
-    /// not arrive stays out, so the next sync copies it again; an expunge that was not made
-    /// is still known from the starting state. No keyword capacities are kept: the next
-    /// sync reuses nothing from this state and reads both sides whole.
-    static func disturbedState(base: ReplicaView, plan: SyncPlan, checkA: ReplicaView, checkB: ReplicaView) -> ReplicaView? {
+    /// Without the copies, a message copied from A to B and expunged on A before the state
+    /// was saved would look new on B to the next sync and be copied back to A. A copy that
+    /// did not arrive stays out, so the next sync copies it again; an expunge that was not
+    /// made is still known from the starting state. No keyword capacities are kept: nothing
+    /// of this state is reused, both sides are read whole.
+    static func knownCommon(base: ReplicaView, copies: [PendingCopy], a: ReplicaView, b: ReplicaView) -> ReplicaView? {
         var known = base
         known.keywordCapacities = [:]
         var added = false
-        for (side, check) in [(SyncSide.a, checkA), (.b, checkB)] {
-            var present: [String: Set<MessageKey>] = [:]
-            for change in plan.changes(for: side) {
-                guard case .copyMessage(let mailbox, let uid, let guid, let flags, _, _) = change,
-                    let arrived = check.mailboxes[mailbox], let planned = plan.final.mailboxes[mailbox]
-                else { continue }
-                let keys = present[mailbox] ?? Set(arrived.messages.map { MessageKey(uid: $0.uid, guid: $0.guid) })
-                present[mailbox] = keys
-                guard keys.contains(MessageKey(uid: uid, guid: guid)) else { continue }
-                var entry = known.mailboxes[mailbox] ?? MailboxView(
-                    guid: planned.guid, name: planned.name, uidValidity: planned.uidValidity, uidNext: planned.uidNext, messages: [])
-                if let index = entry.messages.firstIndex(where: { $0.uid == uid }) {
-                    entry.messages[index] = MessageState(uid: uid, guid: guid, flags: flags)
-                } else {
-                    entry.messages.append(MessageState(uid: uid, guid: guid, flags: flags))
-                    entry.messages.sort { $0.uid < $1.uid }
-                }
-                entry.uidNext = max(entry.uidNext, uid &+ 1)
-                known.mailboxes[mailbox] = entry
-                added = true
+        var present: [SyncSide: [String: Set<MessageKey>]] = [:]
+        for copy in copies {
+            guard let arrived = (copy.side == .a ? a : b).mailboxes[copy.mailbox] else { continue }
+            let keys = present[copy.side]?[copy.mailbox] ?? Set(arrived.messages.map { MessageKey(uid: $0.uid, guid: $0.guid) })
+            present[copy.side, default: [:]][copy.mailbox] = keys
+            guard keys.contains(MessageKey(uid: copy.uid, guid: copy.guid)) else { continue }
+            var entry = known.mailboxes[copy.mailbox]
+                ?? MailboxView(guid: arrived.guid, name: arrived.name, uidValidity: arrived.uidValidity, uidNext: arrived.uidNext, messages: [])
+            let state = MessageState(uid: copy.uid, guid: copy.guid, flags: copy.flags)
+            if let index = entry.messages.firstIndex(where: { $0.uid == copy.uid }) {
+                entry.messages[index] = state
+            } else {
+                entry.messages.append(state)
+                entry.messages.sort { $0.uid < $1.uid }
             }
+            entry.uidNext = max(entry.uidNext, copy.uid &+ 1)
+            known.mailboxes[copy.mailbox] = entry
+            added = true
         }
         return added ? known : nil
     }

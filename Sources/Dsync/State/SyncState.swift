@@ -167,7 +167,7 @@ public struct SyncStateStore: Sendable {
         try? FileManager.default.removeItem(atPath: headerPath)
     }
 
-    private func writeAtomically(_ path: String, _ data: Data) throws {
+    func writeAtomically(_ path: String, _ data: Data) throws {
         let temporary = path + ".tmp.\(ProcessInfo.processInfo.processIdentifier)"
         guard FileManager.default.createFile(atPath: temporary, contents: data, attributes: [.posixPermissions: 0o600]) else {
             throw DsyncError(.io, "\(temporary): cannot write the state")
@@ -186,5 +186,60 @@ extension JSONDecoder {
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .iso8601
         return decoder
+    }
+}
+
+/// A message a sync copies to one side: where, with which UID, GUID and flags.
+public struct PendingCopy: Codable, Sendable, Equatable {
+    public var side: SyncSide
+    /// The mailbox's GUID.
+    public var mailbox: String
+    public var uid: UInt32
+    public var guid: String
+    public var flags: SyncFlags
+
+    /// Every `copyMessage` change of `plan`, for both sides.
+    static func copies(in plan: SyncPlan) -> [PendingCopy] {
+        SyncSide.allCases.flatMap { side in
+            plan.changes(for: side).compactMap { change -> PendingCopy? in
+                guard case .copyMessage(let mailbox, let uid, let guid, let flags, _, _) = change else { return nil }
+                return PendingCopy(side: side, mailbox: mailbox, uid: uid, guid: guid, flags: flags)
+            }
+        }
+    }
+}
+
+/// The copies of a sync that is applying its plan, saved beside the state (`<key>.copies`)
+/// until the sync ends: a sync cut off meanwhile leaves them for the next one.
+public struct PendingCopies: Codable, Sendable, Equatable {
+    /// The generation of the state the sync started from (0: none).
+    public var generation: Int
+    public var copies: [PendingCopy]
+}
+
+extension SyncStateStore {
+    var pendingCopiesPath: String { directory + "/" + key + ".copies" }
+
+    /// Saves `pending` (temporary file, fsync, rename).
+    ///
+    /// - Throws: ``DsyncError`` `io` when it cannot be written.
+    func savePendingCopies(_ pending: PendingCopies) throws {
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        } catch {
+            throw DsyncError(.io, "\(directory): cannot create the state directory (is it a file, or not writable?)")
+        }
+        try writeAtomically(pendingCopiesPath, try JSONEncoder().encode(pending))
+    }
+
+    /// The copies a sync cut off left; nil when there are none or they cannot be read (the
+    /// next sync then starts from the state alone, as before they were kept).
+    func loadPendingCopies() -> PendingCopies? {
+        guard let data = FileManager.default.contents(atPath: pendingCopiesPath) else { return nil }
+        return try? JSONDecoder().decode(PendingCopies.self, from: data)
+    }
+
+    func removePendingCopies() {
+        try? FileManager.default.removeItem(atPath: pendingCopiesPath)
     }
 }
