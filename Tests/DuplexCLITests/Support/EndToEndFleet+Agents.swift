@@ -35,7 +35,7 @@ extension EndToEndFleet {
     func withAgents(replicationPlugin: Bool, _ body: (Agents) async throws -> Void) async throws {
         let portA = try ReplicatingPair.freeLoopbackPort()
         let portB = try ReplicatingPair.freeLoopbackPort()
-        try registerPair(portA: portA, portB: portB)
+        try await registerPair(portA: portA, portB: portB)
 
         let certificates = AgentFixture(directory: directory)
         func start(_ name: String, host: EndToEndIMAPHost, port: Int, peerPort: Int, identity: String, peerName: String) async throws -> RunningAgent {
@@ -48,6 +48,7 @@ extension EndToEndFleet {
                 """ : ""
             // A peer that is not listening yet fails the first sync: retried after a second.
             // Every interval of the link is a second, so the test waits for no timer.
+            let tokenFile = try await agentTokenFile(host: identity)
             let yaml = certificates.hostSections(
                 name, listen: "127.0.0.1:\(port)", mailRoot: host.mailRootTemplate, identity: identity, peerName: peerName) + """
                 replicator:
@@ -60,7 +61,7 @@ extension EndToEndFleet {
                 \(notify)
                 coordinator:
                   url: \(coordinatorURL)
-                  token_file: \(try agentTokenFile(host: identity))
+                  token_file: \(tokenFile)
                   ca: \(caPath)
                   pair: \(Self.pair)
                   host: \(identity)
@@ -84,7 +85,7 @@ extension EndToEndFleet {
             #expect(known.isEmpty, "agent \(name) replicates \(known.map(\.username)) before the coordinator assigned anyone")
         }
         agents.connected = .now
-        try assignUser()
+        try await assignUser()
         for (name, agent, socket) in agents.both {
             try await waitUntilListed(socket: socket, agent: name)
             try await agent.waitForLog("coordinator user changes applied")

@@ -11,9 +11,9 @@ extension EndToEndFleet {
     /// `duplex tenant add` and `duplex pair add`: the tenant, and the pair with its hosts'
     /// dsync endpoints on `portA` and `portB`. No agent has spoken yet, so the coordinator
     /// knows nothing of the hosts' health (`unknown`); only heartbeats make it `up`.
-    func registerPair(portA: Int, portB: Int, sourceLocation: SourceLocation = #_sourceLocation) throws {
-        try coordinatorCommand(["tenant", "add", Self.tenant], sourceLocation: sourceLocation)
-        let added = try coordinatorAnswer(
+    func registerPair(portA: Int, portB: Int, sourceLocation: SourceLocation = #_sourceLocation) async throws {
+        try await coordinatorCommand(["tenant", "add", Self.tenant], sourceLocation: sourceLocation)
+        let added = try await coordinatorAnswer(
             APIPair.self,
             [
                 "pair", "add", Self.pair, "--host-a", "\(Self.hostNames.a)=tls://127.0.0.1:\(portA)",
@@ -25,15 +25,15 @@ extension EndToEndFleet {
     }
 
     /// `duplex user assign USER --tenant T`: the coordinator places ``user`` on the only pair.
-    func assignUser(sourceLocation: SourceLocation = #_sourceLocation) throws {
-        let assigned = try coordinatorAnswer(APIUser.self, ["user", "assign", Self.user, "--tenant", Self.tenant], sourceLocation: sourceLocation)
+    func assignUser(sourceLocation: SourceLocation = #_sourceLocation) async throws {
+        let assigned = try await coordinatorAnswer(APIUser.self, ["user", "assign", Self.user, "--tenant", Self.tenant], sourceLocation: sourceLocation)
         try #require(assigned.pair == Self.pair, "the coordinator placed \(Self.user) on \(assigned.pair ?? "no pair")", sourceLocation: sourceLocation)
     }
 
     /// A file (mode 0600) holding a new `agent:pair-1` token's secret, made with `duplex
     /// coordinator token create` as an operator makes one for each host.
-    func agentTokenFile(host: String, sourceLocation: SourceLocation = #_sourceLocation) throws -> String {
-        let created = try Self.run([
+    func agentTokenFile(host: String, sourceLocation: SourceLocation = #_sourceLocation) async throws -> String {
+        let created = try await Self.run([
             "coordinator", "token", "create", "--config", coordinatorConfigPath, "--role", "agent:\(Self.pair)", "--label", host,
         ])
         try #require(created.status == 0, "duplex coordinator token create: \(created.stderr)", sourceLocation: sourceLocation)
@@ -48,8 +48,8 @@ extension EndToEndFleet {
     /// the API's `T`.
     func coordinatorAnswer<T: Decodable>(
         _ type: T.Type, _ arguments: [String], sourceLocation: SourceLocation = #_sourceLocation
-    ) throws -> T {
-        let output = try coordinatorCommand(arguments + ["--json"], sourceLocation: sourceLocation)
+    ) async throws -> T {
+        let output = try await coordinatorCommand(arguments + ["--json"], sourceLocation: sourceLocation)
         do {
             return try CoordinatorJSON.decode(T.self, from: Array(output.utf8))
         } catch {
@@ -90,7 +90,8 @@ extension EndToEndFleet {
         var view: CoordinatorView?
         while ContinuousClock.now < deadline {
             let seen = CoordinatorView(
-                status: try coordinatorAnswer(APIStatus.self, ["status"]), user: try coordinatorAnswer(APIUser.self, ["user", "show", Self.user]))
+                status: try await coordinatorAnswer(APIStatus.self, ["status"]),
+                user: try await coordinatorAnswer(APIUser.self, ["user", "show", Self.user]))
             view = seen
             problems = Self.problems(seen, settled: settled)
             if ContinuousClock.now < heartbeatsOnly { problems.append("the heartbeat timeout has not passed since the agents connected") }

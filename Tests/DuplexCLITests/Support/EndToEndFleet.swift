@@ -109,8 +109,8 @@ struct EndToEndFleet {
 
     /// `duplex ARGUMENTS --coordinator URL --token-file admin.token --ca ca.pem`, checked.
     @discardableResult
-    func coordinatorCommand(_ arguments: [String], sourceLocation: SourceLocation = #_sourceLocation) throws -> String {
-        let result = try Self.run(arguments + ["--coordinator", coordinatorURL, "--token-file", adminTokenPath, "--ca", caPath])
+    func coordinatorCommand(_ arguments: [String], sourceLocation: SourceLocation = #_sourceLocation) async throws -> String {
+        let result = try await Self.run(arguments + ["--coordinator", coordinatorURL, "--token-file", adminTokenPath, "--ca", caPath])
         try #require(
             result.status == 0, "duplex \(arguments.joined(separator: " ")) exited \(result.status): \(result.stderr)",
             sourceLocation: sourceLocation)
@@ -122,11 +122,6 @@ struct EndToEndFleet {
     /// Runs the built `duplex` without blocking a test thread.
     static func run(_ arguments: [String], within timeout: Duration = patience) async throws -> ExternalCommand.Result {
         try await runProgram(ExternalCommand.duplexExecutable, arguments, within: timeout)
-    }
-
-    /// Runs `duplex` to completion (short commands only).
-    static func run(_ arguments: [String]) throws -> ExternalCommand.Result {
-        try ExternalCommand.run(ExternalCommand.duplexExecutable, arguments, timeout: 120)
     }
 
     /// Runs `executable` as a child of the test and waits for it asynchronously; a run that
