@@ -47,7 +47,8 @@ extension EndToEndFleet {
 
                 """ : ""
             // A peer that is not listening yet fails the first sync: retried after a second.
-            // Every interval of the link is a second, so the test waits for no timer.
+            // The link's intervals are a second: the user list, heartbeats and status reports
+            // follow within seconds, not the production defaults' minutes.
             let tokenFile = try await agentTokenFile(host: identity)
             let yaml = certificates.hostSections(
                 name, listen: "127.0.0.1:\(port)", mailRoot: host.mailRootTemplate, identity: identity, peerName: peerName) + """
