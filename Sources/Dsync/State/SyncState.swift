@@ -167,13 +167,18 @@ public struct SyncStateStore: Sendable {
         try? FileManager.default.removeItem(atPath: headerPath)
     }
 
-    func writeAtomically(_ path: String, _ data: Data) throws {
+    /// Writes `data` to a temporary file and renames it to `path`; with `durable`, the
+    /// file is fsynced first (a state must survive a power loss; the copies journal only
+    /// has to outlive the process).
+    func writeAtomically(_ path: String, _ data: Data, durable: Bool = true) throws {
         let temporary = path + ".tmp.\(ProcessInfo.processInfo.processIdentifier)"
         guard FileManager.default.createFile(atPath: temporary, contents: data, attributes: [.posixPermissions: 0o600]) else {
             throw DsyncError(.io, "\(temporary): cannot write the state")
         }
-        let fd = open(temporary, O_RDONLY)
-        if fd >= 0 { fsync(fd); close(fd) }
+        if durable {
+            let fd = open(temporary, O_RDONLY)
+            if fd >= 0 { fsync(fd); close(fd) }
+        }
         guard rename(temporary, path) == 0 else {
             unlink(temporary)
             throw DsyncError(.io, "\(path): cannot replace the state (errno \(errno))")
@@ -220,7 +225,9 @@ public struct PendingCopies: Codable, Sendable, Equatable {
 extension SyncStateStore {
     var pendingCopiesPath: String { directory + "/" + key + ".copies" }
 
-    /// Saves `pending` (temporary file, fsync, rename).
+    /// Saves `pending` (temporary file, rename; no fsync: a process killed while applying
+    /// leaves it in the page cache, and after a power loss the next sync starts from the
+    /// state alone, as before the journal was kept).
     ///
     /// - Throws: ``DsyncError`` `io` when it cannot be written.
     func savePendingCopies(_ pending: PendingCopies) throws {
@@ -229,7 +236,7 @@ extension SyncStateStore {
         } catch {
             throw DsyncError(.io, "\(directory): cannot create the state directory (is it a file, or not writable?)")
         }
-        try writeAtomically(pendingCopiesPath, try JSONEncoder().encode(pending))
+        try writeAtomically(pendingCopiesPath, try JSONEncoder().encode(pending), durable: false)
     }
 
     /// The copies a sync cut off left; nil when there are none or they cannot be read (the
