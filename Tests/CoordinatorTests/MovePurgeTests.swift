@@ -49,6 +49,13 @@ struct MovePurgeTests {
             let again = try await fleet.executor().purger.purgeOld(user: move.userID)
             #expect(again.alreadyPurged && again.hosts.isEmpty && again.move.purgedAt == outcome.move.purgedAt)
             #expect(try MailSnapshot(fleet.mailRoot("p2-a.test")) == kept)
+            // A catch-up marker left behind (a leader stopped between recording the catch-up
+            // and forgetting it) is only forgotten: no sync with the purged hosts.
+            let restarted = fleet.executor()
+            try await restarted.catchUp(move.id)
+            for host in ["p1-a.test", "p1-b.test"] { #expect(!exists(fleet.mailRoot(host).root), "\(host) got a mail root back") }
+            #expect(try MailSnapshot(fleet.mailRoot("p2-a.test")) == kept)
+            #expect(try MailSnapshot(fleet.mailRoot("p2-b.test")) == kept)
         }
     }
 

@@ -109,15 +109,17 @@ public struct MoveExecutor: Sendable {
     /// Waits the catch-up delay, then syncs the old pair's hosts that are up with the new
     /// pair once more and forgets the move's states.
     ///
-    /// Does nothing but forget when the move is not finished, the user was removed or has
-    /// moved on since, or the move is gone with a removed pair.
+    /// Does nothing but forget when the move is not finished or already caught up, the user
+    /// was removed or has moved on since, or the move is gone with a removed pair.
     /// - Throws: as ``run(_:)``; the catch-up stays pending and may be run again.
     public func catchUp(_ id: MoveID) async throws {
         await progress.update(id, phase: .finished) { $0.catchUpPending = true }
         try await sleep(configuration.catchUpDelay)
         guard let move = try await existingMove(id) else { return try forgetMove(id) }
         let user = try await store.user(id: move.userID)
-        if move.phase == .finished, user.state != .removed, user.pairID == move.toPairID {
+        // Caught up already: a marker left by a leader stopped after recording it. The old copy
+        // may be purged by now, and a sync with its missing mail root must not run.
+        if move.phase == .finished, move.caughtUpAt == nil, user.state != .removed, user.pairID == move.toPairID {
             let from = try await store.pair(move.fromPair)
             let to = try await store.pair(move.toPair)
             let targets = try Self.targets(to, move: id)
