@@ -81,6 +81,20 @@ import Glibc
         }
     }
 
+    @Test func aFlagChangeOnA_madeAfterTheRead_toAMessageWhoseFlagsTheSyncSets_isMergedNotOverwritten() async throws {
+        let f = try SyncFixture()
+        try f.save(f.a, guid: "m-1")
+        try await f.sync()
+        let previous = try f.stateStore.loadHeader()?.messagesFile
+        // B's client reads the message; the sync will set \Seen on A.
+        try f.setFlags(f.b, uid: 1, .add, "\\Seen")
+        // Meanwhile A's client flags it: the sync read A before that.
+        let result = try await syncChangedAfterRead(f, side: .a) { try f.setFlags(f.a, uid: 1, .add, "$Work") }
+        try expectNoticed(result, f, previousState: previous, "flag change on A")
+        try await f.sync()
+        try await f.expectConverged(["INBOX": [1: m("m-1", "\\Seen $Work")]])
+    }
+
     @Test func changesMadeRightAfterTheSyncReadASide_areNoticed_andSyncedNextTime() async throws {
         typealias Case = (label: String, side: SyncSide, change: @Sendable (SyncFixture) throws -> Void, expected: [String: [UInt32: MessageEntry]])
         let cases: [Case] = [

@@ -131,6 +131,22 @@ struct MailStoreMessagesTests {
         }
     }
 
+    @Test func replaceFlags_expectingWhatWasRead_leavesAMessageChangedSince_andSetsTheOthers() throws {
+        try Self.withBox { _, store in
+            for number in 1...2 { try store.saveMessage(in: Self.box, bytes: sampleMessage(number)) }
+            try store.updateFlags(in: Self.box, uids: [1, 2], .add, try Self.flags("Junk"))
+            let read = try store.listMessages(in: Self.box)
+            // A client changes message 1 after the read.
+            try store.updateFlags(in: Self.box, uids: [1], .add, try Self.flags("\\Flagged"))
+            let expected = Dictionary(uniqueKeysWithValues: read.map { ($0.uid, $0.flags) })
+            let wanted: [UInt32: MessageFlags] = [1: try Self.flags("\\Seen", "Junk"), 2: try Self.flags("\\Seen", "JUNK")]
+            let done = try store.replaceFlags(in: Self.box, wanted, expecting: expected)
+            #expect(done == [2])
+            let now = try store.listMessages(in: Self.box).map(\.flags)
+            #expect(now == [try Self.flags("\\Flagged", "Junk"), try Self.flags("\\Seen", "Junk")], "the client's change is kept")
+        }
+    }
+
     @Test func expungeThenSave_neverReusesAUID() throws {
         try Self.withBox { dir, store in
             for number in 1...3 { try store.saveMessage(in: Self.box, bytes: sampleMessage(number)) }

@@ -196,10 +196,10 @@ struct MessagePlanner {
             result.droppedKeywords = keywords.dropped
             for index in final.indices { final[index].flags = final[index].flags.keeping(keywords.kept) }
         }
-        var flagsA: [(UInt32, SyncFlags)] = [], flagsB: [(UInt32, SyncFlags)] = []
+        var flagsA: [(UInt32, SyncFlags, SyncFlags)] = [], flagsB: [(UInt32, SyncFlags, SyncFlags)] = []
         for (message, placement) in zip(final, placed) {
-            if let current = placement.onA, current != message.flags { flagsA.append((message.uid, message.flags)) }
-            if let current = placement.onB, current != message.flags { flagsB.append((message.uid, message.flags)) }
+            if let current = placement.onA, current != message.flags { flagsA.append((message.uid, message.flags, current)) }
+            if let current = placement.onB, current != message.flags { flagsB.append((message.uid, message.flags, current)) }
         }
         result.final = final
         result.uidNext = max(max(a.uidNext, b.uidNext), fresh, (final.last?.uid ?? 0) &+ 1)
@@ -220,7 +220,7 @@ struct MessagePlanner {
     /// Orders one side's changes: copies and renumbers in ascending target UID (a UID can
     /// only be given at or above the next UID), then flags, expunges and the next UID.
     private static func emit(
-        mailbox: String, source: String, placements: [(target: UInt32, change: Placement)], flags: [(UInt32, SyncFlags)],
+        mailbox: String, source: String, placements: [(target: UInt32, change: Placement)], flags: [(UInt32, SyncFlags, SyncFlags)],
         expunge: [UInt32], currentNext: UInt32, finalNext: UInt32, final: [UInt32: MessageState]
     ) -> [ReplicaChange] {
         var changes: [ReplicaChange] = []
@@ -242,7 +242,9 @@ struct MessagePlanner {
             }
         }
         flushRenumber()
-        for (uid, flags) in flags.sorted(by: { $0.0 < $1.0 }) { changes.append(.setFlags(mailbox: mailbox, uid: uid, flags: flags)) }
+        for (uid, flags, current) in flags.sorted(by: { $0.0 < $1.0 }) {
+            changes.append(.setFlags(mailbox: mailbox, uid: uid, flags: flags, from: current))
+        }
         if !expunge.isEmpty { changes.append(.expunge(mailbox: mailbox, uids: expunge.sorted())) }
         // Copies and renumbers already move the next UID past their targets.
         let nextAfterPlacements = max(currentNext, (placements.map(\.target).max() ?? 0) &+ 1)

@@ -21,7 +21,7 @@ extension ReplicaChange: CustomStringConvertible {
             return "move UIDs in \(box(mailbox)): \(moves)"
         case .copyMessage(let mailbox, let uid, let guid, let messageFlags, _, _):
             return "copy into \(box(mailbox)) UID \(uid) (GUID \(guid)) with \(flags(messageFlags))"
-        case .setFlags(let mailbox, let uid, let messageFlags):
+        case .setFlags(let mailbox, let uid, let messageFlags, _):
             return "set flags of \(box(mailbox)) UID \(uid) to \(flags(messageFlags))"
         case .expunge(let mailbox, let uids):
             return "expunge from \(box(mailbox)) UIDs \(uids.map(String.init).joined(separator: " "))"

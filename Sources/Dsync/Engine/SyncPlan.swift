@@ -22,8 +22,10 @@ public enum ReplicaChange: Hashable, Sendable, Codable {
     /// GUID `sourceMailbox` when the sync read it (`sourceUID` is its UID there before the
     /// sync, a hint: renumbering on that side may move it).
     case copyMessage(mailbox: String, uid: UInt32, guid: String, flags: SyncFlags, sourceMailbox: String, sourceUID: UInt32)
-    /// Set a message's flags to exactly these.
-    case setFlags(mailbox: String, uid: UInt32, flags: SyncFlags)
+    /// Set a message's flags to exactly these, if it still has `from` (the flags the sync
+    /// read on this side; nil: whatever it has): a message whose flags changed since the
+    /// read is left for the next sync, which merges that change instead of overwriting it.
+    case setFlags(mailbox: String, uid: UInt32, flags: SyncFlags, from: SyncFlags? = nil)
     /// Expunge messages.
     case expunge(mailbox: String, uids: [UInt32])
     /// Raise the mailbox's next UID.

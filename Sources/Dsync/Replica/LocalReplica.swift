@@ -210,18 +210,22 @@ public final class LocalReplica: Replica, Sendable {
                         next += 1
                     }
                     try await copy(run, into: mailbox, from: source, report: &report)
-                case .setFlags(let mailbox, _, _):
+                case .setFlags(let mailbox, _, _, _):
                     var run: [UInt32: MessageFlags] = [:]
+                    var expected: [UInt32: MessageFlags] = [:]
                     next = index
-                    while next < changes.count, case .setFlags(mailbox, let uid, let flags) = changes[next] {
+                    while next < changes.count, case .setFlags(mailbox, let uid, let flags, let from) = changes[next] {
                         run[uid] = flags.messageFlags
+                        expected[uid] = from?.messageFlags
                         next += 1
                     }
                     let name = try self.name(of: mailbox)
                     // A keyword the plan did not expect to be short of letters for (the
                     // mailbox changed since the read) is left out, as Dovecot does: the
                     // check after the apply sees it and the next sync plans with the table.
-                    let done = try store.replaceFlags(in: name, run, keywordOverflow: .drop)
+                    // A message whose flags changed since the read (a client of Dovecot) is
+                    // skipped: the next sync merges that change instead of overwriting it.
+                    let done = try store.replaceFlags(in: name, run, expecting: expected, keywordOverflow: .drop)
                     report.flagChanges += done.count
                     report.skipped += run.count - done.count
                 default:

@@ -164,15 +164,23 @@ extension MailStore {
     /// Sets the flags of many messages at once (each to exactly the given flags), reading
     /// the mailbox once. Keyword letters without a name in `dovecot-keywords` are kept.
     ///
-    /// - Parameter keywordOverflow: what to do when the new keywords do not all fit in the
-    ///   mailbox's 26 letters (with ``KeywordOverflow/drop``, those left over, in code-point
-    ///   order, are not set).
-    /// - Returns: the UIDs that were found (missing UIDs are ignored).
+    /// - Parameters:
+    ///   - expecting: for a UID listed here, the flags the caller last read: the message is
+    ///     changed only while it still has exactly those (system flags, and keywords without
+    ///     regard to case). A message whose flags someone else changed meanwhile (Dovecot
+    ///     serving a client) is left as it is and not in the result, so that a sync does not
+    ///     overwrite a change it never saw.
+    ///   - keywordOverflow: what to do when the new keywords do not all fit in the
+    ///     mailbox's 26 letters (with ``KeywordOverflow/drop``, those left over, in code-point
+    ///     order, are not set).
+    /// - Returns: the UIDs that were set (missing UIDs, and those whose flags were not the
+    ///   expected ones, are left out).
     /// - Throws: `invalidArgument` when a 27th keyword would be needed and `keywordOverflow`
     ///   is ``KeywordOverflow/refuse``.
     @discardableResult
     public func replaceFlags(
-        in name: MailboxName, _ flags: [UInt32: MessageFlags], keywordOverflow: KeywordOverflow = .refuse
+        in name: MailboxName, _ flags: [UInt32: MessageFlags], expecting: [UInt32: MessageFlags] = [:],
+        keywordOverflow: KeywordOverflow = .refuse
     ) throws -> [UInt32] {
         guard !flags.isEmpty else { return [] }
         var snapshot = try snapshot(name)
@@ -186,7 +194,9 @@ extension MailStore {
         for (record, file) in snapshot.messages {
             guard let wanted = flags[record.uid] else { continue }
             let indexes = wanted.keywords.compactMap { table.index(of: $0) }
-            let renamed = try renameMessageFile(snapshot.directory, record: record, from: file) { name in
+            let expected = expecting[record.uid]
+            let renamed = try renameMessageFile(snapshot.directory, record: record, from: file) { name -> MaildirFileName? in
+                if let expected, !Self.sameFlags(name, expected, table: table) { return nil }
                 var newName = name
                 newName.systemFlags = wanted.system
                 let unnamed = newName.keywordIndexes.filter { table.name(at: $0) == nil }
@@ -212,15 +222,24 @@ extension MailStore {
         return try openMessage(in: name, uid: message.uid)
     }
 
+    /// Whether the flags in a message's file name are `expected` (keywords without case;
+    /// letters without a name in the table are not flags of ours).
+    static func sameFlags(_ name: MaildirFileName, _ expected: MessageFlags, table: KeywordTable) -> Bool {
+        guard name.systemFlags == expected.system else { return false }
+        let current = Set(name.keywordIndexes.compactMap { table.name(at: $0)?.lowercased() })
+        return current == Set(expected.keywords.map { $0.lowercased() })
+    }
+
     /// Renames one message file to the name `transform` gives, following it when a
-    /// concurrent writer renamed it first. Returns false when it was expunged meanwhile.
+    /// concurrent writer renamed it first. Returns false when it was expunged meanwhile or
+    /// `transform` gave no name (the file is left as it is).
     private func renameMessageFile(
         _ directory: MailboxDirectory, record: Uidlist.Record, from file: ScannedFile,
-        _ transform: (MaildirFileName) -> MaildirFileName
+        _ transform: (MaildirFileName) -> MaildirFileName?
     ) throws -> Bool {
         var current = file
         for _ in 0..<5 {
-            let newName = transform(try current.parsedName()).fileName
+            guard let newName = transform(try current.parsedName())?.fileName else { return false }
             if current.fileName == newName { return true }
             let from = directory.file(current.fileName, inNew: current.inNew)
             let to = directory.file(newName, inNew: current.inNew)

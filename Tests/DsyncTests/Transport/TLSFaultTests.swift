@@ -14,7 +14,7 @@ import Testing
 /// behind on either side, and the next clean sync must converge: both sides hold every
 /// message exactly once, with the same UIDs, flags and bodies, and a further sync plans
 /// nothing.
-@Suite(.timeLimit(.minutes(3))) struct TLSFaultTests {
+@Suite(.timeLimit(.minutes(10))) struct TLSFaultTests {
     /// The codes a broken connection may end a sync with.
     static let brokenConnection: Set<DsyncError.Code> = [.protocolError, .authenticationFailed]
 
