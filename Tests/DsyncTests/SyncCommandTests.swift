@@ -33,8 +33,13 @@ import Testing
         #expect(Set(json.keys) == [
             "user", "fastPath", "dryRun", "plannedA", "plannedB", "appliedA", "appliedB", "uidConflicts", "nameConflicts",
             "keywordsDropped", "changedDuringSync", "mailboxes", "messages", "seconds", "planA", "planB", "restoredA", "restoredB",
+            "phases",
         ])
         #expect(json["user"] as? String == f.user)
+        // Every phase of a sync that changed something, in order, each timed.
+        let phases = try #require(json["phases"] as? [[String: Any]])
+        #expect(phases.map { $0["phase"] as? String } == ["lock", "state", "stamp", "read", "plan", "apply", "verify", "save"])
+        #expect(phases.allSatisfy { ($0["seconds"] as? Double).map { $0 >= 0 } ?? false })
         #expect(json["changedDuringSync"] as? Bool == false)
         #expect(json["mailboxes"] as? Int == 2 && json["messages"] as? Int == 2)
         let appliedA = try #require(json["appliedA"] as? [String: Any])

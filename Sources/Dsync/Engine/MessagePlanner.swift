@@ -67,6 +67,7 @@ struct MessagePlanner {
     static func plan(
         mailbox: String, sourceA: String, sourceB: String, base: [MessageState]?, a: Side, b: Side, restoring: Set<SyncSide> = []
     ) -> Result {
+        if let unchanged = unchangedSinceBase(mailbox: mailbox, base: base, a: a, b: b) { return unchanged }
         var result = Result()
         var byUIDA: [UInt32: MessageState] = [:]
         byUIDA.reserveCapacity(a.messages.count)
@@ -209,6 +210,28 @@ struct MessagePlanner {
                                currentNext: a.uidNext, finalNext: result.uidNext, final: flagsByUID)
         result.changesB = emit(mailbox: mailbox, source: sourceA, placements: placementsB, flags: flagsB, expunge: expungeB,
                                currentNext: b.uidNext, finalNext: result.uidNext, final: flagsByUID)
+        return result
+    }
+
+    /// The plan of a mailbox neither side changed since the common state (both hold exactly
+    /// its messages, as when both views were reused from the saved state): the common state
+    /// itself, and at most a raise of a side's next UID. The same result as the full plan,
+    /// without its per-UID tables, which for a user's many untouched mailboxes were most of
+    /// an incremental sync's planning time. Nil when anything differs, or a keyword would
+    /// not fit, and the full plan runs.
+    private static func unchangedSinceBase(mailbox: String, base: [MessageState]?, a: Side, b: Side) -> Result? {
+        // Arrays that share storage (views reused from one state) compare without a scan.
+        guard let base, a.messages == base, b.messages == base,
+              zip(base, base.dropFirst()).allSatisfy({ $0.uid < $1.uid }),
+              KeywordPlanner.select(base, a: a.keywordCapacity, b: b.keywordCapacity).dropped.isEmpty
+        else { return nil }
+        var result = Result()
+        result.final = base
+        result.uidNext = max(a.uidNext, b.uidNext, (base.last?.uid ?? 0) &+ 1)
+        result.changesA = emit(mailbox: mailbox, source: mailbox, placements: [], flags: [], expunge: [],
+                               currentNext: a.uidNext, finalNext: result.uidNext, final: [:])
+        result.changesB = emit(mailbox: mailbox, source: mailbox, placements: [], flags: [], expunge: [],
+                               currentNext: b.uidNext, finalNext: result.uidNext, final: [:])
         return result
     }
 

@@ -27,6 +27,10 @@ public final class LocalReplica: Replica, Sendable {
         var uidNextAtRead: [String: UInt32] = [:]
         /// Mailbox GUID → message GUID → messages with that GUID.
         var listings: [String: [String: [MessageInfo]]] = [:]
+        /// Mailbox GUID → its messages as the last read listed them (mailboxes reused from
+        /// the state are not listed): where the bodies of a copy from it are looked up first,
+        /// instead of listing the mailbox once more.
+        var readListings: [String: [MessageInfo]] = [:]
     }
 
     private let known = Mutex(Known())
@@ -129,6 +133,7 @@ public final class LocalReplica: Replica, Sendable {
             var view = ReplicaView()
             var names: [String: MailboxName] = [:]
             var uidNexts: [String: UInt32] = [:]
+            var listed: [String: [MessageInfo]] = [:]
             let subscriptions = try store.subscriptions()
             for name in try store.mailboxNames() {
                 let key = name.joined(separator: "/")
@@ -143,6 +148,7 @@ public final class LocalReplica: Replica, Sendable {
                         messages: contents.messages.map { MessageState(uid: $0.uid, guid: $0.guid, flags: SyncFlags($0.flags)) },
                         keywordCapacity: KeywordCapacity(
                             stored: contents.keywords.names.compactMap { $0 }, freeLetters: contents.freeKeywordLetters))
+                    listed[mailbox.guid] = contents.messages
                 }
                 if let other = view.mailboxes[mailbox.guid] {
                     throw DsyncError(.badData, "mailboxes \"\(other.displayName)\" and \"\(mailbox.displayName)\" in \(store.root) have the same GUID \(mailbox.guid)")
@@ -156,6 +162,7 @@ public final class LocalReplica: Replica, Sendable {
                 known.names = names
                 known.uidNextAtRead = uidNexts
                 known.listings = [:]
+                known.readListings = listed
             }
             return view
         }
@@ -173,8 +180,11 @@ public final class LocalReplica: Replica, Sendable {
             for attempt in 0..<2 {
                 var listing = known.withLock { $0.listings[mailbox] }
                 if listing == nil || attempt > 0 {
+                    // The read's listing the first time (a file renamed since, by a flag
+                    // change, fails to open and the mailbox is listed again).
+                    let read = attempt == 0 ? known.withLock { $0.readListings[mailbox] } : nil
                     var byGUID: [String: [MessageInfo]] = [:]
-                    for message in try store.listMessages(in: name) { byGUID[message.guid, default: []].append(message) }
+                    for message in try read ?? store.listMessages(in: name) { byGUID[message.guid, default: []].append(message) }
                     listing = byGUID
                     known.withLock { $0.listings[mailbox] = byGUID }
                 }
@@ -267,6 +277,7 @@ public final class LocalReplica: Replica, Sendable {
                 known.names[guid] = name
                 known.uidNextAtRead[guid] = known.uidNextAtRead[currentGUID]
                 known.listings[guid] = known.listings[currentGUID]
+                known.readListings[guid] = known.readListings[currentGUID]
             }
         case .renameMailbox(let guid, let levels):
             let name = try name(of: guid)

@@ -76,6 +76,10 @@ public struct SyncReport: Sendable, Codable {
     public var mailboxes = 0
     public var messages = 0
     public var seconds = 0.0
+    /// Where the time went, in order: each phase of the sync that ran (``SyncPhase``) and
+    /// its wall time in seconds. Phases that did not run (the fast path stops after
+    /// `stamp`) are absent.
+    public var phases: [SyncPhaseTime] = []
     /// The planned changes, for `--dry-run`.
     public var planA: [String] = []
     public var planB: [String] = []
@@ -94,6 +98,53 @@ extension ApplyReport {
         renumbered += other.renumbered
         subscriptionChanges += other.subscriptionChanges
         skipped += other.skipped
+    }
+}
+
+/// A step of a sync, as timed in ``SyncReport/phases``.
+public enum SyncPhase: String, Sendable, Codable {
+    /// Taking both sides' user locks (and any pause between tries).
+    case lock
+    /// Loading the saved state (and the peer's, with ``SyncOptions/usesPairState``).
+    case state
+    /// Taking both sides' stamps.
+    case stamp
+    /// Reading the mailboxes whose stamps changed, on both sides.
+    case read
+    /// Planning the changes.
+    case plan
+    /// Applying the changes on both sides.
+    case apply
+    /// Reading back what the apply changed, to check it against the plan.
+    case verify
+    /// Saving the new state.
+    case save
+}
+
+/// The wall time one ``SyncPhase`` took.
+public struct SyncPhaseTime: Sendable, Codable, Equatable {
+    public var phase: SyncPhase
+    /// Seconds.
+    public var seconds: Double
+}
+
+/// Times the phases of one sync into its report.
+struct PhaseClock {
+    private var last = ContinuousClock.now
+
+    /// Ends `phase` now: its time since the previous mark (or the clock's start) is added.
+    mutating func mark(_ phase: SyncPhase, in report: inout SyncReport) {
+        let now = ContinuousClock.now
+        let elapsed = now - last
+        last = now
+        report.phases.append(SyncPhaseTime(phase: phase, seconds: elapsed.inSeconds))
+    }
+}
+
+extension Duration {
+    /// The duration in seconds.
+    var inSeconds: Double {
+        Double(components.seconds) + Double(components.attoseconds) / 1e18
     }
 }
 
@@ -145,7 +196,7 @@ public struct SyncSession: Sendable {
                     let attempt = min(remaining, Self.secondLockAttempt())
                     return try await b.withSecondUserLock(timeout: remaining, brief: attempt) {
                         entered.set()
-                        return try await self.locked()
+                        return try await self.locked(lockedAfter: ContinuousClock.now - started)
                     }
                 }
                 break
@@ -162,7 +213,7 @@ public struct SyncSession: Sendable {
             }
         }
         let elapsed = ContinuousClock.now - started
-        report.seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        report.seconds = elapsed.inSeconds
         return report
     }
 
@@ -175,9 +226,11 @@ public struct SyncSession: Sendable {
         DsyncError(code, message, user: options.user)
     }
 
-    private func locked() async throws -> SyncReport {
+    private func locked(lockedAfter: Duration) async throws -> SyncReport {
         var report = SyncReport(user: options.user)
         report.dryRun = options.dryRun
+        report.phases = [SyncPhaseTime(phase: .lock, seconds: lockedAfter.inSeconds)]
+        var clock = PhaseClock()
         let stateStore = options.stateDirectory.map {
             SyncStateStore(directory: $0, user: options.user, sideA: a.description, sideB: b.description)
         }
@@ -219,7 +272,9 @@ public struct SyncSession: Sendable {
             throw fail(.noSuchUser, "mail root \(missing) does not exist or is not a Maildir; create it for a first sync with: duplex mailbox create \(missing) INBOX")
         }
 
+        clock.mark(.state, in: &report)
         let stampA = try await a.stamp(), stampB = try await b.stamp()
+        clock.mark(.stamp, in: &report)
         if !options.rereadAll, let header, Self.unchanged(header.stampA, stampA), Self.unchanged(header.stampB, stampB) {
             report.fastPath = true
             report.mailboxes = header.mailboxes
@@ -258,6 +313,7 @@ public struct SyncSession: Sendable {
         {
             base = known
         }
+        clock.mark(.read, in: &report)
         var plan = SyncPlanner.plan(base: base, a: viewA, b: viewB)
         let lost = Set(massLoss(plan)).union(recreated.map { [$0] } ?? [])
         if !lost.isEmpty {
@@ -283,6 +339,7 @@ public struct SyncSession: Sendable {
         }
         report.mailboxes = plan.final.mailboxes.count
         report.messages = plan.final.messageCount
+        clock.mark(.plan, in: &report)
 
         if !plan.uidsExhausted.isEmpty {
             throw fail(.badData, "mailboxes \(plan.uidsExhausted.map { "\"\($0)\"" }.joined(separator: ", ")) have no UIDs left for the messages that need new ones; nothing was changed")
@@ -311,12 +368,14 @@ public struct SyncSession: Sendable {
             }
         }
 
+        clock.mark(.apply, in: &report)
         // Verify: both sides must now hold exactly the planned view.
         let afterA = try await a.stamp(), afterB = try await b.stamp()
         let checkA = try await a.read(reusing: Self.untouched(view: viewA, before: stampA, after: afterA, final: plan.final))
         let checkB = try await b.read(reusing: Self.untouched(view: viewB, before: stampB, after: afterB, final: plan.final))
         let matches = Self.same(checkA, plan.final) && Self.same(checkB, plan.final)
         report.changedDuringSync = !matches || report.appliedA.skipped > 0 || report.appliedB.skipped > 0
+        clock.mark(.verify, in: &report)
         let generation = (header?.generation ?? 0) + 1
         if matches, let stateStore {
             var common = plan.final
@@ -332,6 +391,7 @@ public struct SyncSession: Sendable {
         // The sync ended: what it copied is in the state now, or was verified absent. (A sync
         // that threw keeps the journal for the next one.)
         journal?.removePendingCopies()
+        clock.mark(.save, in: &report)
         return report
     }
 

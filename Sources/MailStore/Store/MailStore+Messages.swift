@@ -301,15 +301,24 @@ extension MailStore {
     public func expunge(in name: MailboxName, uids: [UInt32]) throws -> [UInt32] {
         let snapshot = try snapshot(name)
         let wanted = Set(uids)
+        let targets = snapshot.messages.filter { wanted.contains($0.record.uid) }
+        // All at once first (see unlinkConcurrently: each removal may wait for the disk);
+        // a file renamed meanwhile (a flag change) is looked up again and removed alone.
+        let paths = targets.map { snapshot.directory.file($0.file.fileName, inNew: $0.file.inNew) }
+        let results = POSIX.unlinkConcurrently(paths)
         var done: [UInt32] = []
-        for (record, file) in snapshot.messages where wanted.contains(record.uid) {
-            var current = file
+        var failure: MailStoreError?
+        for (index, (record, _)) in targets.enumerated() {
+            if results[index] == 0 { done.append(record.uid); continue }
+            guard results[index] == ENOENT else {
+                failure = failure ?? MailStoreError.system("unlink", path: paths[index], errno: results[index])
+                continue
+            }
             for _ in 0..<5 {
-                let path = snapshot.directory.file(current.fileName, inNew: current.inNew)
+                guard let found = try scanFiles(snapshot.directory).files[record.baseName] else { break }
+                let path = snapshot.directory.file(found.fileName, inNew: found.inNew)
                 if unlink(path) == 0 { done.append(record.uid); break }
                 guard errno == ENOENT else { throw MailStoreError.system("unlink", path: path, errno: errno) }
-                guard let found = try scanFiles(snapshot.directory).files[record.baseName] else { break }
-                current = found
             }
         }
         if !done.isEmpty {
@@ -317,8 +326,16 @@ extension MailStore {
                 try POSIX.fsyncDirectory(snapshot.directory.cur)
                 try POSIX.fsyncDirectory(snapshot.directory.new)
             }
-            try compactIfNeeded(snapshot.directory)
+            // Read again under the lock only when these removals may have made it due (the
+            // snapshot before them says so); compaction is housekeeping, and a later expunge
+            // or Dovecot does it when other changes made it due meanwhile.
+            if Self.shouldCompact(records: snapshot.uidlist.records.count, live: snapshot.files.count - done.count, isStable: snapshot.isStable) {
+                try compactIfNeeded(snapshot.directory)
+            }
         }
+        // The files removed are made durable first: a failure on one never leaves the others
+        // half-done.
+        if let failure { throw failure }
         return done.sorted()
     }
 

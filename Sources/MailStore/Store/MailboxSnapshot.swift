@@ -379,10 +379,14 @@ extension MailStore {
 
     /// Whether a quarter or more of the records have no file (Dovecot compacts then).
     static func shouldCompact(_ snapshot: MailboxSnapshot) -> Bool {
-        let total = snapshot.uidlist.records.count
-        guard total >= 8, snapshot.isStable else { return false }
-        let live = snapshot.files.count
-        return total - min(live, total) >= total / 4
+        shouldCompact(records: snapshot.uidlist.records.count, live: snapshot.files.count, isStable: snapshot.isStable)
+    }
+
+    /// Whether a uidlist of `records` records, of which `live` still have a file, is due
+    /// for compaction (see ``shouldCompact(_:)``).
+    static func shouldCompact(records total: Int, live: Int, isStable: Bool) -> Bool {
+        guard total >= 8, isStable else { return false }
+        return total - min(max(live, 0), total) >= total / 4
     }
 
     /// Writes the whole uidlist into the lock file and renames it into place (this releases
