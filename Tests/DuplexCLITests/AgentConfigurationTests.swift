@@ -149,7 +149,7 @@ import Testing
             let (example, warnings) = try await AgentConfiguration.load(path: Self.exampleFile, environment: environment)
             #expect(warnings.isEmpty)
             #expect(example.dsync.mailRoot.template == "/var/vmail/%d/%n/Maildir")
-            #expect(example.dsync.tls.allowedPeers == ["hostb.example.com"])
+            #expect(example.dsync.tls.allowedPeers == ["hostb.example.com", "coordinator.example.com"])
             #expect(example.dsync.tls.trustedCA == fixture.directory.appending("ca.pem"))
             let replicator = try #require(example.replicator)
             #expect(replicator.peer == "tls://hostb.example.com:7445")
@@ -159,7 +159,9 @@ import Testing
             #expect(replicator.notifyAccess == NotifyPathAccess(mode: 0o600, owner: Self.ownUser.id, group: Self.ownGroup.id))
 
             // Every other value the example shows is the default one gets without it.
-            let minimal = try await fixture.load(Self.minimalYAML + "\nreplicator:\n  peer: tls://hostb.example.com:7445\n")
+            let minimal = try await fixture.load(
+                Self.minimalYAML(setting: "tls.allowed_peers", to: "[hostb.example.com, coordinator.example.com]")
+                    + "\nreplicator:\n  peer: tls://hostb.example.com:7445\n")
             #expect(minimal.configuration.dsync == example.dsync)
             #expect(minimal.configuration.stateDirectory == example.stateDirectory)
             let defaults = try #require(minimal.configuration.replicator)
@@ -271,7 +273,7 @@ import Testing
                 "DUPLEX_TLS_CERTIFICATE": "other.pem",
                 "DUPLEX_TLS_KEY": "other.key",
                 "DUPLEX_TLS_CA": "other.pem",
-                "DUPLEX_TLS_ALLOWED_PEERS": "a.example.com, b.example.com",
+                "DUPLEX_TLS_ALLOWED_PEERS": "a.example.com, b.example.com, coordinator.test, other.test",
                 "DUPLEX_REPLICATOR_PEER": "tls://peer.example.com:7000",
                 "DUPLEX_REPLICATOR_USERS_FILE": "env-users",
                 "DUPLEX_REPLICATOR_MAX_CONNS": "8",
@@ -314,7 +316,8 @@ import Testing
                     host: "127.0.0.1", port: 9000,
                     tls: DsyncTLSFiles(
                         certificateChain: fixture.path + "/other.pem", privateKey: fixture.path + "/other.key",
-                        trustedCA: fixture.path + "/other.pem", allowedPeers: ["a.example.com", "b.example.com"]),
+                        trustedCA: fixture.path + "/other.pem",
+                        allowedPeers: ["a.example.com", "b.example.com", "coordinator.test", "other.test"]),
                     mailRoot: try MailRootTemplate("/env/%n"), lockTimeout: .seconds(5), idleTimeout: .milliseconds(7500)),
                 stateDirectory: "/env/state",
                 replicator: ReplicatorConfiguration(

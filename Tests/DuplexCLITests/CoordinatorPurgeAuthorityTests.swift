@@ -29,7 +29,8 @@ import Testing
             #expect(none.configuration.coordinator?.purgeIdentities == [])
             #expect(try AgentCommand.purgeService(none.configuration.coordinator) == nil, "no identity, no purge served")
             let listed = try await fixture.load(
-                AgentConfigurationTests.minimalYAML + Self.section + "  purge_identities: [coordinator.example.com]\n")
+                AgentConfigurationTests.minimalYAML(setting: "tls.allowed_peers", to: "[hostb.example.com, coordinator.example.com]")
+                    + Self.section + "  purge_identities: [coordinator.example.com]\n")
             let coordinator = try #require(listed.configuration.coordinator)
             #expect(coordinator.purgeIdentities == ["coordinator.example.com"])
             let service = try #require(try AgentCommand.purgeService(coordinator))

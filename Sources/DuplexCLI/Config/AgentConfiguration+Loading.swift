@@ -107,6 +107,7 @@ extension AgentConfiguration {
         let stateDirectory = try values.path(Key.stateDirectory) ?? defaultStateDirectory
         let replicator = try replicatorConfiguration(values)
         let coordinator = try coordinatorConfiguration(values, hasReplicator: replicator != nil)
+        if let coordinator { try checkPurgeIdentities(coordinator.purgeIdentities, allowedPeers: tls.allowedPeers, values) }
         return (
             AgentConfiguration(dsync: dsync, stateDirectory: stateDirectory, replicator: replicator, coordinator: coordinator), warnings
         )
@@ -133,6 +134,23 @@ extension AgentConfiguration {
             throw values.invalid(key, "\(String(reflecting: peer)) is not a DNS name")
         }
         return peers
+    }
+
+    /// Refuses a purge identity that is not an allowed peer: a coordinator's purge order
+    /// comes over the dsync port, whose TLS handshake admits only `tls.allowed_peers`, so the
+    /// order could never arrive and `duplex user purge-old` would fail on this host.
+    ///
+    /// DNS names are compared without regard to case, as the handshake compares them.
+    ///
+    /// - Throws: ``ConfigurationError`` naming `coordinator.purge_identities`, the file (or the
+    ///   environment variable) and the name missing from `tls.allowed_peers`.
+    private static func checkPurgeIdentities(_ identities: [String], allowedPeers: [String], _ values: ConfigurationValues) throws {
+        let allowed = Set(allowedPeers.map { $0.lowercased() })
+        guard let stranger = identities.first(where: { !allowed.contains($0.lowercased()) }) else { return }
+        throw values.invalid(
+            Key.Coordinator.purgeIdentities,
+            "\(String(reflecting: stranger)) is not among \(Key.allowedPeers) (\(allowedPeers.joined(separator: ", "))): "
+                + "a coordinator's purge order comes over the dsync port, which accepts only those peers")
     }
 
     /// A timeout in seconds, or `nil` when `key` is set nowhere.
