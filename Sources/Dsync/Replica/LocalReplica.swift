@@ -129,43 +129,53 @@ public final class LocalReplica: Replica, Sendable {
     }
 
     public func read(reusing: [String: MailboxView]) async throws -> ReplicaView {
-        try mapErrors {
-            var view = ReplicaView()
-            var names: [String: MailboxName] = [:]
-            var uidNexts: [String: UInt32] = [:]
-            var listed: [String: [MessageInfo]] = [:]
-            let subscriptions = try store.subscriptions()
-            for name in try store.mailboxNames() {
-                let key = name.joined(separator: "/")
-                let mailbox: MailboxView
-                if let reused = reusing[key] {
-                    mailbox = reused
-                } else {
-                    let contents = try store.mailboxContents(of: name, subscriptions: subscriptions)
-                    let status = contents.status
-                    mailbox = MailboxView(
-                        guid: status.guid.hex, name: name.levels, uidValidity: status.uidValidity, uidNext: status.uidNext,
-                        messages: contents.messages.map { MessageState(uid: $0.uid, guid: $0.guid, flags: SyncFlags($0.flags)) },
-                        keywordCapacity: KeywordCapacity(
-                            stored: contents.keywords.names.compactMap { $0 }, freeLetters: contents.freeKeywordLetters))
-                    listed[mailbox.guid] = contents.messages
-                }
-                if let other = view.mailboxes[mailbox.guid] {
-                    throw DsyncError(.badData, "mailboxes \"\(other.displayName)\" and \"\(mailbox.displayName)\" in \(store.root) have the same GUID \(mailbox.guid)")
-                }
-                view.mailboxes[mailbox.guid] = mailbox
-                names[mailbox.guid] = name
-                uidNexts[mailbox.guid] = mailbox.uidNext
+        let (subscriptions, names) = try mapErrors { (try store.subscriptions(), try store.mailboxNames()) }
+        // The mailboxes not reused are read side by side (each read is independent: its own
+        // directories and files), so a sync after changes to several mailboxes waits for the
+        // slowest read rather than their sum.
+        let read = try await withThrowingTaskGroup(of: (String, MailboxView, [MessageInfo]).self) { group in
+            for name in names where reusing[name.joined(separator: "/")] == nil {
+                group.addTask { try self.mapErrors { try self.readMailbox(name, subscriptions: subscriptions) } }
             }
-            view.subscriptions = Set(subscriptions.map(\.levels))
-            known.withLock { known in
-                known.names = names
-                known.uidNextAtRead = uidNexts
-                known.listings = [:]
-                known.readListings = listed
-            }
-            return view
+            var read: [String: (view: MailboxView, listing: [MessageInfo])] = [:]
+            for try await (key, view, listing) in group { read[key] = (view, listing) }
+            return read
         }
+        var view = ReplicaView()
+        var byGUID: [String: MailboxName] = [:]
+        var uidNexts: [String: UInt32] = [:]
+        var listed: [String: [MessageInfo]] = [:]
+        for name in names {
+            let key = name.joined(separator: "/")
+            guard let mailbox = reusing[key] ?? read[key]?.view else { continue }
+            if let other = view.mailboxes[mailbox.guid] {
+                throw DsyncError(.badData, "mailboxes \"\(other.displayName)\" and \"\(mailbox.displayName)\" in \(store.root) have the same GUID \(mailbox.guid)")
+            }
+            view.mailboxes[mailbox.guid] = mailbox
+            byGUID[mailbox.guid] = name
+            uidNexts[mailbox.guid] = mailbox.uidNext
+            if let listing = read[key]?.listing { listed[mailbox.guid] = listing }
+        }
+        view.subscriptions = Set(subscriptions.map(\.levels))
+        known.withLock { known in
+            known.names = byGUID
+            known.uidNextAtRead = uidNexts
+            known.listings = [:]
+            known.readListings = listed
+        }
+        return view
+    }
+
+    /// Reads one mailbox whole: its view and the listing it came from.
+    private func readMailbox(_ name: MailboxName, subscriptions: [MailboxName]) throws -> (String, MailboxView, [MessageInfo]) {
+        let contents = try store.mailboxContents(of: name, subscriptions: subscriptions)
+        let status = contents.status
+        let mailbox = MailboxView(
+            guid: status.guid.hex, name: name.levels, uidValidity: status.uidValidity, uidNext: status.uidNext,
+            messages: contents.messages.map { MessageState(uid: $0.uid, guid: $0.guid, flags: SyncFlags($0.flags)) },
+            keywordCapacity: KeywordCapacity(
+                stored: contents.keywords.names.compactMap { $0 }, freeLetters: contents.freeKeywordLetters))
+        return (name.joined(separator: "/"), mailbox, contents.messages)
     }
 
     public func bodies(_ requests: [BodyRequest]) async throws -> any MessageBodyStream {

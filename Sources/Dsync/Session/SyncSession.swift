@@ -273,7 +273,11 @@ public struct SyncSession: Sendable {
         }
 
         clock.mark(.state, in: &report)
-        let stampA = try await a.stamp(), stampB = try await b.stamp()
+        // Both sides at once, here and for the reads below: each waits on its own disk or
+        // on the network.
+        async let stampingA = a.stamp()
+        async let stampingB = b.stamp()
+        let (stampA, stampB) = try await (stampingA, stampingB)
         clock.mark(.stamp, in: &report)
         if !options.rereadAll, let header, Self.unchanged(header.stampA, stampA), Self.unchanged(header.stampB, stampB) {
             report.fastPath = true
@@ -303,8 +307,11 @@ public struct SyncSession: Sendable {
             base?.subscriptions = []
         }
         let reused = options.rereadAll ? nil : base
-        let viewA = try await a.read(reusing: Self.reusable(base: reused, saved: header?.stampA, now: stampA, side: .a))
-        let viewB = try await b.read(reusing: Self.reusable(base: reused, saved: header?.stampB, now: stampB, side: .b))
+        let reusableA = Self.reusable(base: reused, saved: header?.stampA, now: stampA, side: .a)
+        let reusableB = Self.reusable(base: reused, saved: header?.stampB, now: stampB, side: .b)
+        async let readingA = a.read(reusing: reusableA)
+        async let readingB = b.read(reusing: reusableB)
+        let (viewA, viewB) = try await (readingA, readingB)
         // A sync from this host cut off while applying, from the state this one starts from:
         // the copies it made are common (see knownCommon).
         if let stateStore, let started = base, let pending = stateStore.loadPendingCopies(),
@@ -370,9 +377,14 @@ public struct SyncSession: Sendable {
 
         clock.mark(.apply, in: &report)
         // Verify: both sides must now hold exactly the planned view.
-        let afterA = try await a.stamp(), afterB = try await b.stamp()
-        let checkA = try await a.read(reusing: Self.untouched(view: viewA, before: stampA, after: afterA, final: plan.final))
-        let checkB = try await b.read(reusing: Self.untouched(view: viewB, before: stampB, after: afterB, final: plan.final))
+        async let stampingAfterA = a.stamp()
+        async let stampingAfterB = b.stamp()
+        let (afterA, afterB) = try await (stampingAfterA, stampingAfterB)
+        let untouchedA = Self.untouched(view: viewA, before: stampA, after: afterA, final: plan.final)
+        let untouchedB = Self.untouched(view: viewB, before: stampB, after: afterB, final: plan.final)
+        async let checkingA = a.read(reusing: untouchedA)
+        async let checkingB = b.read(reusing: untouchedB)
+        let (checkA, checkB) = try await (checkingA, checkingB)
         let matches = Self.same(checkA, plan.final) && Self.same(checkB, plan.final)
         report.changedDuringSync = !matches || report.appliedA.skipped > 0 || report.appliedB.skipped > 0
         clock.mark(.verify, in: &report)
