@@ -12,7 +12,7 @@ import Testing
         try await driver.withStore { store in
             let first = try await store.migrate()
             let second = try await store.migrate()
-            #expect(first == 4 && second == 4)
+            #expect(first == 5 && second == 5)
         }
     }
 

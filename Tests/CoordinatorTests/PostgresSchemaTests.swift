@@ -28,11 +28,11 @@ import Testing
             async let a = first.migrate()
             async let b = second.migrate()
             let versions = try await [a, b]
-            #expect(versions == [4, 4])
+            #expect(versions == [5, 5])
             let rows = try await client.query("SELECT count(*) FROM duplex_schema_version")
             var applied: Int64 = -1
             for try await count in rows.decode(Int64.self) { applied = count }
-            #expect(applied == 4)
+            #expect(applied == 5)
         }
     }
 

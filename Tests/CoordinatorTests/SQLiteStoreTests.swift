@@ -17,7 +17,7 @@ import Testing
         await first.close()
 
         let second = try await SQLiteCoordinatorStore(path: path)
-        #expect(try await second.migrate() == 4)
+        #expect(try await second.migrate() == 5)
         let again = try await second.assign(user: name("hank", .user), tenant: name("example", .tenant))
         #expect(!again.isNew && again.user == assigned.user)
         await second.close()

@@ -26,9 +26,13 @@ enum APIJSON {
     static func response(_ value: some Encodable, status: HTTPResponse.Status = .ok) -> Response {
         // The values are plain structs of strings, numbers and dates: encoding cannot fail.
         let data = (try? makeEncoder().encode(value)) ?? Data("{}".utf8)
-        return Response(
-            status: status, headers: [.contentType: "application/json"],
-            body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+        return response(json: data, status: status)
+    }
+
+    /// A response whose body is `json`, already written.
+    static func response(json: some Sequence<UInt8>, status: HTTPResponse.Status = .ok) -> Response {
+        Response(
+            status: status, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: json)))
     }
 }
 

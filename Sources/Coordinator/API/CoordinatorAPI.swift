@@ -24,6 +24,9 @@ public struct CoordinatorAPI: Sendable {
     /// Deletes old copies of moved users (`POST /v1/users/{user}/purge-old`); `nil` when this
     /// coordinator has no moves configuration (no certificate to reach agents with).
     let purger: MovePurger?
+    /// Routes and verified tokens held in memory (PostgreSQL only); `nil` reads the store on
+    /// every request.
+    let routes: RouteDirectory?
 
     /// The API over `store`.
     ///
@@ -32,9 +35,16 @@ public struct CoordinatorAPI: Sendable {
     ///     `progress` (null without it).
     ///   - purger: serves `purge-old`; without it the route answers 503.
     public init(store: any CoordinatorStore, moveProgress: MoveProgressBoard? = nil, purger: MovePurger? = nil) {
+        self.init(store: store, moveProgress: moveProgress, purger: purger, routes: nil)
+    }
+
+    /// The API over `store`, answering route lookups and token checks from `routes` where it
+    /// holds them.
+    init(store: any CoordinatorStore, moveProgress: MoveProgressBoard?, purger: MovePurger?, routes: RouteDirectory?) {
         self.store = store
         self.moveProgress = moveProgress
         self.purger = purger
+        self.routes = routes
     }
 
     /// The router with every route of the API and its middleware.
@@ -44,7 +54,7 @@ public struct CoordinatorAPI: Sendable {
         // the log sees the final status, errors become the API's shape, then the token.
         router.add(middleware: RequestLogMiddleware())
         router.add(middleware: ErrorResponseMiddleware())
-        router.add(middleware: AuthenticationMiddleware(store: store))
+        router.add(middleware: AuthenticationMiddleware(store: store, routes: routes))
         addHealthRoute(to: router)
         addTenantRoutes(to: router)
         addPairRoutes(to: router)
@@ -84,7 +94,7 @@ public struct CoordinatorAPI: Sendable {
             throw .badRequest("the path has no \(parameter)")
         }
         // Names never contain '%', so a '%' here is percent-encoding to undo.
-        let text = raw.contains("%") ? (raw.removingPercentEncoding ?? raw) : raw
+        let text = raw.utf8.contains(UInt8(ascii: "%")) ? (raw.removingPercentEncoding ?? raw) : raw
         do {
             return try CoordinatorName(text, kind: kind)
         } catch {

@@ -71,6 +71,9 @@ public struct CoordinatorName: Hashable, Sendable, Comparable, CustomStringConve
                     case 0..<0x21, 0x7F: true
                     case 0x80..<0xA0: true
                     case 0x2F, 0x5C, 0x25, 0x2A, 0x3F: true
+                    // The rest of ASCII is printable and in none of the categories below;
+                    // skipping their lookup matters, names are checked on every request.
+                    case 0x21..<0x7F: false
                     default: scalar.properties.generalCategory == .lineSeparator
                         || scalar.properties.generalCategory == .paragraphSeparator
                         || scalar.properties.generalCategory == .spaceSeparator

@@ -55,7 +55,7 @@ public struct ServiceEndpoint: Hashable, Sendable, CustomStringConvertible {
 
     /// The canonical text, `scheme://host:port`.
     public var description: String {
-        let shownHost = host.contains(":") ? "[\(host)]" : host
+        let shownHost = host.utf8.contains(UInt8(ascii: ":")) ? "[\(host)]" : host
         return "\(scheme.rawValue)://\(shownHost):\(port)"
     }
 

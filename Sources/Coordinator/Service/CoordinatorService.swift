@@ -49,6 +49,9 @@ public struct CoordinatorService: Service {
     let onListening: @Sendable (String) -> Void
     /// Runs moves while this coordinator leads them; `nil` runs none.
     let moves: MoveScheduler?
+    /// Routes and verified tokens in memory, kept current by the database's announcements;
+    /// only on PostgreSQL (an embedded store is read quickly enough).
+    let routes: RouteDirectory?
 
     /// A coordinator over `store` (nothing listens until ``run()``).
     ///
@@ -69,6 +72,11 @@ public struct CoordinatorService: Service {
         self.logger = logger
         self.now = now
         self.onListening = onListening
+        if let postgres = store as? PostgresCoordinatorStore {
+            routes = RouteDirectory(store: postgres, feed: postgres, logger: logger)
+        } else {
+            routes = nil
+        }
     }
 
     /// Serves until graceful shutdown or cancellation.
@@ -79,6 +87,7 @@ public struct CoordinatorService: Service {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await application.run() }
             group.addTask { await runHealthChecks() }
+            if let routes { group.addTask { await routes.run() } }
             if let moves { group.addTask { await moves.run() } }
             try await group.waitForAll()
         }
@@ -90,7 +99,9 @@ public struct CoordinatorService: Service {
         let onListening = onListening
         let logger = logger
         return Application(
-            router: CoordinatorAPI(store: store, moveProgress: moves?.executor.progress, purger: moves?.executor.purger).makeRouter(),
+            router: CoordinatorAPI(
+                store: store, moveProgress: moves?.executor.progress, purger: moves?.executor.purger, routes: routes
+            ).makeRouter(),
             server: HTTPServerBuilder { responder in
                 ReloadableTLSChannel(base: HTTP1Channel(responder: responder), tls: tls)
             },

@@ -23,7 +23,7 @@ import ServiceLifecycle
 ///   and an agent pulling "changes after v" never skips one.
 /// - Deadlocks and serialization failures rerun the transaction.
 public final class PostgresCoordinatorStore: SQLCoordinatorStore, Service, @unchecked Sendable {
-    private let client: PostgresClient
+    let client: PostgresClient
 
     /// A store on the database `configuration` names.
     ///
@@ -178,6 +178,21 @@ struct PostgresTransaction: SQLTransaction {
         default:
             throw CoordinatorStoreError(
                 .corrupt, operation: "read", message: "column \(cell.columnName) has an unexpected type \(cell.dataType)")
+        }
+    }
+}
+
+extension PostgresCoordinatorStore: StoreChangeFeed {
+    /// Listens on ``StoreChange/channel`` on one connection of the pool, held until the
+    /// connection ends or the task is cancelled.
+    func followChanges(listening: @Sendable () async -> Void, received: @Sendable (StoreChange) async -> Void) async throws {
+        try await client.withConnection { connection in
+            try await connection.listen(on: StoreChange.channel) { notifications in
+                await listening()
+                for try await notification in notifications {
+                    if let change = StoreChange(payload: notification.payload) { await received(change) }
+                }
+            }
         }
     }
 }

@@ -8,13 +8,17 @@ extension SchemaMigration {
         var falseValue: String
         /// Whether the database has `LATERAL` subqueries (SQLite has none).
         var hasLateral: Bool
+        /// Whether the database announces changes to other sessions (PostgreSQL's `NOTIFY`;
+        /// SQLite, used by one process, has no such thing).
+        var hasNotify: Bool
 
         static let postgres = Types(
             id: "bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY", timestamp: "timestamptz", boolean: "boolean",
-            falseValue: "false", hasLateral: true)
+            falseValue: "false", hasLateral: true,
+            hasNotify: true)
         static let sqlite = Types(
             id: "INTEGER PRIMARY KEY AUTOINCREMENT", timestamp: "integer", boolean: "integer", falseValue: "0",
-            hasLateral: false)
+            hasLateral: false, hasNotify: false)
     }
 
     /// The coordinator's migrations, in order, with the column types of one database.
@@ -213,8 +217,63 @@ extension SchemaMigration {
             SchemaMigration(version: 4, statements: [
                 "ALTER TABLE duplex_user_status ADD COLUMN full_sync_due \(bool) NOT NULL DEFAULT \(no)"
             ]),
+            // Every coordinator keeps routes and verified tokens in memory (RouteDirectory) and
+            // learns of the changes other coordinators and SQL make from these announcements
+            // (StoreChange reads their payloads). SQLite serves one process and keeps no such
+            // memory.
+            SchemaMigration(version: 5, statements: types.hasNotify ? Self.changeAnnouncements : []),
         ]
     }
+
+    /// The triggers of migration 5 (PostgreSQL): a `NOTIFY duplex_changes` at commit of every
+    /// change a route or a token depends on.
+    ///
+    /// A changed or deleted user announces `u:NAME` (one per row; a row's name never changes);
+    /// added users `+` (one per statement, so a bulk load costs one); a change of hosts, or of
+    /// a pair's or tenant's name, `f`; any change of tokens `t`. A pair's counters (changed by
+    /// every assign) announce nothing: routes do not show them.
+    static let changeAnnouncements = [
+        """
+        CREATE FUNCTION duplex_announce_user() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            PERFORM pg_notify('duplex_changes', 'u:' || OLD.name);
+            RETURN NULL;
+        END
+        $$
+        """,
+        """
+        CREATE FUNCTION duplex_announce() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            PERFORM pg_notify('duplex_changes', TG_ARGV[0]);
+            RETURN NULL;
+        END
+        $$
+        """,
+        """
+        CREATE TRIGGER duplex_users_changed AFTER UPDATE OR DELETE ON duplex_users
+        FOR EACH ROW EXECUTE FUNCTION duplex_announce_user()
+        """,
+        """
+        CREATE TRIGGER duplex_users_added AFTER INSERT ON duplex_users
+        FOR EACH STATEMENT EXECUTE FUNCTION duplex_announce('+')
+        """,
+        """
+        CREATE TRIGGER duplex_hosts_changed AFTER INSERT OR UPDATE OR DELETE ON duplex_hosts
+        FOR EACH STATEMENT EXECUTE FUNCTION duplex_announce('f')
+        """,
+        """
+        CREATE TRIGGER duplex_pairs_changed AFTER INSERT OR UPDATE OF name OR DELETE ON duplex_pairs
+        FOR EACH STATEMENT EXECUTE FUNCTION duplex_announce('f')
+        """,
+        """
+        CREATE TRIGGER duplex_tenants_changed AFTER INSERT OR UPDATE OF name OR DELETE ON duplex_tenants
+        FOR EACH STATEMENT EXECUTE FUNCTION duplex_announce('f')
+        """,
+        """
+        CREATE TRIGGER duplex_tokens_changed AFTER INSERT OR UPDATE OR DELETE ON duplex_tokens
+        FOR EACH STATEMENT EXECUTE FUNCTION duplex_announce('t')
+        """,
+    ]
 
     /// `duplex_user_route` of migration 2 (PostgreSQL): the columns and rows of migration 1's.
     static let routeViewPlannedQuickly = """
