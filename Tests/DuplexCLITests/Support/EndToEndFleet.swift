@@ -72,9 +72,10 @@ struct EndToEndFleet {
     }
 
     /// `duplex coordinator migrate`, an admin token, then `duplex coordinator` on a free
-    /// loopback port with its database on `socketDirectory`'s PostgreSQL.
-    private static func startCoordinator(
-        in directory: TemporaryDirectory, socketDirectory: String
+    /// loopback port with its database on `socketDirectory`'s PostgreSQL, and `sections`
+    /// (YAML) added to its configuration.
+    static func startCoordinator(
+        in directory: TemporaryDirectory, socketDirectory: String, sections: String = ""
     ) async throws -> (process: BackgroundCommand, url: String) {
         let config = directory.appending("coordinator.yaml")
         let yaml = """
@@ -88,6 +89,7 @@ struct EndToEndFleet {
             health:
               heartbeat_timeout: \(heartbeatTimeout)
               check_interval: 1
+            \(sections)
 
             """
         try Data(yaml.utf8).write(to: URL(fileURLWithPath: config))
