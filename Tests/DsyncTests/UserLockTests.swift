@@ -114,7 +114,15 @@ import Testing
             let warnings = log.lines.withLock { $0 }.filter { $0.hasPrefix("warning broke a stale sync lock") }
             #expect(warnings.count == 1)
             #expect(warnings.first?.contains("holder=pid \(holder.pid) on \(Self.host) since ") == true, "\(warnings)")
-            #expect(inode(lock) == nil, "the holder unlinks the file when it is done")
+            // The file stays (nothing freed), its record blanked: no holder is named, and the
+            // next sync takes the lock at once.
+            #expect(inode(lock) != nil && inode(lock) != orphan)
+            let left = try String(contentsOfFile: lock, encoding: .utf8)
+            #expect(UserLockHolder(parsing: left) == nil && left.allSatisfy { $0 == "\n" }, "\(left.debugDescription)")
+            #expect(!isTaken(lock))
+            let again = try await replica.withUserLock(timeout: .seconds(5)) { getpid() }
+            #expect(again == getpid())
+            #expect(log.lines.withLock { $0 }.filter { $0.hasPrefix("warning broke a stale sync lock") }.count == 1, "no lock broken the second time")
         }
     }
 

@@ -19,8 +19,11 @@ import Logging
 /// - Whoever takes the flock checks that the path still names the inode it locked (an
 ///   unlinked or replaced file locks nothing), else starts over; so does a waiter whose
 ///   file was unlinked under it.
-/// - The holder unlinks the file before it unlocks (as Dovecot's dsync does with its
-///   lock), so a record left in the file is one whose holder never released it.
+/// - The holder blanks its record before it unlocks, so a record left in the file is one
+///   whose holder never released it. The file itself stays: records are written in place
+///   at a fixed size, so a sync frees no disk blocks for its lock (on a disk with online
+///   discard, removing a file with data waits for the device, a few milliseconds).
+///   A file found to hold a longer record is cut to the record first.
 /// - The check-and-write of a new holder and the check-and-unlink of a breaker take a
 ///   short `flock` on the directory first, so a breaker never unlinks a file whose new
 ///   holder has written its record: between them, one sees the other's work.
@@ -34,6 +37,10 @@ struct UserLockFile {
     /// Opens the file, creating it (mode 0600, `O_CLOEXEC`), and sets its owner; throws a
     /// ``DsyncError`` naming the path.
     let openFile: () throws -> Int32
+
+    /// Bytes of a record as written: the holder's lines, then newlines (which the parser
+    /// skips) up to this size; a blank record is newlines only.
+    static let recordSize = 512
 
     /// How often a taken lock is looked at again.
     static let pollInterval = Duration.milliseconds(20)
@@ -71,9 +78,9 @@ struct UserLockFile {
         }
     }
 
-    /// Unlinks the file (when the path still names it) and unlocks.
+    /// Blanks the holder's record (when the path still names the file) and unlocks.
     func release(_ fd: Int32) {
-        if namesSameFile(fd) { unlink(path) }
+        if namesSameFile(fd) { write(record: [], to: fd) }
         close(fd)
     }
 
@@ -152,8 +159,18 @@ struct UserLockFile {
     /// Writes `holder` as the file's whole content. A failed write leaves a lock that
     /// works but cannot say who holds it: not worth failing the sync for.
     private func record(_ holder: UserLockHolder, in fd: Int32) {
-        let bytes = Array(holder.encoded.utf8)
-        guard ftruncate(fd, 0) == 0 else { return }
+        write(record: Array(holder.encoded.utf8), to: fd)
+    }
+
+    /// Writes `text` padded with newlines to ``recordSize`` over the start of the file, in
+    /// place (see the type's notes).
+    private func write(record text: [UInt8], to fd: Int32) {
+        var bytes = text
+        if bytes.count < Self.recordSize { bytes += repeatElement(UInt8(ascii: "\n"), count: Self.recordSize - bytes.count) }
+        var st = stat()
+        if fstat(fd, &st) == 0, st.st_size > bytes.count {
+            guard ftruncate(fd, off_t(bytes.count)) == 0 else { return }
+        }
         _ = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
     }
 }
