@@ -45,6 +45,7 @@ struct CoordinatorTokenCommand: AsyncParsableCommand {
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "create",
             abstract: "Create a token and print its secret (shown this once).",
             discussion: "Prints the secret alone on a line (with --json: {\"token\": …, \"secret\": …}).")
 
@@ -88,7 +89,7 @@ struct CoordinatorTokenCommand: AsyncParsableCommand {
     }
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List the tokens (revoked ones too), never their secrets.")
+        static let configuration = CommandConfiguration(commandName: "list", abstract: "List the tokens (revoked ones too), never their secrets.")
 
         @OptionGroup var options: CoordinatorConfigOptions
 
@@ -111,7 +112,7 @@ struct CoordinatorTokenCommand: AsyncParsableCommand {
     }
 
     struct Revoke: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Revoke a token: it stops working at once.")
+        static let configuration = CommandConfiguration(commandName: "revoke", abstract: "Revoke a token: it stops working at once.")
 
         @OptionGroup var options: CoordinatorConfigOptions
 
