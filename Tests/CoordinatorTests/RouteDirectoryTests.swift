@@ -83,6 +83,32 @@ struct RouteDirectoryTests {
         }
     }
 
+    @Test func listeningConnectionEnded_changesMissedMeanwhileAreLoadedWhenListeningAgain() async throws {
+        try await withTwoCoordinators { _, other, directory in
+            _ = try await other.assign(user: name("u1@example.com", .user), tenant: name("example", .tenant))
+            try await waitUntilHeldAsInTheView("u1@example.com", directory, other)
+            let before = try #require(directory.heldRoute(user: name("u1@example.com", .user)))
+            let listening = directory.state.withLock { $0.listening }
+
+            // The server ends the directory's listening session (as a restart or a network
+            // fault would), and the user moves while nothing may be listening.
+            let ended = try await other.client.query(
+                """
+                SELECT pg_terminate_backend(pid) AS ended FROM pg_stat_activity
+                WHERE datname = current_database() AND query ILIKE 'LISTEN%'
+                """)
+            var count = 0
+            for try await wasEnded in ended.decode(Bool.self) where wasEnded { count += 1 }
+            #expect(count == 1, "one listening session")
+            let move = try await other.createMove(user: before.userID, to: name(before.pair.value == "p1" ? "p2" : "p1", .pair))
+            _ = try await other.finishMove(move.id)
+
+            try await waitUntilHeldAsInTheView("u1@example.com", directory, other)
+            #expect(directory.heldRoute(user: name("u1@example.com", .user))?.epoch == before.epoch + 1)
+            #expect(directory.state.withLock { $0.listening } >= listening + 2, "the directory stopped and listened again")
+        }
+    }
+
     @Test func verifiedToken_isForgottenWhenAnotherCoordinatorRevokesIt() async throws {
         try await withTwoCoordinators { _, other, directory in
             try await waitUntil("the directory listens", guard: .seconds(120)) { directory.state.withLock { $0.isListening } }
