@@ -72,8 +72,10 @@ final class RouteDirectory: Sendable {
         /// When listening started, for the log line saying how long loading took.
         var startedAt = ContinuousClock.now
         var pendingUsers: Set<String> = []
+        /// Whether the loader runs a load (from ``nextWork()`` handing it out to the next call).
+        var isLoading = false
         /// Users announced changed since the running load started: its answer for them may
-        /// predate the change.
+        /// predate the change. Empty while no load runs.
         var changedDuringLoad: Set<String> = []
         var fleet: Fleet?
         var needsFleet = false
@@ -191,7 +193,7 @@ final class RouteDirectory: Sendable {
             guard state.isListening else { return false }
             switch change {
             case .userChanged(let name):
-                state.changedDuringLoad.insert(name)
+                if state.isLoading { state.changedDuringLoad.insert(name) }
                 guard state.users.removeValue(forKey: name) != nil else { return false }
                 guard state.pendingUsers.count < Self.maximumPendingUsers else { return false }
                 state.pendingUsers.insert(name)
@@ -218,24 +220,34 @@ final class RouteDirectory: Sendable {
     /// The next load to run, or `nil` when everything announced is loaded.
     func nextWork() -> Work? {
         state.withLock { state in
-            guard state.isListening else { return nil }
-            if state.needsFleet {
-                state.needsFleet = false
-                state.fleetChangedDuringLoad = false
-                return .fleet(listening: state.listening)
+            // The previous load, if any, is over: what changed during it no longer matters.
+            state.changedDuringLoad.removeAll()
+            state.isLoading = true
+            guard let work = Self.takeWork(&state) else {
+                state.isLoading = false
+                return nil
             }
-            // Pages first: they hold most users, and a user waiting alone may be in the next.
-            if state.needsUsers, state.users.count < Self.maximumUsers {
-                state.needsUsers = false
-                state.changedDuringLoad.removeAll()
-                return .users(after: state.highestUserID, listening: state.listening)
-            }
-            if let name = state.pendingUsers.popFirst() {
-                state.changedDuringLoad.removeAll()
-                return .user(name, listening: state.listening)
-            }
-            return nil
+            return work
         }
+    }
+
+    /// The next load there is, marked as taken.
+    private static func takeWork(_ state: inout State) -> Work? {
+        guard state.isListening else { return nil }
+        if state.needsFleet {
+            state.needsFleet = false
+            state.fleetChangedDuringLoad = false
+            return .fleet(listening: state.listening)
+        }
+        // Pages first: they hold most users, and a user waiting alone may be in the next.
+        if state.needsUsers, state.users.count < Self.maximumUsers {
+            state.needsUsers = false
+            return .users(after: state.highestUserID, listening: state.listening)
+        }
+        if let name = state.pendingUsers.popFirst() {
+            return .user(name, listening: state.listening)
+        }
+        return nil
     }
 
     /// Keeps the fleet a ``Work/fleet(listening:)`` load read, unless it changed meanwhile.
