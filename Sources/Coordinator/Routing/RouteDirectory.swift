@@ -17,7 +17,7 @@ import Synchronization
 /// - Users by name, by id only (``RouteEntry``): loaded in pages of ``pageSize`` at start and
 ///   after every announcement of added users, reloaded one by one when announced changed. A
 ///   load that a change to one of its users overtook is not kept for that user. At most
-///   ``maximumUsers`` are held (about 130 bytes each); a user not held is read from the
+///   ``maximumUsers`` are held (about 150 bytes each); a user not held is read from the
 ///   database and then loaded.
 /// - The fleet (pairs' names and hosts with health, tenants' names): reloaded whole when any
 ///   of it is announced changed, and not used until reloaded.
