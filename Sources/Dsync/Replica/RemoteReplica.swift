@@ -87,7 +87,42 @@ public final class RemoteReplica: Replica, Sendable {
     // MARK: Replica
 
     public func withUserLock<T: Sendable>(timeout: Duration, _ body: @Sendable () async throws -> T) async throws -> T {
-        try await withUserLock(timeout: { _ in timeout }, body)
+        try await withUserLock(timeout: { _, _ in timeout }, body)
+    }
+
+    /// What a connection needs that depends on nothing of the sync: the TLS context (the
+    /// certificate, key and CA files read and loaded) and this host's least certificate name.
+    private struct Prepared: Sendable {
+        let context: NIOSSLContext
+        let ownName: String?
+    }
+
+    /// The ``Prepared`` that ``prepareConnection()`` started, for the next lock to take.
+    private let prepared = Mutex<Task<Prepared, any Error>?>(nil)
+
+    /// Starts loading the TLS files and building the TLS context in the background, so the
+    /// next lock's connection does not wait for it while this host takes its own lock and
+    /// reads its state. Errors (a bad file) surface when the lock is asked for, as they would
+    /// without it; a lock asked for again (after a busy peer) loads the files afresh.
+    public func prepareConnection() {
+        prepared.withLock { task in
+            if task == nil { task = Task { [tls] in try Self.prepare(tls) } }
+        }
+    }
+
+    private static func prepare(_ tls: DsyncTLSFiles) throws -> Prepared {
+        _ = MultiThreadedEventLoopGroup.singleton  // its threads start now too
+        return Prepared(context: try DsyncTLS.makeContext(tls, server: false), ownName: leastName(ofChainIn: tls.certificateChain))
+    }
+
+    /// The prepared context when there is one (used once), else a fresh one.
+    private func takePrepared() async throws -> Prepared {
+        let task = prepared.withLock { task -> Task<Prepared, any Error>? in
+            defer { task = nil }
+            return task
+        }
+        if let task { return try await task.value }
+        return try Self.prepare(tls)
     }
 
     /// The second lock of a sync whose first is this host's: two hosts syncing one user at
@@ -98,8 +133,7 @@ public final class RemoteReplica: Replica, Sendable {
     /// other always yields: neither waits out its timeout for nothing. Hosts that cannot be
     /// ordered (one name for both, or none) both wait `brief`.
     public func withSecondUserLock<T: Sendable>(timeout: Duration, brief: Duration, _ body: @Sendable () async throws -> T) async throws -> T {
-        let own = Self.leastName(ofChainIn: tls.certificateChain)
-        return try await withUserLock(timeout: { peer in
+        try await withUserLock(timeout: { own, peer in
             guard let own, let peer, own != peer else { return brief }
             return own < peer ? timeout : brief
         }, body)
@@ -112,17 +146,17 @@ public final class RemoteReplica: Replica, Sendable {
     }
 
     /// Connects, checks the peer and takes the lock, waiting as long as `timeout` says for
-    /// the peer's least certificate name (nil when it has none).
-    private func withUserLock<T: Sendable>(timeout: @escaping @Sendable (String?) -> Duration, _ body: @Sendable () async throws -> T) async throws -> T {
-        let context = try DsyncTLS.makeContext(tls, server: false)
-        let (channel, handshakeDone) = try await connect(context)
+    /// this host's and the peer's least certificate names (nil when one has none).
+    private func withUserLock<T: Sendable>(timeout: @escaping @Sendable (String?, String?) -> Duration, _ body: @Sendable () async throws -> T) async throws -> T {
+        let prepared = try await takePrepared()
+        let (channel, handshakeDone) = try await connect(prepared.context)
         return try await channel.executeThenClose { inbound, outbound in
             let connection = DsyncConnection(inbound: inbound.makeAsyncIterator(), outbound: outbound, peer: description)
             return try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { await DsyncPipeline.keepalive(connection, every: DsyncPipeline.keepaliveInterval(readTimeout: self.readTimeout)) }
                 defer { group.cancelAll() }
                 let peerName = try await self.handshake(connection, channel: channel.channel, tlsDone: handshakeDone)
-                let timeout = timeout(peerName)
+                let timeout = timeout(prepared.ownName, peerName)
                 // What every sync asks first goes with the lock request: one round trip. The
                 // answers belong to this connection only, whether the lock is taken or not (a
                 // sync tries the lock again on a new connection when it was busy).

@@ -22,6 +22,11 @@ public protocol Replica: Sendable {
     /// - Throws: ``DsyncError`` `lockTimeout` when it is not free in time.
     func withSecondUserLock<T: Sendable>(timeout: Duration, brief: Duration, _ body: @Sendable () async throws -> T) async throws -> T
 
+    /// Starts, in the background, whatever this replica's lock will need that depends on
+    /// nothing of the sync (a peer's TLS context), so taking it later waits less. Errors
+    /// surface at the lock. Most replicas need nothing: the default does nothing.
+    func prepareConnection()
+
     /// Whether the replica has a mail root at all.
     func exists() async throws -> Bool
 
@@ -78,6 +83,8 @@ public struct ApplyReport: Sendable, Codable, Equatable {
 }
 
 extension Replica {
+    public func prepareConnection() {}
+
     /// Replicas that cannot create a mail root (wrappers, sources of pushed bodies) say so.
     public func create() async throws {
         throw DsyncError(.usage, "\(description): cannot create a mail root here")

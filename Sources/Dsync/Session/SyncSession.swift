@@ -181,11 +181,16 @@ public struct SyncSession: Sendable {
         let a = self.a, b = self.b
         var report: SyncReport
         var tries = 0
+        // B's connection is prepared while A's lock is taken.
+        b.prepareConnection()
         while true {
             tries += 1
             let entered = Flag()
             do {
                 report = try await a.withUserLock(timeout: max(.zero, deadline - .now)) {
+                    // This host's saved state is read while B's lock is asked for: A's lock
+                    // already keeps this host's other syncs of the user from writing it.
+                    let ownState = Task { self.loadOwnHeader() }
                     // Both hosts may start a sync of the user at once, each holding its own
                     // side's lock and asking for the other's. Unless B's replica knows that
                     // this host is the one that waits (see RemoteReplica), B's lock is tried
@@ -196,7 +201,7 @@ public struct SyncSession: Sendable {
                     let attempt = min(remaining, Self.secondLockAttempt())
                     return try await b.withSecondUserLock(timeout: remaining, brief: attempt) {
                         entered.set()
-                        return try await self.locked(lockedAfter: ContinuousClock.now - started)
+                        return try await self.locked(lockedAfter: ContinuousClock.now - started, ownHeader: await ownState.value)
                     }
                 }
                 break
@@ -226,24 +231,33 @@ public struct SyncSession: Sendable {
         DsyncError(code, message, user: options.user)
     }
 
-    private func locked(lockedAfter: Duration) async throws -> SyncReport {
+    /// The state store of this sync's two sides, when states are kept.
+    private var stateStore: SyncStateStore? {
+        options.stateDirectory.map { SyncStateStore(directory: $0, user: options.user, sideA: a.description, sideB: b.description) }
+    }
+
+    /// This host's saved state's header; nil without one, for a full sync, or when it cannot
+    /// be read (warned about: the sync is then a full one).
+    private func loadOwnHeader() -> SyncState.Header? {
+        guard !options.full, let stateStore else { return nil }
+        do {
+            return try stateStore.loadHeader()
+        } catch let error as DsyncError {
+            FileHandle.standardError.write(Data("duplex: warning: \(error.description); doing a full sync\n".utf8))
+        } catch {
+            FileHandle.standardError.write(Data("duplex: warning: \(error); doing a full sync\n".utf8))
+        }
+        return nil
+    }
+
+    private func locked(lockedAfter: Duration, ownHeader: SyncState.Header?) async throws -> SyncReport {
         var report = SyncReport(user: options.user)
         report.dryRun = options.dryRun
         report.phases = [SyncPhaseTime(phase: .lock, seconds: lockedAfter.inSeconds)]
         var clock = PhaseClock()
-        let stateStore = options.stateDirectory.map {
-            SyncStateStore(directory: $0, user: options.user, sideA: a.description, sideB: b.description)
-        }
-        var header: SyncState.Header?
-        if !options.full, let stateStore {
-            do {
-                header = try stateStore.loadHeader()
-            } catch let error as DsyncError {
-                FileHandle.standardError.write(Data("duplex: warning: \(error.description); doing a full sync\n".utf8))
-            }
-        }
+        let stateStore = self.stateStore
         // This store's own header: its messages file is the one to replace when saving.
-        let ownHeader = header
+        var header = ownHeader
         // Whether B's host saved a later state than this host's (`header` is then its, from
         // this side); its view is fetched only when the stamps say something changed.
         var fromPeer = false
