@@ -120,7 +120,7 @@ public struct SyncStateStore: Sendable {
         let stamp = String(UInt64(Date().timeIntervalSince1970 * 1_000_000), radix: 16)
         let messagesFile = "\(key).\(stamp).messages"
         let encoder = JSONEncoder()
-        encoder.dateEncodingStrategy = .iso8601
+        encoder.dateEncodingStrategy = .stateTimestamp
         try writeAtomically(directory + "/" + messagesFile, Data(view.binaryEncoded()))
         let header = SyncState.Header(
             version: SyncState.currentVersion, user: user, sideA: sideA, sideB: sideB, savedAt: Date(),
@@ -189,7 +189,7 @@ public struct SyncStateStore: Sendable {
 extension JSONDecoder {
     static var state: JSONDecoder {
         let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .iso8601
+        decoder.dateDecodingStrategy = .stateTimestamp
         return decoder
     }
 }
