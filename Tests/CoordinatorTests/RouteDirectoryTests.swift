@@ -178,6 +178,18 @@ struct RouteDirectoryTests {
         }
     }
 
+    @Test func directory_onlyForAPostgreSQLPoolOfTwoConnectionsOrMore() async throws {
+        for (connections, expected) in [(1, false), (2, true), (20, true)] {
+            var configuration = PostgresClient.Configuration(unixSocketPath: "/nonexistent/.s.PGSQL.5432", username: "duplex", password: nil, database: "duplex")
+            configuration.options.maximumConnections = connections
+            let store = PostgresCoordinatorStore(configuration: configuration)
+            #expect((RouteDirectory.make(for: store, logger: quietLogger) != nil) == expected, "a pool of \(connections)")
+        }
+        let sqlite = try await SQLiteCoordinatorStore(path: nil)
+        #expect(RouteDirectory.make(for: sqlite, logger: quietLogger) == nil)
+        await sqlite.close()
+    }
+
     @Test(arguments: [
         ("u:alice@example.com", StoreChange.userChanged("alice@example.com")), ("+", .usersAdded), ("f", .fleetChanged),
         ("t", .tokensChanged),

@@ -1,6 +1,15 @@
+import Logging
 import ServiceLifecycle
 
 extension RouteDirectory {
+    /// A directory for `store`, or `nil` when it cannot have one: an embedded store (one
+    /// process, read quickly enough), or a PostgreSQL pool of one connection, which listening
+    /// would hold for good.
+    static func make(for store: any CoordinatorStore, logger: Logger) -> RouteDirectory? {
+        guard let postgres = store as? PostgresCoordinatorStore, postgres.maximumConnections >= 2 else { return nil }
+        return RouteDirectory(store: postgres, feed: postgres, logger: logger)
+    }
+
     /// How long to wait before listening again after the connection ended, and before running
     /// a load again after it failed.
     static let retryDelay = Duration.seconds(1)

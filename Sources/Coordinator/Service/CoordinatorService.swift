@@ -72,11 +72,7 @@ public struct CoordinatorService: Service {
         self.logger = logger
         self.now = now
         self.onListening = onListening
-        if let postgres = store as? PostgresCoordinatorStore {
-            routes = RouteDirectory(store: postgres, feed: postgres, logger: logger)
-        } else {
-            routes = nil
-        }
+        routes = RouteDirectory.make(for: store, logger: logger)
     }
 
     /// Serves until graceful shutdown or cancellation.

@@ -24,6 +24,8 @@ import ServiceLifecycle
 /// - Deadlocks and serialization failures rerun the transaction.
 public final class PostgresCoordinatorStore: SQLCoordinatorStore, Service, @unchecked Sendable {
     let client: PostgresClient
+    /// The pool's most connections at once.
+    let maximumConnections: Int
 
     /// A store on the database `configuration` names.
     ///
@@ -38,6 +40,7 @@ public final class PostgresCoordinatorStore: SQLCoordinatorStore, Service, @unch
     ) {
         let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         self.client = client
+        maximumConnections = configuration.options.maximumConnections
         super.init(driver: PostgresDriver(client: client, logger: logger), now: now)
     }
 
