@@ -13,7 +13,7 @@ enum StateTimestamp {
         let seconds = Int64(date.timeIntervalSince1970.rounded(.down))
         let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
         let secondOfDay = seconds - days * 86_400
-        let (year, month, day) = civilDate(daysSince1970: days)
+        let (year, month, day) = CivilCalendar.civilDate(daysSince1970: days)
         func two(_ value: Int64) -> String { value < 10 ? "0\(value)" : "\(value)" }
         let yearText = year >= 0 && year < 10_000 ? String(repeating: "0", count: 4 - "\(year)".count) + "\(year)" : "\(year)"
         return "\(yearText)-\(two(month))-\(two(day))T\(two(secondOfDay / 3600)):\(two(secondOfDay / 60 % 60)):\(two(secondOfDay % 60))Z"
@@ -38,14 +38,19 @@ enum StateTimestamp {
               let hour = number(11..<13), let minute = number(14..<16), let second = number(17..<19),
               (1...12).contains(month), (1...31).contains(day), hour < 24, minute < 60, second < 61
         else { return nil }
-        let days = daysSince1970(year: year, month: month, day: day)
+        let days = CivilCalendar.daysSince1970(year: year, month: month, day: day)
         // The day must exist (no 31 April): it round-trips.
-        guard civilDate(daysSince1970: days) == (year, month, day) else { return nil }
+        guard CivilCalendar.civilDate(daysSince1970: days) == (year, month, day) else { return nil }
         return Date(timeIntervalSince1970: TimeInterval(days * 86_400 + hour * 3600 + minute * 60 + second))
     }
+}
 
+/// Dates of the proleptic Gregorian calendar as days since 1970-01-01 and back, in integer
+/// arithmetic (the well-known era-based conversion: years counted from March, so that the
+/// leap day ends the year), for formatting times without a calendar object.
+package enum CivilCalendar {
     /// Days from 1970-01-01 to a date of the proleptic Gregorian calendar.
-    static func daysSince1970(year: Int64, month: Int64, day: Int64) -> Int64 {
+    package static func daysSince1970(year: Int64, month: Int64, day: Int64) -> Int64 {
         // Years counted from March, so that the leap day ends the year.
         let y = month <= 2 ? year - 1 : year
         let era = (y >= 0 ? y : y - 399) / 400
@@ -56,7 +61,7 @@ enum StateTimestamp {
     }
 
     /// The date (year, month 1–12, day 1–31) `days` after 1970-01-01.
-    static func civilDate(daysSince1970 days: Int64) -> (Int64, Int64, Int64) {
+    package static func civilDate(daysSince1970 days: Int64) -> (Int64, Int64, Int64) {
         let shifted = days + 719_468
         let era = (shifted >= 0 ? shifted : shifted - 146_096) / 146_097
         let dayOfEra = shifted - era * 146_097
