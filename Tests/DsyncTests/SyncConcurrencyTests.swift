@@ -137,43 +137,34 @@ import Glibc
         // File systems stamp directories with a coarse clock (a few ms on many kernels): two
         // changes in one tick leave one modification time. Simulated here by restoring the
         // times after the second change.
-        // The simulation is only faithful when the second change comes within a fraction of
-        // a second of the first (a change a second later gets a later time, and the store
-        // trusts times that old): on a machine too loaded for that, the case is run again.
-        var faithful = false
-        for _ in 0..<5 where !faithful {
-            let f = try SyncFixture()
-            for guid in ["m-1", "m-2", "m-3"] { try f.save(f.a, guid: guid, flags: "$Mark") }
-            try await f.sync()
-            try await Task.sleep(for: .milliseconds(250))
-            try await f.sync()
+        let f = try SyncFixture()
+        for guid in ["m-1", "m-2", "m-3"] { try f.save(f.a, guid: guid, flags: "$Mark") }
+        try await f.sync()
+        try await Task.sleep(for: .milliseconds(250))
+        try await f.sync()
 
-            let inbox = f.b.root
-            let firstChange = Mutex<ContinuousClock.Instant?>(nil), secondChange = Mutex<ContinuousClock.Instant?>(nil)
-            // The change before the sync is made right before B's stamp is taken.
-            let result = try await syncChangedAfterRead(f, side: .b, applyDelay: .milliseconds(150), beforeStamp: {
-                try f.setFlags(f.b, uid: 1, .add, "\\Seen")
-                firstChange.withLock { $0 = .now }
-            }) {
-                let cur = try Self.modificationTime(inbox + "/cur"), new = try Self.modificationTime(inbox + "/new")
-                try f.setFlags(f.b, uid: 2, .add, "\\Flagged")  // the change in the same tick
-                try Self.setModificationTime(inbox + "/cur", cur)
-                try Self.setModificationTime(inbox + "/new", new)
-                secondChange.withLock { $0 = .now }
-            }
-            guard let first = firstChange.withLock({ $0 }), let second = secondChange.withLock({ $0 }), second - first < .milliseconds(500) else {
-                continue
-            }
-            faithful = true
-            if case .success(let report) = result {
-                #expect(report.changedDuringSync, "the flag change right after the read was taken as synced")
-            }
-            try await Task.sleep(for: .milliseconds(250))
-            try await f.sync()
-            try await f.sync()
-            try await f.expectConverged(["INBOX": [1: m("m-1", "\\Seen $Mark"), 2: m("m-2", "\\Flagged $Mark"), 3: m("m-3", "$Mark")]])
+        let inbox = f.b.root
+        // The change before the sync is made right before B's stamp is taken.
+        let result = try await syncChangedAfterRead(f, side: .b, applyDelay: .milliseconds(150), beforeStamp: {
+            try f.setFlags(f.b, uid: 1, .add, "\\Seen")
+        }) {
+            let cur = try Self.modificationTime(inbox + "/cur"), new = try Self.modificationTime(inbox + "/new")
+            try f.setFlags(f.b, uid: 2, .add, "\\Flagged")  // the change in the same tick
+            try Self.setModificationTime(inbox + "/cur", cur)
+            try Self.setModificationTime(inbox + "/new", new)
+            // A read in the tick of a change keeps no listing cache (the store caches only
+            // directories unchanged for a second); on a loaded machine the read may come
+            // later and keep one, which the restored times would then wrongly vouch for.
+            // Removed, so the simulation holds however long the sync took to get here.
+            _ = unlink(inbox + "/duplex-scan.cache")
         }
-        #expect(faithful, "in five tries the second change never came within 500 ms of the first")
+        if case .success(let report) = result {
+            #expect(report.changedDuringSync, "the flag change right after the read was taken as synced")
+        }
+        try await Task.sleep(for: .milliseconds(250))
+        try await f.sync()
+        try await f.sync()
+        try await f.expectConverged(["INBOX": [1: m("m-1", "\\Seen $Mark"), 2: m("m-2", "\\Flagged $Mark"), 3: m("m-3", "$Mark")]])
     }
 
     @Test func mailDeliveredAndExpungedDuringTheSync_doesNotStopLaterMailFromArriving() async throws {
