@@ -1,4 +1,5 @@
 @testable import Dsync
+import Synchronization
 import Testing
 
 /// The agents (``DsyncServer``s on a free loopback port) that one test starts, all stopped
@@ -15,7 +16,8 @@ struct TLSAgents: Sendable {
     /// One agent to start: its configuration, and where its port goes once it listens.
     private struct Request: Sendable {
         let configuration: DsyncServerConfiguration
-        let listening: AsyncStream<Int>.Continuation
+        /// The port once it listens, or the error that kept it from listening.
+        let listening: AsyncStream<Result<Int, any Error>>.Continuation
     }
 
     private let requests: AsyncStream<Request>.Continuation
@@ -51,34 +53,39 @@ struct TLSAgents: Sendable {
     ///
     /// - Returns: the port it listens on.
     /// - Throws: when the test has no agent scope (add the ``TLSAgentsTrait``), or the agent
-    ///   could not listen.
+    ///   could not listen (its own error, such as the port being taken).
     static func start(_ configuration: DsyncServerConfiguration, port: Int = 0) async throws -> Int {
         guard let agents = current else {
             throw DsyncError(
                 .usage, "a sync over TLS needs the .tlsAgents trait on its test or suite (it stops the agents when the test ends)")
         }
-        let (ports, listening) = AsyncStream<Int>.makeStream()
+        let (ports, listening) = AsyncStream<Result<Int, any Error>>.makeStream()
         var configuration = configuration
         configuration.port = port
         guard case .enqueued = agents.requests.yield(Request(configuration: configuration, listening: listening)) else {
             throw DsyncError(.usage, "the test's agent scope has ended")
         }
-        for await port in ports { return port }
-        throw DsyncError(.io, "the test agent did not start")
+        for await port in ports { return try port.get() }
+        throw DsyncError(.io, "the test agent on port \(port) stopped before it listened")
     }
 
     private static func serve(_ request: Request) async throws {
         defer { request.listening.finish() }
         var configuration = request.configuration
         configuration.host = "127.0.0.1"
-        let server = try DsyncServer(configuration: configuration, logger: quietLogger)
+        let listened = Mutex(false)
         do {
+            let server = try DsyncServer(configuration: configuration, logger: quietLogger)
             try await server.run { address in
-                if let port = address.port, port > 0 { request.listening.yield(port) }
+                listened.withLock { $0 = true }
+                if let port = address.port, port > 0 { request.listening.yield(.success(port)) }
                 request.listening.finish()
             }
         } catch where Task.isCancelled {
             // Stopped at the end of the test: how the listener closed does not matter.
+        } catch where !listened.withLock({ $0 }) {
+            // It never listened: the test that asked for it throws this error, with its words.
+            request.listening.yield(.failure(error))
         }
     }
 }
