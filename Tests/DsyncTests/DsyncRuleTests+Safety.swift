@@ -97,10 +97,11 @@ extension DsyncRuleTests {
         #expect(firstHeader.sideA == f.a.root && firstHeader.sideB == f.descriptionB)
         #expect(firstHeader.mailboxes == 1 && firstHeader.messages == 1)
 
-        let raw = try #require(FileManager.default.contents(atPath: f.stateStore.headerPath))
-        let json = try #require(try JSONSerialization.jsonObject(with: raw) as? [String: Any])
-        #expect(json["version"] as? Int == 1)
-        #expect(Set(json.keys).isSuperset(of: ["version", "user", "sideA", "sideB", "stampA", "stampB", "messagesFile"]))
+        let raw = [UInt8](try #require(FileManager.default.contents(atPath: f.stateStore.headerPath)))
+        #expect(raw.starts(with: Array("DXSH".utf8)), "the header is written in its binary form")
+        let decoded = try SyncState.Header(binary: raw, path: f.stateStore.headerPath)
+        #expect(decoded.version == 1 && decoded.user == f.user && decoded.messagesFile == firstHeader.messagesFile)
+        #expect(decoded.stampA == firstHeader.stampA && decoded.stampB == firstHeader.stampB && decoded.generation == 1)
 
         try f.save(f.b, guid: "m-2")
         try await f.sync()
@@ -142,9 +143,9 @@ extension DsyncRuleTests {
             case "garbage header":
                 try Data("{\"version\": 1, \"user\": ".utf8).write(to: URL(fileURLWithPath: f.stateStore.headerPath))
             case "newer version":
-                let text = try String(contentsOfFile: f.stateStore.headerPath, encoding: .utf8)
-                try text.replacingOccurrences(of: "\"version\" : 1", with: "\"version\" : 99")
-                    .write(toFile: f.stateStore.headerPath, atomically: true, encoding: .utf8)
+                var newer = header
+                newer.version = 99
+                try Data(newer.binaryEncoded()).write(to: URL(fileURLWithPath: f.stateStore.headerPath))
             case "truncated messages":
                 let data = try #require(FileManager.default.contents(atPath: messagesPath))
                 try data.prefix(data.count / 2).write(to: URL(fileURLWithPath: messagesPath))

@@ -6,8 +6,9 @@ import MailStore
 /// and the stamps of both sides at that moment.
 ///
 /// Stored in the state directory as two files, both replaced atomically (temporary file,
-/// fsync, rename): `<key>.state` (JSON: version, user, sides, stamps, and the name of the
-/// messages file) and `<key>.<generation>.messages` (the common view with every message,
+/// fsync, rename): `<key>.state` (the header: version, user, sides, stamps, and the name of
+/// the messages file, in the binary form of ``SyncState/Header/binaryEncoded()``; a header
+/// in JSON, as earlier versions wrote it, is still read) and `<key>.<generation>.messages` (the common view with every message,
 /// in the binary form of ``ReplicaView/binaryEncoded()``). A sync with nothing changed
 /// reads only the first.
 public struct SyncState: Sendable {
@@ -70,7 +71,8 @@ public struct SyncStateStore: Sendable {
             return allowed ? Character(scalar) : "_"
         }.prefix(64))
         let digest = SHA256.hash(data: Array("\(user)\u{0}\(sideA)\u{0}\(sideB)".utf8))
-        return safe + "-" + digest.prefix(8).map { String(format: "%02x", $0) }.joined()
+        let hex = Array("0123456789abcdef".utf8)
+        return safe + "-" + String(decoding: digest.prefix(8).flatMap { [hex[Int($0 >> 4)], hex[Int($0 & 0xf)]] }, as: UTF8.self)
     }
 
     var headerPath: String { directory + "/" + key + ".state" }
@@ -81,7 +83,9 @@ public struct SyncStateStore: Sendable {
     public func loadHeader() throws -> SyncState.Header? {
         guard let data = FileManager.default.contents(atPath: headerPath) else { return nil }
         do {
-            let header = try JSONDecoder.state.decode(SyncState.Header.self, from: data)
+            let bytes = [UInt8](data)
+            let header = try SyncState.Header.isBinary(bytes)
+                ? SyncState.Header(binary: bytes, path: headerPath) : JSONDecoder.state.decode(SyncState.Header.self, from: data)
             guard header.version <= SyncState.currentVersion else {
                 throw DsyncError(.badData, "\(headerPath): state version \(header.version) is newer than this Duplex (\(SyncState.currentVersion))")
             }
@@ -119,15 +123,12 @@ public struct SyncStateStore: Sendable {
         }
         let stamp = String(UInt64(Date().timeIntervalSince1970 * 1_000_000), radix: 16)
         let messagesFile = "\(key).\(stamp).messages"
-        let encoder = JSONEncoder()
-        encoder.dateEncodingStrategy = .stateTimestamp
         try writeAtomically(directory + "/" + messagesFile, Data(view.binaryEncoded()))
         let header = SyncState.Header(
             version: SyncState.currentVersion, user: user, sideA: sideA, sideB: sideB, savedAt: Date(),
             stampA: stampA, stampB: stampB, messagesFile: messagesFile,
             mailboxes: view.mailboxes.count, messages: view.messageCount, generation: generation)
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try writeAtomically(headerPath, try encoder.encode(header))
+        try writeAtomically(headerPath, Data(header.binaryEncoded()))
         if let previous, previous.messagesFile != messagesFile {
             try? FileManager.default.removeItem(atPath: directory + "/" + previous.messagesFile)
         }

@@ -5,6 +5,14 @@ public struct FileStamp: Codable, Hashable, Sendable {
     public var seconds: Int64
     public var nanoseconds: Int64
 
+    /// A stamp from its parts (as a saved sync state keeps them).
+    public init(inode: UInt64, size: Int64, seconds: Int64, nanoseconds: Int64) {
+        self.inode = inode
+        self.size = size
+        self.seconds = seconds
+        self.nanoseconds = nanoseconds
+    }
+
     init(_ status: POSIX.FileStatus, includeSize: Bool) {
         inode = status.inode
         size = includeSize ? status.size : 0
@@ -30,6 +38,13 @@ public struct MailboxStamp: Codable, Hashable, Sendable {
     public var uidlist: FileStamp?
     public var keywords: FileStamp?
 
+    public init(cur: FileStamp, new: FileStamp, uidlist: FileStamp?, keywords: FileStamp?) {
+        self.cur = cur
+        self.new = new
+        self.uidlist = uidlist
+        self.keywords = keywords
+    }
+
     /// Whether any part is ambiguous at `time` (see ``FileStamp/isAmbiguous(at:margin:)``).
     public func isAmbiguous(at time: (seconds: Int64, nanoseconds: Int64)) -> Bool {
         [cur, new, uidlist, keywords].contains { $0?.isAmbiguous(at: time) ?? false }
@@ -45,6 +60,13 @@ public struct StoreStamp: Codable, Hashable, Sendable {
     /// When the stamps were taken, Unix seconds and nanoseconds.
     public var takenSeconds: Int64
     public var takenNanoseconds: Int64
+
+    public init(mailboxes: [String: MailboxStamp], subscriptions: FileStamp?, takenSeconds: Int64, takenNanoseconds: Int64) {
+        self.mailboxes = mailboxes
+        self.subscriptions = subscriptions
+        self.takenSeconds = takenSeconds
+        self.takenNanoseconds = takenNanoseconds
+    }
 
     /// Names whose stamp could hide a change made right after it was taken.
     public var ambiguousMailboxes: Set<String> {
