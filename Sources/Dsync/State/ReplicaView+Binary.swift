@@ -67,12 +67,7 @@ extension ReplicaView {
     ///   checksum or a truncated file.
     init(binary bytes: [UInt8], path: String) throws {
         func fail(_ why: String) -> DsyncError { DsyncError(.badData, "\(path): corrupt state: \(why)") }
-        guard bytes.count >= 16 else { throw fail("too short") }
-        var trailer = BinaryReader(bytes: bytes, offset: bytes.count - 8)
-        guard let checksum = trailer.u64(), checksum == fnv1a(bytes[0..<(bytes.count - 8)]) else { throw fail("checksum mismatch") }
-        var reader = BinaryReader(bytes: bytes, offset: 0, end: bytes.count - 8)
-        guard reader.take(4) == Self.binaryMagic[...] else { throw fail("not a Duplex state") }
-        guard let version = reader.u32(), version <= Self.binaryVersion else { throw fail("unsupported version") }
+        var (reader, version) = try BinaryReader.checked(bytes, path: path, magic: Self.binaryMagic, what: "state", newest: Self.binaryVersion)
         self.init()
         guard let subscriptionCount = reader.u32() else { throw fail("truncated") }
         for _ in 0..<subscriptionCount {
@@ -157,6 +152,23 @@ struct BinaryWriter {
 }
 
 struct BinaryReader {
+    /// A reader of `bytes` between a magic and version (or layout) number at the start and
+    /// an FNV-1a 64 checksum of everything before it at the end.
+    ///
+    /// - Returns: the reader, after the version; the version.
+    /// - Throws: ``DsyncError`` `badData` naming `path`: too short, checksum mismatch, not
+    ///   `magic`, or a version above `newest`.
+    static func checked(_ bytes: [UInt8], path: String, magic: [UInt8], what: String, newest: UInt32) throws -> (BinaryReader, UInt32) {
+        func fail(_ why: String) -> DsyncError { DsyncError(.badData, "\(path): corrupt state: \(why)") }
+        guard bytes.count >= 16 else { throw fail("too short") }
+        var trailer = BinaryReader(bytes: bytes, offset: bytes.count - 8)
+        guard let checksum = trailer.u64(), checksum == fnv1a(bytes[0..<(bytes.count - 8)]) else { throw fail("checksum mismatch") }
+        var reader = BinaryReader(bytes: bytes, offset: 0, end: bytes.count - 8)
+        guard reader.take(magic.count) == magic[...] else { throw fail("not a Duplex \(what)") }
+        guard let version = reader.u32(), version <= newest else { throw fail("unsupported \(what) layout") }
+        return (reader, version)
+    }
+
     let bytes: [UInt8]
     var offset: Int
     var end: Int

@@ -51,12 +51,7 @@ extension SyncState.Header {
     ///   bad checksum, a truncated file or trailing bytes.
     init(binary bytes: [UInt8], path: String) throws {
         func fail(_ why: String) -> DsyncError { DsyncError(.badData, "\(path): corrupt state: \(why)") }
-        guard bytes.count >= 16 else { throw fail("too short") }
-        var trailer = BinaryReader(bytes: bytes, offset: bytes.count - 8)
-        guard let checksum = trailer.u64(), checksum == fnv1a(bytes[0..<(bytes.count - 8)]) else { throw fail("checksum mismatch") }
-        var reader = BinaryReader(bytes: bytes, offset: 0, end: bytes.count - 8)
-        guard reader.take(4) == Self.binaryMagic[...] else { throw fail("not a Duplex state header") }
-        guard let layout = reader.u32(), layout <= Self.binaryLayout else { throw fail("unsupported header layout") }
+        var (reader, _) = try BinaryReader.checked(bytes, path: path, magic: Self.binaryMagic, what: "state header", newest: Self.binaryLayout)
         guard let version = reader.u32(), let user = reader.string(), let sideA = reader.string(), let sideB = reader.string(),
               let savedAt = reader.u64(), let stampA = reader.stamp(), let stampB = reader.stamp(), let messagesFile = reader.string(),
               let mailboxes = reader.u64(), let messages = reader.u64(), let hasGeneration = reader.u8(), hasGeneration <= 1
