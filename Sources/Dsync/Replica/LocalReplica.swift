@@ -245,9 +245,22 @@ public final class LocalReplica: Replica, Sendable {
                     // check after the apply sees it and the next sync plans with the table.
                     // A message whose flags changed since the read (a client of Dovecot) is
                     // skipped: the next sync merges that change instead of overwriting it.
-                    let done = try store.replaceFlags(in: name, run, expecting: expected, keywordOverflow: .drop)
-                    report.flagChanges += done.count
-                    report.skipped += run.count - done.count
+                    // The mailbox's expunge, planned right after its flags, goes with them
+                    // (one listing of the mailbox); when they fail it is applied alone.
+                    var expunging: [UInt32] = []
+                    if next < changes.count, case .expunge(mailbox, let uids) = changes[next] { expunging = uids }
+                    let expungeIndex = next
+                    if !expunging.isEmpty { next += 1 }
+                    let done: (flagged: [UInt32], expunged: [UInt32])
+                    do {
+                        done = try store.replaceFlagsThenExpunge(in: name, run, expecting: expected, keywordOverflow: .drop, expunging: expunging)
+                    } catch let error as MailStoreError where !expunging.isEmpty {
+                        next = expungeIndex
+                        throw error
+                    }
+                    report.flagChanges += done.flagged.count
+                    report.skipped += run.count - done.flagged.count
+                    report.expunges += done.expunged.count
                 default:
                     try applyOne(changes[index], report: &report)
                 }

@@ -184,6 +184,28 @@ extension MailStore {
     ) throws -> [UInt32] {
         guard !flags.isEmpty else { return [] }
         var snapshot = try snapshot(name)
+        return try replaceFlags(&snapshot, flags, expecting: expecting, keywordOverflow: keywordOverflow)
+    }
+
+    /// ``replaceFlags(in:_:expecting:keywordOverflow:)``, then ``expunge(in:uids:)``, on one
+    /// reading of the mailbox: a sync that changes flags and expunges in one mailbox lists
+    /// it once instead of twice. The same rules hold as for the two calls: a message renamed
+    /// meanwhile is looked up again, one whose flags changed is left alone.
+    ///
+    /// - Returns: the UIDs whose flags were set, and those expunged.
+    /// - Throws: as the two calls; when the flag changes throw, nothing was expunged.
+    public func replaceFlagsThenExpunge(
+        in name: MailboxName, _ flags: [UInt32: MessageFlags], expecting: [UInt32: MessageFlags] = [:],
+        keywordOverflow: KeywordOverflow = .refuse, expunging uids: [UInt32]
+    ) throws -> (flagged: [UInt32], expunged: [UInt32]) {
+        var snapshot = try snapshot(name)
+        let flagged = flags.isEmpty ? [] : try replaceFlags(&snapshot, flags, expecting: expecting, keywordOverflow: keywordOverflow)
+        return (flagged, uids.isEmpty ? [] : try expunge(snapshot, uids: uids))
+    }
+
+    private func replaceFlags(
+        _ snapshot: inout MailboxSnapshot, _ flags: [UInt32: MessageFlags], expecting: [UInt32: MessageFlags], keywordOverflow: KeywordOverflow
+    ) throws -> [UInt32] {
         let keywords = Set(flags.values.flatMap(\.keywords))
         if keywords.contains(where: { snapshot.keywords.index(of: $0) == nil }) {
             // Sorted: which keywords get a letter (and which are left over) must not depend on hash order.
@@ -299,7 +321,10 @@ extension MailStore {
     /// - Returns: the UIDs that were expunged (missing UIDs are ignored, as in doveadm).
     @discardableResult
     public func expunge(in name: MailboxName, uids: [UInt32]) throws -> [UInt32] {
-        let snapshot = try snapshot(name)
+        try expunge(try snapshot(name), uids: uids)
+    }
+
+    private func expunge(_ snapshot: MailboxSnapshot, uids: [UInt32]) throws -> [UInt32] {
         let wanted = Set(uids)
         let targets = snapshot.messages.filter { wanted.contains($0.record.uid) }
         // All at once first (see unlinkConcurrently: each removal may wait for the disk);
