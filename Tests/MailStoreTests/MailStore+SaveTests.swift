@@ -307,4 +307,30 @@ struct MailStoreSaveTests {
             #expect(try dir.uidlist(".Box").records.map(\.uid) == Array(1...50))
         }
     }
+
+    @Test func batchesOfSeveralMailboxes_madeDurableTogether_commitWithoutASyncOfTheirOwn_andAnAddUndoesIt() throws {
+        try Self.withBox { dir, store in
+            let other = try MailboxName("Other")
+            _ = try store.createMailbox(other)
+            let first = try store.makeSaveBatch(in: Self.box)
+            let second = try store.makeSaveBatch(in: other)
+            let empty = try store.makeSaveBatch(in: other)
+            try first.add(options: SaveOptions(uid: 5)) { try $0.write(sampleMessage(1)) }
+            try second.add(options: SaveOptions()) { try $0.write(sampleMessage(2)) }
+            #expect(!first.bodiesDurable && !second.bodiesDurable)
+            try SaveBatch.makeDurable([first, second, empty])
+            #expect(first.bodiesDurable && second.bodiesDurable)
+            // A body added afterwards is not durable yet: the batch syncs it at its commit.
+            try second.add(options: SaveOptions(flags: MessageFlags(system: .seen))) { try $0.write(sampleMessage(3)) }
+            #expect(!second.bodiesDurable)
+            #expect(try first.commit().map(\.uid) == [5])
+            #expect(try second.commit().map(\.uid) == [1, 2])
+            #expect(try empty.commit().isEmpty)
+            #expect(!first.bodiesDurable, "a committed batch starts over")
+            #expect(try store.listMessages(in: Self.box).map(\.uid) == [5])
+            #expect(try store.listMessages(in: other).map(\.flags) == [MessageFlags(), MessageFlags(system: .seen)])
+            // Nothing is left in tmp/.
+            #expect(try POSIX.directoryEntries(dir.path(".Box/tmp")).isEmpty && POSIX.directoryEntries(dir.path(".Other/tmp")).isEmpty)
+        }
+    }
 }

@@ -215,8 +215,41 @@ public final class LocalReplica: Replica, Sendable {
 
     public func apply(_ changes: [ReplicaChange], source: any Replica) async throws -> ApplyReport {
         var report = ApplyReport()
+        // The last batch of each run of copies, written to `tmp/` but not yet linked: they
+        // are made durable together (one file-system sync for all mailboxes instead of one
+        // each), then committed in order. Flag changes and expunges of messages already
+        // there do not depend on them and go on meanwhile; anything else (another run into
+        // the same mailbox, a renumber, a mailbox created, renamed or deleted) commits them
+        // first, so that every mailbox sees its changes in the planned order.
+        var deferred: [(mailbox: String, batch: SaveBatch)] = []
+        func commitDeferred() throws {
+            guard !deferred.isEmpty else { return }
+            let batches = deferred
+            deferred = []
+            try mapErrors { try SaveBatch.makeDurable(batches.map(\.batch)) }
+            for (_, batch) in batches {
+                let bytes = batch.byteCount
+                do {
+                    report.messagesCopied += try batch.commit().count
+                    report.bytesCopied += bytes
+                } catch let error as MailStoreError {
+                    switch error.code {
+                    case .uidNotAvailable, .notFound, .alreadyExists: report.skipped += 1
+                    default: throw DsyncError.from(error, user: nil)
+                    }
+                }
+            }
+        }
         var index = 0
         while index < changes.count {
+            switch changes[index] {
+            case .setFlags, .expunge:
+                break
+            case .copyMessage(let mailbox, _, _, _, _, _) where !deferred.contains(where: { $0.mailbox == mailbox }):
+                break
+            default:
+                try commitDeferred()
+            }
             // Where the next change starts: after the whole run of copies or flag changes,
             // also when the run fails (a failed run must not swallow the change after it).
             var next = index + 1
@@ -229,7 +262,9 @@ public final class LocalReplica: Replica, Sendable {
                         run.append((uid, guid, flags, sourceMailbox, sourceUID))
                         next += 1
                     }
-                    try await copy(run, into: mailbox, from: source, report: &report)
+                    if let last = try await copy(run, into: mailbox, from: source, report: &report) {
+                        deferred.append((mailbox, last))
+                    }
                 case .setFlags(let mailbox, _, _, _):
                     var run: [UInt32: MessageFlags] = [:]
                     var expected: [UInt32: MessageFlags] = [:]
@@ -275,6 +310,7 @@ public final class LocalReplica: Replica, Sendable {
             }
             index = next
         }
+        try commitDeferred()
         return report
     }
 
@@ -342,13 +378,18 @@ public final class LocalReplica: Replica, Sendable {
         }
     }
 
-    /// Copies messages from `source` in batches: bodies streamed into `tmp/`, then one commit.
+    /// Copies messages from `source` in batches: bodies streamed into `tmp/`, each full
+    /// batch committed at once.
+    ///
+    /// - Returns: the last batch, its bodies written but not committed (nil when it is
+    ///   empty), for the caller to commit.
     private func copy(
         _ run: [(uid: UInt32, guid: String, flags: SyncFlags, sourceMailbox: String, sourceUID: UInt32)], into mailbox: String,
         from source: any Replica, report: inout ApplyReport
-    ) async throws {
+    ) async throws -> SaveBatch? {
         // The stream first: a peer pushing these bodies must be read even when this fails.
         let stream = try await source.bodies(run.map { BodyRequest(mailbox: $0.sourceMailbox, guid: $0.guid, uid: $0.sourceUID) })
+        let last: SaveBatch?
         do {
             let name = try name(of: mailbox)
             // Never lose a copy to a keyword: one that finds no letter (the mailbox changed
@@ -377,14 +418,13 @@ public final class LocalReplica: Replica, Sendable {
                     batch = try makeBatch()
                 }
             }
-            let bytes = batch.byteCount
-            report.messagesCopied += try batch.commit().count
-            report.bytesCopied += bytes
+            last = batch.count > 0 ? batch : nil
         } catch {
             try? await stream.finish()
             throw error
         }
         try await stream.finish()
+        return last
     }
 
     private func mapErrors<T>(_ body: () throws -> T) throws -> T {
