@@ -333,4 +333,15 @@ struct MailStoreSaveTests {
             #expect(try POSIX.directoryEntries(dir.path(".Box/tmp")).isEmpty && POSIX.directoryEntries(dir.path(".Other/tmp")).isEmpty)
         }
     }
+
+    @Test func aMailboxWithout_tmp_getsItBack_atTheFirstSave() throws {
+        try Self.withBox { dir, store in
+            #expect(rmdir(dir.path(".Box/tmp")) == 0)
+            let saved = try store.saveMessage(in: Self.box, bytes: sampleMessage(1))
+            #expect(saved.uid == 1)
+            #expect(POSIX.exists(dir.path(".Box/tmp")))
+            #expect(try POSIX.directoryEntries(dir.path(".Box/tmp")).isEmpty)
+            #expect(try store.listMessages(in: Self.box).map(\.uid) == [1])
+        }
+    }
 }

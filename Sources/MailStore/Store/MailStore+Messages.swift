@@ -97,8 +97,9 @@ extension MailStore {
             let snapshot = try snapshot(name)
             guard let (_, file) = snapshot.messages.first(where: { $0.record.uid == uid }) else { break }
             let path = snapshot.directory.file(file.fileName, inNew: file.inNew)
-            let fd = openMessageFile(path)
-            if fd >= 0 { return MessageBodyReader(fd: fd, path: path) }
+            var st = stat()
+            let fd = openMessageFile(path, status: &st)
+            if fd >= 0 { return MessageBodyReader(fd: fd, path: path, status: st) }
             // Renamed by a concurrent flag change or moved to cur/: look again.
             if errno != ENOENT || attempt == 2 { throw MailStoreError.system("open", path: path, errno: errno) }
         }
@@ -238,8 +239,9 @@ extension MailStore {
     /// - Throws: `notFound` when it was expunged.
     public func openMessage(in name: MailboxName, _ message: MessageInfo) throws -> MessageBodyReader {
         let path = directory(name).file(message.fileName, inNew: message.isInNew)
-        let fd = openMessageFile(path)
-        if fd >= 0 { return MessageBodyReader(fd: fd, path: path) }
+        var st = stat()
+        let fd = openMessageFile(path, status: &st)
+        if fd >= 0 { return MessageBodyReader(fd: fd, path: path, status: st) }
         guard errno == ENOENT else { throw MailStoreError.system("open", path: path, errno: errno) }
         return try openMessage(in: name, uid: message.uid)
     }
@@ -375,10 +377,10 @@ extension MailStore {
 
 /// Opens a message file for reading: never through a symbolic link, never blocking on a
 /// FIFO, and only a regular file. Returns -1 with `errno` set otherwise (`ELOOP`, `EINVAL`).
-func openMessageFile(_ path: String) -> Int32 {
+/// `status` receives the open file's `fstat`.
+func openMessageFile(_ path: String, status st: inout stat) -> Int32 {
     let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
     guard fd >= 0 else { return fd }
-    var st = stat()
     guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG else {
         close(fd)
         errno = EINVAL
@@ -393,9 +395,16 @@ public final class MessageBodyReader {
     /// The file's path.
     public let path: String
 
-    init(fd: Int32, path: String) {
+    /// Size and modification time, from the `fstat` made when the file was opened (a
+    /// message file's body and received date never change once it is in `new/` or `cur/`).
+    private let openedSize: Int64
+    private let openedModificationSeconds: Int64
+
+    init(fd: Int32, path: String, status: stat) {
         self.fd = fd
         self.path = path
+        openedSize = Int64(status.st_size)
+        openedModificationSeconds = Int64(status.st_mtim.tv_sec)
     }
 
     deinit { close() }
@@ -435,17 +444,12 @@ public final class MessageBodyReader {
     ///
     /// - Throws: `io` when the file cannot be examined.
     public func size() throws -> Int64 {
-        var st = stat()
-        guard fd >= 0, fstat(fd, &st) == 0 else { throw MailStoreError.system("fstat", path: path, errno: errno) }
-        return Int64(st.st_size)
+        guard fd >= 0 else { throw MailStoreError(.io, "the message file is closed", path: path) }
+        return openedSize
     }
 
-    /// The received date (the file's modification time), Unix seconds.
-    public var receivedDate: Int64? {
-        var st = stat()
-        guard fd >= 0, fstat(fd, &st) == 0 else { return nil }
-        return Int64(st.st_mtim.tv_sec)
-    }
+    /// The received date (the file's modification time), Unix seconds; nil once closed.
+    public var receivedDate: Int64? { fd >= 0 ? openedModificationSeconds : nil }
 
     /// Reads the rest of the message.
     public func readAll() throws -> [UInt8] {

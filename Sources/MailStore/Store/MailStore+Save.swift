@@ -179,8 +179,8 @@ extension MailStore {
     /// A new unique base name, `<secs>.M<usecs>P<pid>.<host>` (Dovecot's form), with its
     /// file created exclusively in `tmp/`.
     func createTemporaryFile(_ directory: MailboxDirectory, owner: FileOwner?) throws -> (String, String, Int32) {
-        try POSIX.makeDirectoryIfMissing(directory.tmp)
         let host = Self.escapedHostName(configuration.hostName)
+        var madeDirectory = false
         for _ in 0..<100 {
             let now = POSIX.wallClock()
             var stamp = (seconds: now.seconds, microseconds: now.nanoseconds / 1000)
@@ -191,7 +191,7 @@ extension MailStore {
                 }
                 last = stamp
             }
-            let base = "\(stamp.seconds).M\(stamp.microseconds)P\(getpid()).\(host)"
+            let base = "\(stamp.seconds).M\(stamp.microseconds)P\(Self.processID).\(host)"
             let path = directory.tmp + "/" + base
             let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
             if fd >= 0 {
@@ -202,10 +202,19 @@ extension MailStore {
                 }
                 return (base, path, fd)
             }
+            if errno == ENOENT && !madeDirectory {
+                // tmp/ is made when missing (Dovecot makes it on demand too), once.
+                try POSIX.makeDirectoryIfMissing(directory.tmp)
+                madeDirectory = true
+                continue
+            }
             if errno != EEXIST { throw MailStoreError.system("create", path: path, errno: errno) }
         }
         throw MailStoreError(.cannotCreate, "could not find a free file name in tmp/", path: directory.tmp)
     }
+
+    /// This process's ID, for temporary file names (`getpid` is a system call each time).
+    static let processID = getpid()
 
     /// Dovecot's escaping of the host name in file names: `/` → `\057`, `:` → `\072`.
     static func escapedHostName(_ host: String) -> String {
