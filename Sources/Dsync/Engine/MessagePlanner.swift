@@ -69,36 +69,38 @@ struct MessagePlanner {
     ) -> Result {
         if let unchanged = unchangedSinceBase(mailbox: mailbox, base: base, a: a, b: b) { return unchanged }
         var result = Result()
-        var byUIDA: [UInt32: MessageState] = [:]
-        byUIDA.reserveCapacity(a.messages.count)
-        for message in a.messages { byUIDA[message.uid] = message }
-        var byUIDB: [UInt32: MessageState] = [:]
-        byUIDB.reserveCapacity(b.messages.count)
-        for message in b.messages { byUIDB[message.uid] = message }
-
-        var handledA = Set<UInt32>(), handledB = Set<UInt32>()
+        // Both sides and the common state in ascending UID order, walked side by side: no
+        // per-UID tables for the thousands of messages that are on all three.
+        let messagesA = Self.ascendingByUID(a.messages), messagesB = Self.ascendingByUID(b.messages)
+        var handledA = [Bool](repeating: false, count: messagesA.count)
+        var handledB = [Bool](repeating: false, count: messagesB.count)
         var placed: [Placed] = []
+        placed.reserveCapacity(max(messagesA.count, messagesB.count))
         var expungeA: [UInt32] = [], expungeB: [UInt32] = []
         // Messages being restored on the other side: a fresh UID for them is no UID conflict.
         var restoredUIDsA = Set<UInt32>(), restoredUIDsB = Set<UInt32>()
 
         // 1. The common state.
-        for common in base ?? [] {
-            let onA = byUIDA[common.uid].flatMap { $0.guid == common.guid ? $0 : nil }
-            let onB = byUIDB[common.uid].flatMap { $0.guid == common.guid ? $0 : nil }
-            if onA != nil { handledA.insert(common.uid) }
-            if onB != nil { handledB.insert(common.uid) }
-            switch (onA, onB) {
+        var nextA = 0, nextB = 0
+        for common in Self.ascendingByUID(base ?? []) {
+            while nextA < messagesA.count, messagesA[nextA].uid < common.uid { nextA += 1 }
+            while nextB < messagesB.count, messagesB[nextB].uid < common.uid { nextB += 1 }
+            let indexA = nextA < messagesA.count && messagesA[nextA].uid == common.uid && messagesA[nextA].guid == common.guid ? nextA : nil
+            let indexB = nextB < messagesB.count && messagesB[nextB].uid == common.uid && messagesB[nextB].guid == common.guid ? nextB : nil
+            if let indexA { handledA[indexA] = true }
+            if let indexB { handledB[indexB] = true }
+            switch (indexA, indexB) {
             case let (.some(x), .some(y)):
-                let merged = SyncFlags.merge(base: common.flags, x.flags, y.flags)
-                placed.append(Placed(message: MessageState(uid: common.uid, guid: common.guid, flags: merged), onA: x.flags, onB: y.flags))
-            case (.some, nil) where restoring.contains(.b):
+                let merged = SyncFlags.merge(base: common.flags, messagesA[x].flags, messagesB[y].flags)
+                placed.append(Placed(
+                    message: MessageState(uid: common.uid, guid: common.guid, flags: merged), onA: messagesA[x].flags, onB: messagesB[y].flags))
+            case (.some(let x), nil) where restoring.contains(.b):
                 // Left unhandled, it is planned below as a message new on A.
-                handledA.remove(common.uid)
+                handledA[x] = false
                 restoredUIDsA.insert(common.uid)
                 result.restoredOnB += 1
-            case (nil, .some) where restoring.contains(.a):
-                handledB.remove(common.uid)
+            case (nil, .some(let y)) where restoring.contains(.a):
+                handledB[y] = false
                 restoredUIDsB.insert(common.uid)
                 result.restoredOnA += 1
             case (.some, nil):
@@ -114,10 +116,13 @@ struct MessagePlanner {
 
         // 2. New messages, merged by GUID (the k-th new copy on A pairs with the k-th on B).
         var itemsByGUID: [String: [NewItem]] = [:]
-        for message in a.messages where !handledA.contains(message.uid) {
+        var byUIDA: [UInt32: MessageState] = [:], byUIDB: [UInt32: MessageState] = [:]
+        for (index, message) in messagesA.enumerated() where !handledA[index] {
+            byUIDA[message.uid] = message
             itemsByGUID[message.guid, default: []].append(NewItem(guid: message.guid, uidA: message.uid, flags: message.flags))
         }
-        for message in b.messages where !handledB.contains(message.uid) {
+        for (index, message) in messagesB.enumerated() where !handledB[index] {
+            byUIDB[message.uid] = message
             var list = itemsByGUID[message.guid, default: []]
             if let index = list.firstIndex(where: { $0.uidB == nil && $0.uidA != nil }) {
                 list[index].uidB = message.uid
@@ -205,12 +210,21 @@ struct MessagePlanner {
         result.final = final
         result.uidNext = max(max(a.uidNext, b.uidNext), fresh, (final.last?.uid ?? 0) &+ 1)
 
-        let flagsByUID = Dictionary(final.map { ($0.uid, $0) }, uniquingKeysWith: { first, _ in first })
         result.changesA = emit(mailbox: mailbox, source: sourceB, placements: placementsA, flags: flagsA, expunge: expungeA,
-                               currentNext: a.uidNext, finalNext: result.uidNext, final: flagsByUID)
+                               currentNext: a.uidNext, finalNext: result.uidNext, final: final)
         result.changesB = emit(mailbox: mailbox, source: sourceA, placements: placementsB, flags: flagsB, expunge: expungeB,
-                               currentNext: b.uidNext, finalNext: result.uidNext, final: flagsByUID)
+                               currentNext: b.uidNext, finalNext: result.uidNext, final: final)
         return result
+    }
+
+    /// `messages` in ascending UID order, one message per UID (the last given wins, as a
+    /// table by UID would keep it). A side's view is already in that order: then it is
+    /// returned as it is.
+    static func ascendingByUID(_ messages: [MessageState]) -> [MessageState] {
+        if zip(messages, messages.dropFirst()).allSatisfy({ $0.uid < $1.uid }) { return messages }
+        var byUID: [UInt32: MessageState] = [:]
+        for message in messages { byUID[message.uid] = message }
+        return byUID.values.sorted { $0.uid < $1.uid }
     }
 
     /// The plan of a mailbox neither side changed since the common state (both hold exactly
@@ -229,9 +243,9 @@ struct MessagePlanner {
         result.final = base
         result.uidNext = max(a.uidNext, b.uidNext, (base.last?.uid ?? 0) &+ 1)
         result.changesA = emit(mailbox: mailbox, source: mailbox, placements: [], flags: [], expunge: [],
-                               currentNext: a.uidNext, finalNext: result.uidNext, final: [:])
+                               currentNext: a.uidNext, finalNext: result.uidNext, final: [])
         result.changesB = emit(mailbox: mailbox, source: mailbox, placements: [], flags: [], expunge: [],
-                               currentNext: b.uidNext, finalNext: result.uidNext, final: [:])
+                               currentNext: b.uidNext, finalNext: result.uidNext, final: [])
         return result
     }
 
@@ -244,8 +258,17 @@ struct MessagePlanner {
     /// only be given at or above the next UID), then flags, expunges and the next UID.
     private static func emit(
         mailbox: String, source: String, placements: [(target: UInt32, change: Placement)], flags: [(UInt32, SyncFlags, SyncFlags)],
-        expunge: [UInt32], currentNext: UInt32, finalNext: UInt32, final: [UInt32: MessageState]
+        expunge: [UInt32], currentNext: UInt32, finalNext: UInt32, final: [MessageState]
     ) -> [ReplicaChange] {
+        /// The final message with UID `uid` (`final` is in ascending UID order).
+        func finalMessage(_ uid: UInt32) -> MessageState {
+            var low = 0, high = final.count
+            while low < high {
+                let middle = (low + high) / 2
+                if final[middle].uid < uid { low = middle + 1 } else { high = middle }
+            }
+            return final[low]
+        }
         var changes: [ReplicaChange] = []
         var pendingRenumber: [UInt32: UInt32] = [:]
         func flushRenumber() {
@@ -258,7 +281,7 @@ struct MessagePlanner {
                 pendingRenumber[from] = placement.target
             case .copy(let sourceUID):
                 flushRenumber()
-                let message = final[placement.target]!
+                let message = finalMessage(placement.target)
                 changes.append(.copyMessage(
                     mailbox: mailbox, uid: placement.target, guid: message.guid, flags: message.flags,
                     sourceMailbox: source, sourceUID: sourceUID))
