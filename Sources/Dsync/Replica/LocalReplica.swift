@@ -218,9 +218,10 @@ public final class LocalReplica: Replica, Sendable {
         // The last batch of each run of copies, written to `tmp/` but not yet linked: they
         // are made durable together (one file-system sync for all mailboxes instead of one
         // each), then committed in order. Flag changes and expunges of messages already
-        // there do not depend on them and go on meanwhile; anything else (another run into
-        // the same mailbox, a renumber, a mailbox created, renamed or deleted) commits them
-        // first, so that every mailbox sees its changes in the planned order.
+        // there, subscriptions, and changes of UIDs in other mailboxes do not depend on them
+        // and go on meanwhile; a copy, renumber or next-UID raise in the same mailbox, or a
+        // mailbox created, renamed or deleted, commits them first, so that every mailbox sees
+        // its changes in the planned order.
         var deferred: [(mailbox: String, batch: SaveBatch)] = []
         func commitDeferred() throws {
             guard !deferred.isEmpty else { return }
@@ -243,11 +244,12 @@ public final class LocalReplica: Replica, Sendable {
         var index = 0
         while index < changes.count {
             switch changes[index] {
-            case .setFlags, .expunge:
+            case .setFlags, .expunge, .subscribe, .unsubscribe:
                 break
-            case .copyMessage(let mailbox, _, _, _, _, _) where !deferred.contains(where: { $0.mailbox == mailbox }):
-                break
-            default:
+            case .copyMessage(let mailbox, _, _, _, _, _), .renumber(let mailbox, _), .raiseUIDNext(let mailbox, _):
+                // Another mailbox's UIDs do not depend on them.
+                if deferred.contains(where: { $0.mailbox == mailbox }) { try commitDeferred() }
+            case .createMailbox, .adoptIdentity, .renameMailbox, .deleteMailbox:
                 try commitDeferred()
             }
             // Where the next change starts: after the whole run of copies or flag changes,
