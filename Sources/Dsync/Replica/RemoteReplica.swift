@@ -259,20 +259,26 @@ public final class RemoteReplica: Replica, Sendable {
         let readTimeout = self.readTimeout
         let serverName = host.first?.isLetter == true ? host : nil
         let frameFault = self.frameFault.withLock { $0 }
+        let bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .connectTimeout(TimeAmount(connectTimeout))
+            .channelOption(.socketOption(.so_keepalive), value: 1)
+            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
+        let initializer: @Sendable (any Channel) -> EventLoopFuture<(NIOAsyncChannel<DsyncFrame, DsyncFrame>, EventLoopFuture<Void>)> = { channel in
+            channel.eventLoop.makeCompletedFuture {
+                let handler = try NIOSSLClientHandler(context: context, serverHostname: serverName)
+                let asyncChannel = try DsyncPipeline.configure(channel, tls: handler, readTimeout: readTimeout, frameFault: frameFault?())
+                let waiter = TLSHandshakeWaiter(promise: channel.eventLoop.makePromise())
+                try channel.pipeline.syncOperations.addHandler(waiter, position: .after(handler))
+                return (asyncChannel, waiter.future)
+            }
+        }
         do {
-            return try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-                .connectTimeout(TimeAmount(connectTimeout))
-                .channelOption(.socketOption(.so_keepalive), value: 1)
-                .channelOption(.tcpOption(.tcp_nodelay), value: 1)
-                .connect(host: host, port: port) { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        let handler = try NIOSSLClientHandler(context: context, serverHostname: serverName)
-                        let asyncChannel = try DsyncPipeline.configure(channel, tls: handler, readTimeout: readTimeout, frameFault: frameFault?())
-                        let waiter = TLSHandshakeWaiter(promise: channel.eventLoop.makePromise())
-                        try channel.pipeline.syncOperations.addHandler(waiter, position: .after(handler))
-                        return (asyncChannel, waiter.future)
-                    }
-                }
+            // An IP address is connected to as it is: a host name goes through the resolver,
+            // which runs getaddrinfo on a thread of its own (about a millisecond more).
+            if let address = try? SocketAddress(ipAddress: host, port: port) {
+                return try await bootstrap.connect(to: address, channelInitializer: initializer)
+            }
+            return try await bootstrap.connect(host: host, port: port, channelInitializer: initializer)
         } catch let error as DsyncError {
             throw error
         } catch {
