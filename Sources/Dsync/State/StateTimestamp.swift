@@ -1,12 +1,12 @@
 import Foundation
 
-/// The time a state was saved, as its header writes it: RFC 3339 in UTC to the second
-/// (`2026-11-30T05:24:12Z`), the form of Foundation's `.iso8601` date strategy, which older
-/// states were written with.
+/// The time a state was saved, as a header in JSON gives it (headers of earlier versions;
+/// headers are now written in binary, ``SyncState/Header/binaryEncoded()``): RFC 3339 in
+/// UTC to the second (`2026-11-30T05:24:12Z`), the form of Foundation's `.iso8601` date
+/// strategy.
 ///
-/// Formatted and parsed here because the header is read by every sync, the no-change ones
-/// too, and Foundation's ISO 8601 parser costs about a millisecond on its first use in a
-/// process (setting up its calendar), more than the rest of the header.
+/// Parsed here because Foundation's ISO 8601 parser costs about a millisecond on its first
+/// use in a process (setting up its calendar); ``format(_:)`` gives the same form.
 enum StateTimestamp {
     /// `date` as `YYYY-MM-DDTHH:MM:SSZ` (UTC; fractions of a second dropped).
     static func format(_ date: Date) -> String {
@@ -71,16 +71,6 @@ package enum CivilCalendar {
         let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
         let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
         return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
-    }
-}
-
-extension JSONEncoder.DateEncodingStrategy {
-    /// ``StateTimestamp``'s form.
-    static var stateTimestamp: Self {
-        .custom { date, encoder in
-            var container = encoder.singleValueContainer()
-            try container.encode(StateTimestamp.format(date))
-        }
     }
 }
 

@@ -14,10 +14,9 @@ public struct FileStamp: Codable, Hashable, Sendable {
     }
 
     init(_ status: POSIX.FileStatus, includeSize: Bool) {
-        inode = status.inode
-        size = includeSize ? status.size : 0
-        seconds = status.modificationSeconds
-        nanoseconds = status.modificationNanoseconds
+        self.init(
+            inode: status.inode, size: includeSize ? status.size : 0, seconds: status.modificationSeconds,
+            nanoseconds: status.modificationNanoseconds)
     }
 
     /// Whether a change made in the same clock tick as this stamp could have left it
