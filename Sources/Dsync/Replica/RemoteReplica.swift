@@ -112,7 +112,8 @@ public final class RemoteReplica: Replica, Sendable {
 
     private static func prepare(_ tls: DsyncTLSFiles) throws -> Prepared {
         _ = MultiThreadedEventLoopGroup.singleton  // its threads start now too
-        return Prepared(context: try DsyncTLS.makeContext(tls, server: false), ownName: leastName(ofChainIn: tls.certificateChain))
+        let (context, chain) = try DsyncTLS.makeContextAndChain(tls, server: false)
+        return Prepared(context: context, ownName: chain.first.flatMap(leastName(of:)))
     }
 
     /// The prepared context when there is one (used once), else a fresh one.
@@ -139,10 +140,9 @@ public final class RemoteReplica: Replica, Sendable {
         }, body)
     }
 
-    /// The least DNS name (lowercased) of the first certificate in a PEM file.
-    static func leastName(ofChainIn path: String) -> String? {
-        guard let certificate = try? NIOSSLCertificate.fromPEMFile(path).first else { return nil }
-        return DsyncTLS.dnsNames(of: certificate).map { $0.lowercased() }.min()
+    /// The least DNS name (lowercased) of a certificate, nil when it has none.
+    static func leastName(of certificate: NIOSSLCertificate) -> String? {
+        DsyncTLS.dnsNames(of: certificate).map { $0.lowercased() }.min()
     }
 
     /// Connects, checks the peer and takes the lock, waiting as long as `timeout` says for
@@ -329,7 +329,7 @@ public final class RemoteReplica: Replica, Sendable {
         let answer = try await connection.receive(while: "waiting for the welcome")
         switch machine.frameReceived(answer) {
         case .established, .sendAndEstablish:
-            return DsyncTLS.dnsNames(of: certificate).map { $0.lowercased() }.min()
+            return Self.leastName(of: certificate)
         case .fail(let error):
             throw DsyncError(.protocolError, "\(description): handshake failed: \(error.message)")
         case .send, .sendAndClose, .none:

@@ -14,6 +14,12 @@ package enum DsyncTLS {
     ///
     /// - Throws: ``DsyncError`` `usage` naming the file that cannot be read or parsed.
     package static func makeContext(_ files: DsyncTLSFiles, server: Bool) throws -> NIOSSLContext {
+        try makeContextAndChain(files, server: server).context
+    }
+
+    /// ``makeContext(_:server:)``, with the certificate chain it presents (read once, so the
+    /// chain is the context's even when the file is replaced meanwhile).
+    package static func makeContextAndChain(_ files: DsyncTLSFiles, server: Bool) throws -> (context: NIOSSLContext, chain: [NIOSSLCertificate]) {
         let chain: [NIOSSLCertificate]
         let key: NIOSSLPrivateKey
         let roots: [NIOSSLCertificate]
@@ -47,7 +53,7 @@ package enum DsyncTLS {
         configuration.certificateVerification = .noHostnameVerification
         configuration.trustRoots = .certificates(roots)
         do {
-            return try NIOSSLContext(configuration: configuration)
+            return (try NIOSSLContext(configuration: configuration), chain)
         } catch {
             throw DsyncError(.usage, "\(files.certificateChain), \(files.privateKey): the certificate and key do not make a TLS identity (\(error))")
         }
