@@ -1,6 +1,10 @@
 import Coordinator
 import Foundation
+import Hummingbird
 import Logging
+import NIOCore
+import NIOEmbedded
+import NIOHTTPTypes
 import PostgresNIO
 import Testing
 
@@ -176,6 +180,109 @@ struct RouteDirectoryTests {
             #expect(try await directory.route(user: name("b@example.com", .user)).user.value == "b@example.com")
             #expect(directory.state.withLock { $0.pendingUsers.isEmpty }, "nothing is queued while not listening")
         }
+    }
+
+    /// A route lookup answered on the event loop (``RouteLookupFastPath``): exactly the API's
+    /// body and headers when the token and the route are held and the token may see the
+    /// user's tenant; every other request handed on untouched, and none answered while a
+    /// request handed on waits for its response (HTTP/1.1 answers in order).
+    @Test func routeLookupFastPath_answersHeldLookups_andHandsOnEverythingElse() async throws {
+        try await withTwoCoordinators { _, other, directory in
+            try await waitUntil("the directory listens", guard: .seconds(120)) { directory.state.withLock { $0.isListening } }
+            _ = try await other.addTenant(name("other", .tenant), allowedPairs: nil, userQuota: nil)
+            _ = try await other.assign(user: name("alice@example.com", .user), tenant: name("example", .tenant))
+            let admin = try await other.createToken(label: "admin", role: .admin)
+            let tenant = try await other.createToken(label: "proxy", role: .tenant(name("example", .tenant)))
+            let stranger = try await other.createToken(label: "stranger", role: .tenant(name("other", .tenant)))
+            let agent = try await other.createToken(label: "agent", role: .agent(pair: name("p1", .pair)))
+            try await waitUntilHeldAsInTheView("alice@example.com", directory, other)
+            for issued in [admin, tenant, stranger, agent] {
+                try await waitUntil("the token \(issued.record.label) is held", guard: .seconds(120)) {
+                    _ = try await directory.verifyToken(secret: issued.secret)
+                    return directory.heldToken(secret: issued.secret) == issued.record
+                }
+            }
+            let route = try #require(directory.heldRoute(user: name("alice@example.com", .user)))
+            let expected = Array(RouteRepresentation(route).json)
+
+            let channel = EmbeddedChannel(handler: RouteLookupFastPath(routes: directory, logger: quietLogger))
+            func send(_ path: String, secret: String?, method: HTTPRequest.Method = .get, fields: HTTPFields = [:]) throws {
+                var head = HTTPRequest(method: method, scheme: nil, authority: nil, path: path, headerFields: fields)
+                if let secret { head.headerFields[.authorization] = "Bearer \(secret)" }
+                try channel.writeInbound(HTTPRequestPart.head(head))
+                try channel.writeInbound(HTTPRequestPart.end(nil))
+            }
+            /// The request handed on, if one was: its head's path.
+            func handedOn() throws -> String? {
+                guard let part = try channel.readInbound(as: HTTPRequestPart.self) else { return nil }
+                guard case .head(let head) = part else { Issue.record("a handed-on request starts with \(part)"); return nil }
+                let end = try channel.readInbound(as: HTTPRequestPart.self)
+                guard case .end = end else { Issue.record("a handed-on request ends with \(String(describing: end))"); return nil }
+                return head.path
+            }
+            /// The answer written here, if one was: status, headers and body.
+            func answered() throws -> (HTTPResponse, [UInt8])? {
+                guard let first = try channel.readOutbound(as: HTTPResponsePart.self) else { return nil }
+                guard case .head(let head) = first, case .body(let body) = try channel.readOutbound(as: HTTPResponsePart.self),
+                    case .end(nil) = try channel.readOutbound(as: HTTPResponsePart.self)
+                else { Issue.record("an answer is a head, one body and an end"); return nil }
+                return (head, Array(body.readableBytesView))
+            }
+
+            let path = "/v1/users/alice@example.com/route"
+            for secret in [admin.secret, tenant.secret] {
+                try send(path, secret: secret)
+                #expect(try handedOn() == nil)
+                let (head, body) = try #require(try answered())
+                #expect(head.status == .ok)
+                #expect(head.headerFields[.contentType] == "application/json")
+                #expect(head.headerFields[.contentLength] == String(expected.count))
+                #expect(head.headerFields[.date]?.hasSuffix(" GMT") == true, "\(head.headerFields)")
+                #expect(head.headerFields.count == 3, "\(head.headerFields)")
+                #expect(body == expected)
+            }
+
+            // Refusals, routes not held and other requests are the API's to answer.
+            let handOn: [(String, String?, HTTPRequest.Method, HTTPFields)] = [
+                (path, stranger.secret, .get, [:]), (path, agent.secret, .get, [:]), (path, "dpx_unknown", .get, [:]),
+                (path, nil, .get, [:]), ("/v1/users/nobody@example.com/route", admin.secret, .get, [:]),
+                ("/v1/users/alice%40example.com/route", admin.secret, .get, [:]), (path + "?x=1", admin.secret, .get, [:]),
+                ("/v1/users/alice@example.com", admin.secret, .get, [:]), (path, admin.secret, .head, [:]),
+                (path, admin.secret, .get, [.connection: "close"]), ("/v1/users//route", admin.secret, .get, [:]),
+            ]
+            for (requestPath, secret, method, fields) in handOn {
+                try send(requestPath, secret: secret, method: method, fields: fields)
+                #expect(try handedOn() == requestPath, "\(method) \(requestPath)")
+                #expect(try answered() == nil, "\(method) \(requestPath)")
+                // The API's answer passes through, and ends the wait.
+                try channel.writeOutbound(HTTPResponsePart.head(HTTPResponse(status: .forbidden)))
+                try channel.writeOutbound(HTTPResponsePart.end(nil))
+                #expect(try channel.readOutbound(as: HTTPResponsePart.self) == .head(HTTPResponse(status: .forbidden)))
+                #expect(try channel.readOutbound(as: HTTPResponsePart.self) == .end(nil))
+            }
+
+            // While a request handed on waits for its answer, a lookup behind it is handed on too.
+            try send(path, secret: stranger.secret)
+            try send(path, secret: admin.secret)
+            #expect(try handedOn() == path)
+            #expect(try handedOn() == path)
+            #expect(try answered() == nil)
+            for _ in 0..<2 {
+                try channel.writeOutbound(HTTPResponsePart.head(HTTPResponse(status: .ok)))
+                try channel.writeOutbound(HTTPResponsePart.end(nil))
+            }
+            while try channel.readOutbound(as: HTTPResponsePart.self) != nil {}
+            try send(path, secret: admin.secret)
+            #expect(try handedOn() == nil)
+            #expect(try answered()?.1 == expected, "answered here again once both were answered")
+            _ = try channel.finish()
+        }
+    }
+
+    @Test func httpDate_isIMFFixdate() {
+        #expect(HTTPDate.format(784_111_777) == "Sun, 06 Nov 1994 08:49:37 GMT")  // RFC 9110's example
+        #expect(HTTPDate.format(0) == "Thu, 01 Jan 1970 00:00:00 GMT")
+        #expect(HTTPDate.format(1_796_036_400) == "Mon, 30 Nov 2026 11:00:00 GMT")
     }
 
     @Test func directory_onlyForAPostgreSQLPoolOfTwoConnectionsOrMore() async throws {

@@ -143,11 +143,7 @@ final class RouteDirectory: Sendable {
     func verifyToken(secret: String) async throws(CoordinatorStoreError) -> TokenRecord? {
         let digest = TokenSecret.digest(of: secret)
         let now = ContinuousClock.now
-        let held: TokenRecord? = state.withLock { state in
-            guard state.isListening, let entry = state.tokens[digest], entry.until > now else { return nil }
-            return entry.record
-        }
-        if let held { return held }
+        if let held = heldToken(digest: digest, now: now) { return held }
         let generation: UInt64? = state.withLock { $0.isListening ? $0.tokenGeneration : nil }
         let record = try await store.verifyToken(secret: secret)
         if let record, let generation {
@@ -158,6 +154,20 @@ final class RouteDirectory: Sendable {
             }
         }
         return record
+    }
+
+    /// The token whose secret is `secret` if it is held (verified by the store less than
+    /// ``tokenLifetime`` ago, and no token changed since); nil when it is not, which is no
+    /// refusal: ``verifyToken(secret:)`` asks the store then.
+    func heldToken(secret: String) -> TokenRecord? {
+        heldToken(digest: TokenSecret.digest(of: secret), now: .now)
+    }
+
+    private func heldToken(digest: String, now: ContinuousClock.Instant) -> TokenRecord? {
+        state.withLock { state in
+            guard state.isListening, let entry = state.tokens[digest], entry.until > now else { return nil }
+            return entry.record
+        }
     }
 
     // MARK: Announcements

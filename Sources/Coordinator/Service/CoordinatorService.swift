@@ -98,8 +98,11 @@ public struct CoordinatorService: Service {
             router: CoordinatorAPI(
                 store: store, moveProgress: moves?.executor.progress, purger: moves?.executor.purger, routes: routes
             ).makeRouter(),
-            server: HTTPServerBuilder { responder in
-                ReloadableTLSChannel(base: HTTP1Channel(responder: responder), tls: tls)
+            server: HTTPServerBuilder { [routes] responder in
+                // Route lookups answered from memory on the connection's event loop.
+                let configuration = HTTP1Channel.Configuration(
+                    additionalChannelHandlers: routes.map { [RouteLookupFastPath(routes: $0, logger: logger)] } ?? [])
+                return ReloadableTLSChannel(base: HTTP1Channel(responder: responder, configuration: configuration), tls: tls)
             },
             configuration: ApplicationConfiguration(
                 address: .hostname(configuration.host, port: configuration.port), serverName: nil),
