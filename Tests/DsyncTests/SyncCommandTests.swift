@@ -169,6 +169,71 @@ import Testing
         #expect(try mapOf(f.a).messages == ["INBOX": [1: m("m-1")]])
     }
 
+    @Test func neitherMailRootExisting_exits67_namingBoth() throws {
+        let f = try SyncFixture()
+        let one = f.directory.appending("nobody"), other = f.directory.appending("nobody-else")
+        let result = try duplex(["sync", "-u", f.user, "--state-dir", f.stateDirectory, one, other])
+        #expect(result.status == 67, "\(result.stderr)")
+        #expect(result.stderr.contains("neither mail root exists") && result.stderr.contains(one) && result.stderr.contains(other), "\(result.stderr)")
+        #expect(!result.stderr.contains("synced before"), "\(result.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: one) && !FileManager.default.fileExists(atPath: other))
+    }
+
+    /// One mail root named another way (through a symbolic link, or relative to the working
+    /// directory) is the same root: the same saved state (an expunge made since the last sync
+    /// reaches the other side instead of coming back) and the same lock.
+    @Test func mailRootNamedAnotherWay_usesTheSameStateAndLock() async throws {
+        let f = try SyncFixture()
+        try f.save(f.a, guid: "m-1")
+        try f.save(f.a, guid: "m-2")
+        #expect(try duplex(syncArguments(f)).status == 0)
+        let link = f.directory.appending("A-link")
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: f.a.root)
+        try f.expunge(f.a, uids: [1])
+
+        let throughLink = try duplex(["sync", "-u", f.user, "--state-dir", f.stateDirectory, link + "/", f.b.root])
+        #expect(throughLink.status == 0, "\(throughLink.stderr)")
+        let (mapA, mapB) = try f.maps()
+        #expect(mapA == mapB)
+        #expect(mapA.messages == ["INBOX": [2: m("m-2")]], "the expunge reached B: \(mapA)")
+        let states = try FileManager.default.contentsOfDirectory(atPath: f.stateDirectory).filter { $0.hasSuffix(".state") }
+        #expect(states.count == 1, "\(states)")
+
+        let held = try await LocalReplica(store: f.a).withUserLock(timeout: .seconds(1)) {
+            try ExternalCommand.run(ExternalCommand.duplexExecutable, ["sync", "-u", f.user, "--state-dir", f.stateDirectory, "--lock-timeout", "0.2", link, f.b.root])
+        }
+        #expect(held.status == 75, "the link's sync waits for the root's lock: \(held.stderr)")
+    }
+
+    /// A state an earlier version saved under the mail roots as they were typed (here through
+    /// a link) is used by the next sync, and then saved under the canonical roots only.
+    @Test func stateSavedUnderTheTypedRoots_isUsed_thenSavedUnderTheCanonicalOnes() async throws {
+        let f = try SyncFixture()
+        try f.save(f.a, guid: "m-1")
+        try f.save(f.a, guid: "m-2")
+        let link = f.directory.appending("A-link")
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: f.a.root)
+        // As an earlier version synced: the state keyed by the link's path.
+        var options = SyncOptions(user: f.user)
+        options.stateDirectory = f.stateDirectory
+        let typed = LocalReplica(store: MailStore(root: link, configuration: SyncFixture.configuration))
+        _ = try await SyncSession(a: typed, b: LocalReplica(store: f.b), options: options).run()
+        let former = SyncStateStore(directory: f.stateDirectory, user: f.user, sideA: link, sideB: f.b.root)
+        #expect(FileManager.default.fileExists(atPath: former.headerPath))
+        try f.expunge(f.a, uids: [1])
+
+        let result = try duplex(["sync", "-u", f.user, "--state-dir", f.stateDirectory, link, f.b.root])
+        #expect(result.status == 0, "\(result.stderr)")
+        let (mapA, mapB) = try f.maps()
+        #expect(mapA == mapB)
+        #expect(mapA.messages == ["INBOX": [2: m("m-2")]], "the expunge reached B: \(mapA)")
+        #expect(!FileManager.default.fileExists(atPath: former.headerPath), "the former state is replaced")
+        let canonical = SyncStateStore(directory: f.stateDirectory, user: f.user, sideA: f.a.root, sideB: f.b.root)
+        #expect(try canonical.loadHeader() != nil)
+        let files = try FileManager.default.contentsOfDirectory(atPath: f.stateDirectory)
+        #expect(files.filter { $0.hasSuffix(".state") }.count == 1 && files.filter { $0.hasSuffix(".messages") }.count == 1, "\(files)")
+    }
+
     @Test func lockHeldElsewhere_exits75() async throws {
         let f = try SyncFixture()
         try f.save(f.a, guid: "m-1")

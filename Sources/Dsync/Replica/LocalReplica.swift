@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import MailStore
 import NIOCore
@@ -48,11 +49,43 @@ public final class LocalReplica: Replica, Sendable {
         self.logger = logger
     }
 
+    /// `.<root name>.duplex-sync.lock` beside the mail root, named after its canonical path
+    /// (``canonicalPath(_:)``): one mail root reached through a symbolic link or another
+    /// spelling of its path has one lock.
     var lockPath: String {
-        let root = store.root
+        let root = Self.canonicalPath(store.root)
         guard let slash = root.lastIndex(of: "/") else { return ".\(root).duplex-sync.lock" }
         let parent = root[..<slash]
         return (parent.isEmpty ? "" : String(parent)) + "/." + root[root.index(after: slash)...] + ".duplex-sync.lock"
+    }
+
+    /// `path` absolute, with symbolic links, `.` and `..` resolved (`realpath(3)`), so that
+    /// one mail root named two ways (relative and absolute, or through a link) is one root:
+    /// one lock and one saved state. A path that does not exist yet is its parent's canonical
+    /// path and its own last name; when its parent does not exist either, `path` made
+    /// absolute without `.` and `..`.
+    public static func canonicalPath(_ path: String) -> String {
+        if let resolved = realPath(path) { return resolved }
+        var trimmed = Substring(path)
+        while trimmed.count > 1, trimmed.hasSuffix("/") { trimmed = trimmed.dropLast() }
+        let parent: String, name: Substring
+        if let slash = trimmed.lastIndex(of: "/") {
+            parent = slash == trimmed.startIndex ? "/" : String(trimmed[..<slash])
+            name = trimmed[trimmed.index(after: slash)...]
+        } else {
+            parent = "."
+            name = trimmed
+        }
+        guard !name.isEmpty, name != ".", name != "..", let resolvedParent = realPath(parent) else {
+            return URL(fileURLWithPath: path).standardizedFileURL.path
+        }
+        return (resolvedParent == "/" ? "" : resolvedParent) + "/" + name
+    }
+
+    private static func realPath(_ path: String) -> String? {
+        guard let resolved = realpath(path, nil) else { return nil }
+        defer { free(resolved) }
+        return String(cString: resolved)
     }
 
     /// Runs `body` holding the user's sync lock (see ``UserLockFile``): an exclusive `flock`

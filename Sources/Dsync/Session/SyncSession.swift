@@ -25,6 +25,10 @@ public struct SyncOptions: Sendable {
     public var lockTimeout: Duration = .seconds(30)
     /// Where states are kept; nil keeps none (every sync is a full sync).
     public var stateDirectory: String?
+    /// The sides as a state saved by an earlier version may name them (the mail roots as they
+    /// were typed, before they were made canonical): such a state is used when none is saved
+    /// under the sides' own names, and replaced by one that is at the next save.
+    public var formerStateSides: (a: String, b: String)?
     /// What to do about a mass disappearance on one side: refuse (the default), let it
     /// through, or restore it.
     public var massExpungeResolution = MassExpungeResolution.hold
@@ -233,7 +237,11 @@ public struct SyncSession: Sendable {
 
     /// The state store of this sync's two sides, when states are kept.
     private var stateStore: SyncStateStore? {
-        options.stateDirectory.map { SyncStateStore(directory: $0, user: options.user, sideA: a.description, sideB: b.description) }
+        options.stateDirectory.map {
+            var store = SyncStateStore(directory: $0, user: options.user, sideA: a.description, sideB: b.description)
+            store.formerSides = options.formerStateSides
+            return store
+        }
     }
 
     /// This host's saved state's header; nil without one, for a full sync, or when it cannot
@@ -280,8 +288,14 @@ public struct SyncSession: Sendable {
             try await (existsA ? b : a).create()
         } else if !existsA || !existsB {
             let missing = !existsA ? a.description : b.description
-            if header != nil || (!existsA && !existsB) {
+            if header != nil {
                 throw fail(.massLoss, "mail root \(missing) is gone (or not a Maildir) although it was synced before; nothing was changed. Rerun with --restore-mass-expunge to fill it again from the other side, or, if the user was really removed there, remove the sync state")
+            }
+            if !existsA && !existsB {
+                throw fail(.noSuchUser, "neither mail root exists (or is a Maildir): \(a.description), \(b.description); for a first sync, create one of them with: duplex mailbox create MAILROOT INBOX")
+            }
+            if b is RemoteReplica, !existsB {
+                throw fail(.noSuchUser, "the user's mail root on \(missing) does not exist or is not a Maildir; for a first sync, create it on that host with: duplex mailbox create MAILROOT INBOX")
             }
             throw fail(.noSuchUser, "mail root \(missing) does not exist or is not a Maildir; create it for a first sync with: duplex mailbox create \(missing) INBOX")
         }

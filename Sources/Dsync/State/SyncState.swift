@@ -53,8 +53,13 @@ public struct SyncState: Sendable {
 public struct SyncStateStore: Sendable {
     public let directory: String
     public let user: String
-    public let sideA: String
-    public let sideB: String
+    public private(set) var sideA: String
+    public private(set) var sideB: String
+
+    /// Other names of the same two sides, under which an earlier version may have saved the
+    /// state (``SyncOptions/formerStateSides``): read when nothing is saved under
+    /// ``sideA`` and ``sideB``; the next save replaces it.
+    public var formerSides: (a: String, b: String)?
 
     public init(directory: String, user: String, sideA: String, sideB: String) {
         self.directory = directory
@@ -64,7 +69,9 @@ public struct SyncStateStore: Sendable {
     }
 
     /// `<user, made file-name safe>-<first 16 hex digits of SHA-256(user, A, B)>`.
-    var key: String {
+    var key: String { Self.key(user: user, sideA: sideA, sideB: sideB) }
+
+    static func key(user: String, sideA: String, sideB: String) -> String {
         let safe = String(user.unicodeScalars.map { scalar -> Character in
             let allowed = (scalar.value >= 0x30 && scalar.value <= 0x39) || (scalar.value >= 0x41 && scalar.value <= 0x5a)
                 || (scalar.value >= 0x61 && scalar.value <= 0x7a) || "@._-".unicodeScalars.contains(scalar)
@@ -81,7 +88,14 @@ public struct SyncStateStore: Sendable {
     ///
     /// - Throws: ``DsyncError`` `badData` naming the file when it is corrupt or of a newer version.
     public func loadHeader() throws -> SyncState.Header? {
-        guard let data = FileManager.default.contents(atPath: headerPath) else { return nil }
+        guard let data = FileManager.default.contents(atPath: headerPath) else {
+            guard let former = formerSides, former.a != sideA || former.b != sideB else { return nil }
+            var earlier = self
+            earlier.formerSides = nil
+            earlier.sideA = former.a
+            earlier.sideB = former.b
+            return try earlier.loadHeader()
+        }
         do {
             let bytes = [UInt8](data)
             let header = try SyncState.Header.isBinary(bytes)
@@ -131,6 +145,11 @@ public struct SyncStateStore: Sendable {
         try writeAtomically(headerPath, Data(header.binaryEncoded()))
         if let previous, previous.messagesFile != messagesFile {
             try? FileManager.default.removeItem(atPath: directory + "/" + previous.messagesFile)
+        }
+        if let previous, previous.user == user, previous.sideA != sideA || previous.sideB != sideB {
+            // The state was read under the sides' former names: it is saved under their own now.
+            let former = Self.key(user: user, sideA: previous.sideA, sideB: previous.sideB)
+            try? FileManager.default.removeItem(atPath: directory + "/" + former + ".state")
         }
         removeLeftovers(keeping: messagesFile)
     }

@@ -94,11 +94,12 @@ struct SyncCommand: AsyncParsableCommand {
         }
     }
 
-    /// The absolute path without `.`, `..`, a trailing `/` or symbolic links, so that one
-    /// mail root given two ways is recognized (syncing it with itself would wait for its own
-    /// lock).
+    /// The absolute path without `.`, `..`, a trailing `/` or symbolic links
+    /// (``LocalReplica/canonicalPath(_:)``), so that one mail root given two ways is one
+    /// root: syncing it with itself is refused, and its lock and saved state are the same
+    /// however it is written.
     static func canonicalPath(_ path: String) -> String {
-        URL(fileURLWithPath: path).standardizedFileURL.resolvingSymlinksInPath().path
+        LocalReplica.canonicalPath(path)
     }
 
     var stateDirectory: String {
@@ -126,9 +127,15 @@ struct SyncCommand: AsyncParsableCommand {
                 b = try RemoteReplica(
                     endpoint: mailRootB, user: user, tls: files, full: full, readTimeout: .milliseconds(Int64(ioTimeout * 1000)))
             } else {
-                b = LocalReplica(store: MailStore(root: mailRootB))
+                b = LocalReplica(store: MailStore(root: Self.canonicalPath(mailRootB)))
             }
-            let session = SyncSession(a: LocalReplica(store: MailStore(root: mailRootA)), b: b, options: options)
+            let a = LocalReplica(store: MailStore(root: Self.canonicalPath(mailRootA)))
+            // A state saved by an earlier version is named after the roots as they were typed.
+            let typedB = remote ? b.description : mailRootB
+            if a.description != mailRootA || b.description != typedB {
+                options.formerStateSides = (mailRootA, typedB)
+            }
+            let session = SyncSession(a: a, b: b, options: options)
             report = try await session.run()
         } catch let error as DsyncError {
             Output.error(error.description)
