@@ -250,34 +250,58 @@ import Testing
     @Test(.enabled(if: canRunProxy, "needs dovecot-core with its pgsql driver, PostgreSQL and root"), .timeLimit(.minutes(10)))
     func proxySnippet_realPostgreSQL_sendsEachUserToTheHostOfItsRoute() async throws {
         try await PostgresServer.with { postgres in
-            // A stand-in for the coordinator's view (ops/postgresql/duplex_user_route.md), with
-            // the columns the query reads.
-            let schema = try postgres.psql("CREATE DATABASE duplex")
-            #expect(schema.status == 0, "\(schema.stderr)")
-            let view = try postgres.psql(
+            let database = try postgres.psql("CREATE DATABASE duplex")
+            #expect(database.status == 0, "\(database.stderr)")
+            // The coordinator's own schema and data: `duplex coordinator migrate`, then a tenant,
+            // a pair and two users made with the CLI, as an operator makes them.
+            var preferred: [String: String] = [:]
+            try await TemporaryDirectory.with(prefix: "duplex-ops-coordinator") { directory in
+                let certificates = try ExternalCommand.run(
+                    ExternalCommand.duplexExecutable, ["tls", "init", "--out", directory.appending("certs"), "--hosts", "127.0.0.1"])
+                try #require(certificates.status == 0, "\(certificates.stderr)")
+                let coordinator = try await EndToEndFleet.startCoordinator(in: directory, socketDirectory: postgres.socketDirectory)
+                func command(_ arguments: [String]) async throws -> String {
+                    let result = try await EndToEndFleet.run(
+                        arguments + ["--coordinator", coordinator.url, "--token-file", directory.appending("admin.token"),
+                                     "--ca", directory.appending("certs/ca.pem")])
+                    #expect(result.status == 0, "duplex \(arguments.joined(separator: " ")): \(result.stderr)")
+                    return result.stdout
+                }
+                _ = try await command(["tenant", "add", "example"])
+                _ = try await command([
+                    "pair", "add", "p1", "--host-a", "host-a.example.net=tls://192.0.2.1:7445",
+                    "--host-b", "host-b.example.net=tls://192.0.2.2:7445", "--capacity", "10",
+                ])
+                for user in ["alice@example.com", "bob@example.com"] {
+                    let shown = try await command(["user", "assign", user, "--tenant", "example", "--json"])
+                    let object = try JSONSerialization.jsonObject(with: Data(shown.utf8)) as? [String: Any]
+                    preferred[user] = try #require(object?["preferred_host"] as? String, "\(shown)")
+                }
+                let status = await coordinator.process.stop(within: .seconds(120))
+                #expect(status == 0, "\(coordinator.process.stderr)")
+            }
+            let address = ["a": "192.0.2.1", "b": "192.0.2.2"]
+            let other = ["a": "b", "b": "a"]
+            // Bob's preferred host is marked down: the view sends him to the pair's other host.
+            let bobSide = try #require(preferred["bob@example.com"])
+            let grant = try postgres.psql(
                 """
-                CREATE TABLE route (
-                  user_name text PRIMARY KEY, preferred_host text, preferred_address text,
-                  other_host text, other_address text, preferred_down boolean);
-                CREATE VIEW duplex_user_route AS
-                  SELECT user_name,
-                         CASE WHEN preferred_down THEN other_host ELSE preferred_host END AS host,
-                         CASE WHEN preferred_down THEN other_address ELSE preferred_address END AS host_address,
-                         preferred_host, preferred_address, other_host, other_address
-                  FROM route;
-                INSERT INTO route VALUES
-                  ('alice@example.com', 'host-a.example.net', '192.0.2.1', 'host-b.example.net', '192.0.2.2', false),
-                  ('bob@example.com', 'host-a.example.net', '192.0.2.1', 'host-b.example.net', '192.0.2.2', true);
                 CREATE ROLE dovecot_proxy LOGIN;
                 GRANT SELECT ON duplex_user_route TO dovecot_proxy;
+                UPDATE duplex_hosts SET health = 'down' WHERE side = '\(bobSide)';
                 """, database: "duplex")
-            #expect(view.status == 0, "\(view.stderr)")
+            #expect(grant.status == 0, "\(grant.stderr)")
+            let aliceSide = try #require(preferred["alice@example.com"])
+            let bobOther = try #require(other[bobSide])
+            let expected = [
+                "alice@example.com": try #require(address[aliceSide]), "bob@example.com": try #require(address[bobOther]),
+            ]
 
             try await TemporaryDirectory.with(prefix: "duplex-ops") { directory in
                 let snippet = try Self.proxyFiles(in: directory, socketDirectory: postgres.socketDirectory)
                 let dovecot = try SnippetDovecot(in: directory, including: snippet, snippetHasPassdb: true)
                 try await dovecot.withRunning {
-                    for (user, host) in [("alice@example.com", "192.0.2.1"), ("bob@example.com", "192.0.2.2")] {
+                    for (user, host) in expected.sorted(by: { $0.key < $1.key }) {
                         let test = try dovecot.doveadm(["auth", "test", "-x", "service=imap", user, "any password"])
                         #expect(test.status == 0, "\(user): \(test.stdout)\(test.stderr)\n\(dovecot.log)")
                         let fields = test.stdout.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
