@@ -179,6 +179,18 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: one) && !FileManager.default.fileExists(atPath: other))
     }
 
+    @Test func aFolderThatIsNoMailbox_isNamed_notReportedAsAMissingRoot() throws {
+        let f = try SyncFixture()
+        try f.save(f.a, guid: "m-1")
+        #expect(try duplex(syncArguments(f)).status == 0)
+        let bad = f.a.root + "/.bad&name"
+        for sub in ["", "/cur", "/new", "/tmp"] { try FileManager.default.createDirectory(atPath: bad + sub, withIntermediateDirectories: false) }
+        let result = try duplex(syncArguments(f))
+        #expect(result.status == 65, "\(result.stderr)")
+        #expect(result.stderr.contains(bad) && !result.stderr.contains("is gone"), "\(result.stderr)")
+        #expect(try mapOf(f.b).messages == ["INBOX": [1: m("m-1")]])
+    }
+
     /// One mail root named another way (through a symbolic link, or relative to the working
     /// directory) is the same root: the same saved state (an expunge made since the last sync
     /// reaches the other side instead of coming back) and the same lock.

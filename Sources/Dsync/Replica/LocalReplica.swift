@@ -153,8 +153,18 @@ public final class LocalReplica: Replica, Sendable {
         }
     }
 
+    /// Whether the mail root is there (a directory). A folder in it that is no mailbox Duplex
+    /// can sync (an invalid name, a symbolic link) is that error, with its path, not a
+    /// missing root.
     public func exists() async throws -> Bool {
-        (try? store.mailboxNames()) != nil
+        do {
+            _ = try store.mailboxNames()
+            return true
+        } catch let error as MailStoreError where error.path != nil && error.path != store.root {
+            throw DsyncError.from(error, user: nil)
+        } catch {
+            return false
+        }
     }
 
     public func stamp() async throws -> StoreStamp {
