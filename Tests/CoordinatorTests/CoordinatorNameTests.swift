@@ -17,7 +17,8 @@ import Testing
         #expect(try CoordinatorName(name, kind: .user).value == name)
     }
 
-    @Test(arguments: ["", "a b", "tab\there", "new\nline", "../x", "a/b", "back\\slash", "%u", "mask*", "q?", "nbsp\u{A0}x", "zw\u{200B}j", String(repeating: "u", count: 256)])
+    @Test(arguments: ["", "a b", "tab\there", "new\nline", "../x", "a/b", "back\\slash", "%u", "mask*", "q?", "nbsp\u{A0}x", "zw\u{200B}j", String(repeating: "u", count: 256),
+        ".", "..", "bob@", "@example.com", "bob@@example.com", "a@b@c", ".@example.com", "x@..", "..@x"])
     func userNames_refused(_ name: String) {
         #expect(throws: CoordinatorNameError.self) { try CoordinatorName(name, kind: .user) }
     }

@@ -76,7 +76,10 @@ struct JSONObjectReader {
     }
 
     private func missing(_ key: String) -> APIError {
-        .badRequest("field \"\(path(of: key))\" is required")
+        // A misspelt or misplaced field is the likelier mistake: name it too.
+        let unknown = fields.keys.filter { $0 != key && !seen.contains($0) }.sorted()
+        let given = unknown.first.map { "; the body has unknown field \"\(path(of: $0))\"" } ?? ""
+        return .badRequest("field \"\(path(of: key))\" is required\(given)")
     }
 
     /// A required field of type `type`.

@@ -8,8 +8,10 @@
 ///   letter or digit (they appear in URLs, metrics labels and file names).
 /// - User names: 1–255 bytes of UTF-8 without control characters, spaces, `/`, `\`, `%`
 ///   or `*`/`?` (the last two are mask wildcards of `doveadm replicator` and Duplex's
-///   replicator; `%` is a variable in Dovecot's and Duplex's mail root templates). Dovecot
-///   itself limits user names only by its own 255-byte auth limit.
+///   replicator; `%` is a variable in Dovecot's and Duplex's mail root templates), and
+///   either USER or USER@DOMAIN with one `@` and neither part empty, `.` or `..` (mail root
+///   templates use the name, `%u`, and its parts, `%n` and `%d`). Dovecot itself limits user
+///   names only by its own 255-byte auth limit.
 public struct CoordinatorName: Hashable, Sendable, Comparable, CustomStringConvertible {
     /// What the name names: it decides the rules.
     public enum Kind: String, Sendable, CaseIterable {
@@ -84,6 +86,13 @@ public struct CoordinatorName: Hashable, Sendable, Comparable, CustomStringConve
                     throw CoordinatorNameError(kind: kind, name: value, reason: .forbiddenCharacter(offset: byteOffset))
                 }
             }
+            // Mail roots are made from the name (%u) or its parts around the @ (%n, %d), as
+            // Dovecot makes them: none of them may be empty or a path's "." or "..".
+            let parts = bytes.split(separator: UInt8(ascii: "@"), omittingEmptySubsequences: false)
+            let isDots = { (part: ArraySlice<UInt8>) in part.elementsEqual([0x2E]) || part.elementsEqual([0x2E, 0x2E]) }
+            if parts.count > 2 || parts.contains(where: { $0.isEmpty || isDots($0) }) {
+                throw CoordinatorNameError(kind: kind, name: value, reason: .badParts)
+            }
         }
     }
 }
@@ -99,6 +108,9 @@ public struct CoordinatorNameError: Error, Hashable, Sendable, CustomStringConve
         case badFirstCharacter
         /// The byte offset of the first character outside the rules.
         case forbiddenCharacter(offset: Int)
+        /// A user name that is `.` or `..`, or has more than one `@` or an empty, `.` or `..`
+        /// part before or after its `@`.
+        case badParts
     }
 
     public let kind: CoordinatorName.Kind
@@ -122,6 +134,8 @@ public struct CoordinatorNameError: Error, Hashable, Sendable, CustomStringConve
                 ? "no spaces, control characters, '/', '\\', '%', '*' or '?'"
                 : "only a-z, 0-9, '-', '_' and '.'"
             return "\(kind.rawValue) name \(shown) has a forbidden character at byte \(offset) (\(allowed))"
+        case .badParts:
+            return "\(kind.rawValue) name \(shown) must be USER or USER@DOMAIN with one '@', neither part empty, '.' or '..' (mail roots are made from them)"
         }
     }
 }
