@@ -84,7 +84,9 @@ struct SyncCommand: AsyncParsableCommand {
             try tlsOptions.check()
             return
         }
-        let a = Self.canonicalPath(mailRootA), b = Self.canonicalPath(mailRootB)
+        // Canonical paths: one mail root given two ways is one root (syncing it with itself
+        // would wait for its own lock).
+        let a = LocalReplica.canonicalPath(mailRootA), b = LocalReplica.canonicalPath(mailRootB)
         guard a != b else {
             throw ValidationError("both sides are \(mailRootA)")
         }
@@ -92,14 +94,6 @@ struct SyncCommand: AsyncParsableCommand {
         guard !a.hasPrefix(b + "/"), !b.hasPrefix(a + "/") else {
             throw ValidationError("one mail root is inside the other (\(a), \(b))")
         }
-    }
-
-    /// The absolute path without `.`, `..`, a trailing `/` or symbolic links
-    /// (``LocalReplica/canonicalPath(_:)``), so that one mail root given two ways is one
-    /// root: syncing it with itself is refused, and its lock and saved state are the same
-    /// however it is written.
-    static func canonicalPath(_ path: String) -> String {
-        LocalReplica.canonicalPath(path)
     }
 
     var stateDirectory: String {
@@ -127,10 +121,12 @@ struct SyncCommand: AsyncParsableCommand {
                 b = try RemoteReplica(
                     endpoint: mailRootB, user: user, tls: files, full: full, readTimeout: .milliseconds(Int64(ioTimeout * 1000)))
             } else {
-                b = LocalReplica(store: MailStore(root: Self.canonicalPath(mailRootB)))
+                b = LocalReplica(store: MailStore(root: LocalReplica.canonicalPath(mailRootB)))
             }
-            let a = LocalReplica(store: MailStore(root: Self.canonicalPath(mailRootA)))
-            // A state saved by an earlier version is named after the roots as they were typed.
+            // Each local root by its canonical path, so that its saved state is the same however
+            // it is written; a state saved by an earlier version is named after the roots as
+            // they were typed.
+            let a = LocalReplica(store: MailStore(root: LocalReplica.canonicalPath(mailRootA)))
             let typedB = remote ? b.description : mailRootB
             if a.description != mailRootA || b.description != typedB {
                 options.formerStateSides = (mailRootA, typedB)
