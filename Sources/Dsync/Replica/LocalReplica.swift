@@ -90,7 +90,8 @@ public final class LocalReplica: Replica, Sendable {
 
     /// Runs `body` holding the user's sync lock (see ``UserLockFile``): an exclusive `flock`
     /// on ``lockPath``, with this process's pid, host name and start recorded in it, a lock
-    /// whose recorded holder is gone broken (and logged), and the file unlinked when done.
+    /// whose recorded holder is gone broken (and logged), and the record blanked when done
+    /// (the file stays, see ``UserLockFile``).
     ///
     /// - Throws: ``DsyncError`` `lockTimeout` naming the holder (pid, host, since) when the
     ///   lock is not free within `timeout`; `noSuchUser` when the mail root's directory does
