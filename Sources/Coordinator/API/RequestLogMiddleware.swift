@@ -12,14 +12,18 @@ struct RequestLogMiddleware: RouterMiddleware {
     ) async throws -> Response {
         let start = ContinuousClock.now
         let response = try await next(request, context)
-        let elapsed = ContinuousClock.now - start
+        Self.log(
+            method: request.method.rawValue, path: request.uri.path, status: response.status.code, elapsed: .now - start,
+            to: context.logger)
+        return response
+    }
+
+    /// Logs one answered request (also for those `RouteLookupFastPath` answers).
+    static func log(method: String, path: String, status: Int, elapsed: Duration, to logger: Logger) {
         let milliseconds = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
         let metadata: Logger.Metadata = [
-            "method": "\(request.method.rawValue)", "path": "\(request.uri.path)",
-            "status": "\(response.status.code)", "duration_ms": "\((milliseconds * 10).rounded() / 10)",
+            "method": "\(method)", "path": "\(path)", "status": "\(status)", "duration_ms": "\((milliseconds * 10).rounded() / 10)",
         ]
-        let level: Logger.Level = response.status.code >= 500 ? .error : .info
-        context.logger.log(level: level, "request", metadata: metadata)
-        return response
+        logger.log(level: status >= 500 ? .error : .info, "request", metadata: metadata)
     }
 }
