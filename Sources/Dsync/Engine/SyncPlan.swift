@@ -34,6 +34,21 @@ public enum ReplicaChange: Hashable, Sendable, Codable {
     case unsubscribe([String])
 }
 
+extension ReplicaChange {
+    /// The GUID of the one mailbox whose messages this change touches (copies, flags,
+    /// expunges, renumbering, next-UID raises); nil for changes of the mailbox tree and the
+    /// subscriptions.
+    var messageMailbox: String? {
+        switch self {
+        case .copyMessage(let mailbox, _, _, _, _, _), .setFlags(let mailbox, _, _, _), .expunge(let mailbox, _),
+            .renumber(let mailbox, _), .raiseUIDNext(let mailbox, _):
+            mailbox
+        case .createMailbox, .adoptIdentity, .renameMailbox, .deleteMailbox, .subscribe, .unsubscribe:
+            nil
+        }
+    }
+}
+
 /// What a sync will do and what both sides will look like afterwards.
 public struct SyncPlan: Sendable {
     /// Changes for side A, in the order they must be applied.

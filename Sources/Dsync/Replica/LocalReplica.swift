@@ -266,35 +266,123 @@ public final class LocalReplica: Replica, Sendable {
         // and go on meanwhile; a copy, renumber or next-UID raise in the same mailbox, or a
         // mailbox created, renamed or deleted, commits them first, so that every mailbox sees
         // its changes in the planned order.
-        var deferred: [(mailbox: String, batch: SaveBatch)] = []
-        func commitDeferred() throws {
-            guard !deferred.isEmpty else { return }
-            let batches = deferred
-            deferred = []
-            try mapErrors { try SaveBatch.makeDurable(batches.map(\.batch)) }
-            for (_, batch) in batches {
-                let bytes = batch.byteCount
-                do {
-                    report.messagesCopied += try batch.commit().count
-                    report.bytesCopied += bytes
-                } catch let error as MailStoreError {
-                    switch error.code {
-                    case .uidNotAvailable, .notFound, .alreadyExists: report.skipped += 1
-                    default: throw DsyncError.from(error, user: nil)
-                    }
+        var deferred: [DeferredBatch] = []
+        if source is LocalReplica {
+            try await applyInLanes(changes, source: source, report: &report, deferred: &deferred)
+        } else {
+            // Bodies from a peer arrive on one connection, one stream at a time.
+            try await applyInOrder(changes[...], source: source, report: &report, deferred: &deferred)
+        }
+        try commit(&deferred, report: &report)
+        return report
+    }
+
+    /// How many mailboxes' message changes are applied at once (``applyInLanes``).
+    static let applyLanes = 4
+
+    /// A save batch whose bodies are written but not committed (see ``apply(_:source:)``),
+    /// handed from the lane that wrote it to the apply that commits it: one task at a time
+    /// uses it, never two.
+    struct DeferredBatch: @unchecked Sendable {
+        let mailbox: String
+        let batch: SaveBatch
+    }
+
+    /// Makes the deferred batches durable (one file-system sync) and commits them in order.
+    private func commit(_ deferred: inout [DeferredBatch], report: inout ApplyReport) throws {
+        guard !deferred.isEmpty else { return }
+        let batches = deferred
+        deferred = []
+        try mapErrors { try SaveBatch.makeDurable(batches.map(\.batch)) }
+        for item in batches {
+            let bytes = item.batch.byteCount
+            do {
+                report.messagesCopied += try item.batch.commit().count
+                report.bytesCopied += bytes
+            } catch let error as MailStoreError {
+                switch error.code {
+                case .uidNotAvailable, .notFound, .alreadyExists: report.skipped += 1
+                default: throw DsyncError.from(error, user: nil)
                 }
             }
         }
-        var index = 0
-        while index < changes.count {
+    }
+
+    /// Applies `changes` with the message changes of different mailboxes side by side: each
+    /// run of changes that each touch one mailbox (copies, flags, expunges, renumbering,
+    /// next-UID raises, up to the next change of the mailbox tree or the subscriptions) is
+    /// split by mailbox, and up to ``applyLanes`` mailboxes are applied at once, each in its
+    /// planned order. Every mailbox is its own directories, uidlist and lock, and a change
+    /// of one never depends on another's, so only waiting on the disk overlaps. The copies'
+    /// last batches are left in `deferred`, as in ``applyInOrder``.
+    private func applyInLanes(
+        _ changes: [ReplicaChange], source: any Replica, report: inout ApplyReport, deferred: inout [DeferredBatch]
+    ) async throws {
+        var index = changes.startIndex
+        while index < changes.endIndex {
+            var end = index
+            while end < changes.endIndex, changes[end].messageMailbox != nil { end += 1 }
+            var order: [String] = []
+            var lanes: [String: [ReplicaChange]] = [:]
+            for change in changes[index..<end] {
+                let mailbox = change.messageMailbox!
+                if lanes[mailbox] == nil { order.append(mailbox) }
+                lanes[mailbox, default: []].append(change)
+            }
+            if order.count < 2 {
+                // A change of the tree or the subscriptions (alone, in order), or one mailbox.
+                end = max(end, index + 1)
+                try await applyInOrder(changes[index..<end], source: source, report: &report, deferred: &deferred)
+                index = end
+                continue
+            }
+            // A lane starts with nothing deferred: what an earlier run left is committed first.
+            try commit(&deferred, report: &report)
+            let results = try await withThrowingTaskGroup(of: (Int, ApplyReport, [DeferredBatch]).self) { group in
+                var next = 0
+                func startLane() {
+                    let position = next, laneChanges = lanes[order[next]]!
+                    next += 1
+                    group.addTask {
+                        var laneReport = ApplyReport()
+                        var laneDeferred: [DeferredBatch] = []
+                        try await self.applyInOrder(laneChanges[...], source: source, report: &laneReport, deferred: &laneDeferred)
+                        return (position, laneReport, laneDeferred)
+                    }
+                }
+                while next < min(Self.applyLanes, order.count) { startLane() }
+                var results: [(Int, ApplyReport, [DeferredBatch])] = []
+                for try await result in group {
+                    results.append(result)
+                    if next < order.count { startLane() }
+                }
+                return results
+            }
+            // In the planned order of the mailboxes: the commits below go in that order too.
+            for (_, laneReport, laneDeferred) in results.sorted(by: { $0.0 < $1.0 }) {
+                report.add(laneReport)
+                deferred.append(contentsOf: laneDeferred)
+            }
+            index = end
+        }
+    }
+
+    /// Applies `changes` one run after another, in order. The last batch of each run of
+    /// copies is left in `deferred` (bodies written, not committed) unless a later change
+    /// needs it committed first.
+    private func applyInOrder(
+        _ changes: ArraySlice<ReplicaChange>, source: any Replica, report: inout ApplyReport, deferred: inout [DeferredBatch]
+    ) async throws {
+        var index = changes.startIndex
+        while index < changes.endIndex {
             switch changes[index] {
             case .setFlags, .expunge, .subscribe, .unsubscribe:
                 break
             case .copyMessage(let mailbox, _, _, _, _, _), .renumber(let mailbox, _), .raiseUIDNext(let mailbox, _):
                 // Another mailbox's UIDs do not depend on them.
-                if deferred.contains(where: { $0.mailbox == mailbox }) { try commitDeferred() }
+                if deferred.contains(where: { $0.mailbox == mailbox }) { try commit(&deferred, report: &report) }
             case .createMailbox, .adoptIdentity, .renameMailbox, .deleteMailbox:
-                try commitDeferred()
+                try commit(&deferred, report: &report)
             }
             // Where the next change starts: after the whole run of copies or flag changes,
             // also when the run fails (a failed run must not swallow the change after it).
@@ -304,18 +392,18 @@ public final class LocalReplica: Replica, Sendable {
                 case .copyMessage(let mailbox, _, _, _, _, _):
                     var run: [(uid: UInt32, guid: String, flags: SyncFlags, sourceMailbox: String, sourceUID: UInt32)] = []
                     next = index
-                    while next < changes.count, case .copyMessage(mailbox, let uid, let guid, let flags, let sourceMailbox, let sourceUID) = changes[next] {
+                    while next < changes.endIndex, case .copyMessage(mailbox, let uid, let guid, let flags, let sourceMailbox, let sourceUID) = changes[next] {
                         run.append((uid, guid, flags, sourceMailbox, sourceUID))
                         next += 1
                     }
                     if let last = try await copy(run, into: mailbox, from: source, report: &report) {
-                        deferred.append((mailbox, last))
+                        deferred.append(DeferredBatch(mailbox: mailbox, batch: last))
                     }
                 case .setFlags(let mailbox, _, _, _):
                     var run: [UInt32: MessageFlags] = [:]
                     var expected: [UInt32: MessageFlags] = [:]
                     next = index
-                    while next < changes.count, case .setFlags(mailbox, let uid, let flags, let from) = changes[next] {
+                    while next < changes.endIndex, case .setFlags(mailbox, let uid, let flags, let from) = changes[next] {
                         run[uid] = flags.messageFlags
                         expected[uid] = from?.messageFlags
                         next += 1
@@ -329,7 +417,7 @@ public final class LocalReplica: Replica, Sendable {
                     // The mailbox's expunge, planned right after its flags, goes with them
                     // (one listing of the mailbox); when they fail it is applied alone.
                     var expunging: [UInt32] = []
-                    if next < changes.count, case .expunge(mailbox, let uids) = changes[next] { expunging = uids }
+                    if next < changes.endIndex, case .expunge(mailbox, let uids) = changes[next] { expunging = uids }
                     let expungeIndex = next
                     if !expunging.isEmpty { next += 1 }
                     let done: (flagged: [UInt32], expunged: [UInt32])
@@ -356,8 +444,6 @@ public final class LocalReplica: Replica, Sendable {
             }
             index = next
         }
-        try commitDeferred()
-        return report
     }
 
     private func name(of mailbox: String) throws -> MailboxName {

@@ -137,12 +137,12 @@ public struct SyncStateStore: Sendable {
         }
         let stamp = String(UInt64(Date().timeIntervalSince1970 * 1_000_000), radix: 16)
         let messagesFile = "\(key).\(stamp).messages"
-        try writeAtomically(directory + "/" + messagesFile, Data(view.binaryEncoded()))
+        try writeAtomically(directory + "/" + messagesFile, view.binaryEncoded())
         let header = SyncState.Header(
             version: SyncState.currentVersion, user: user, sideA: sideA, sideB: sideB, savedAt: Date(),
             stampA: stampA, stampB: stampB, messagesFile: messagesFile,
             mailboxes: view.mailboxes.count, messages: view.messageCount, generation: generation)
-        try writeAtomically(headerPath, Data(header.binaryEncoded()))
+        try writeAtomically(headerPath, header.binaryEncoded())
         if let previous, previous.messagesFile != messagesFile {
             try? FileManager.default.removeItem(atPath: directory + "/" + previous.messagesFile)
         }
@@ -151,13 +151,19 @@ public struct SyncStateStore: Sendable {
             let former = Self.key(user: user, sideA: previous.sideA, sideB: previous.sideB)
             try? FileManager.default.removeItem(atPath: directory + "/" + former + ".state")
         }
-        removeLeftovers(keeping: messagesFile)
+        // Listing the directory costs as much as it holds (two files per user of a replicator):
+        // done when this save replaced no known state (a first or full sync, a lost or corrupt
+        // header: the old messages file is unknown), and for what crashes leave, about once in
+        // 64 saves.
+        if previous == nil || Int.random(in: 0..<64) == 0 {
+            removeLeftovers(keeping: messagesFile)
+        }
     }
 
     /// Removes this key's messages files that the header no longer names and temporary files
     /// of interrupted writes: a full sync, a corrupt or lost header, or a crash between the
     /// two writes would otherwise leave one behind each time. Runs under the user's lock, so
-    /// no other writer of this key is at work.
+    /// no other writer of this key is at work. Lists the whole state directory.
     private func removeLeftovers(keeping messagesFile: String) {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return }
         let prefix = key + "."
@@ -187,21 +193,14 @@ public struct SyncStateStore: Sendable {
         try? FileManager.default.removeItem(atPath: headerPath)
     }
 
-    /// Writes `data` to a temporary file and renames it to `path`; with `durable`, the
-    /// file is fsynced first (a state must survive a power loss; the copies journal only
-    /// has to outlive the process).
-    func writeAtomically(_ path: String, _ data: Data, durable: Bool = true) throws {
-        let temporary = path + ".tmp.\(ProcessInfo.processInfo.processIdentifier)"
-        guard FileManager.default.createFile(atPath: temporary, contents: data, attributes: [.posixPermissions: 0o600]) else {
-            throw DsyncError(.io, "\(temporary): cannot write the state")
-        }
-        if durable {
-            let fd = open(temporary, O_RDONLY)
-            if fd >= 0 { fsync(fd); close(fd) }
-        }
-        guard rename(temporary, path) == 0 else {
-            unlink(temporary)
-            throw DsyncError(.io, "\(path): cannot replace the state (errno \(errno))")
+    /// Writes `bytes` to a temporary file (`path.tmp.<pid>`: writers of a key hold the
+    /// user's lock) and renames it to `path`; with `durable`, the file is fsynced first (a
+    /// state must survive a power loss; the copies journal only has to outlive the process).
+    func writeAtomically(_ path: String, _ bytes: [UInt8], durable: Bool = true) throws {
+        do {
+            try AtomicFile.replace(path, with: bytes, temporary: path + ".tmp.\(getpid())", durable: durable)
+        } catch let error as MailStoreError {
+            throw DsyncError(.io, "cannot write the state: \(error.description)")
         }
     }
 }
@@ -256,7 +255,7 @@ extension SyncStateStore {
         } catch {
             throw DsyncError(.io, "\(directory): cannot create the state directory (is it a file, or not writable?)")
         }
-        try writeAtomically(pendingCopiesPath, try JSONEncoder().encode(pending), durable: false)
+        try writeAtomically(pendingCopiesPath, [UInt8](try JSONEncoder().encode(pending)), durable: false)
     }
 
     /// The copies a sync cut off left; nil when there are none or they cannot be read (the

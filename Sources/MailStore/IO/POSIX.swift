@@ -231,18 +231,26 @@ enum POSIX {
     }
 
     /// Writes `bytes` to `path` atomically: a temporary file next to it, fsync, rename.
-    static func writeFileAtomically(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o600, owner: FileOwner?, durable: Bool = true) throws {
-        let temporary = path + ".tmp.\(getpid()).\(UInt32.random(in: 0...UInt32.max))"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
+    ///
+    /// - Parameter temporary: the temporary file's path; by default `path` with
+    ///   `.tmp.<pid>.<random>` added, created exclusively. A given one is truncated when it
+    ///   exists (a caller names it so only because it alone writes there, e.g. under a lock).
+    static func writeFileAtomically(
+        _ path: String, _ bytes: [UInt8], mode: mode_t = 0o600, owner: FileOwner?, durable: Bool = true, temporary given: String? = nil
+    ) throws {
+        let temporary = given ?? path + ".tmp.\(getpid()).\(UInt32.random(in: 0...UInt32.max))"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_CLOEXEC | (given == nil ? O_EXCL : O_TRUNC), mode)
         if fd < 0 { throw MailStoreError.system("create", path: temporary, errno: errno) }
+        var open = true
         do {
             try owner?.apply(fd: fd, path: temporary)
             try writeAll(fd: fd, bytes, path: temporary)
             if durable { try fsync(fd: fd, path: temporary) }
-            close(fd)
+            open = false
+            if close(fd) != 0 { throw MailStoreError.system("close", path: temporary, errno: errno) }
             try rename(temporary, path)
         } catch {
-            close(fd)
+            if open { close(fd) }
             _ = unlink(temporary)
             throw error
         }
