@@ -98,14 +98,79 @@ import Glibc
         }
     }
 
-    @Test func recentlyChangedDirectories_areNotCached() throws {
+    /// The modification time of `relative`, to the nanosecond.
+    func modificationTimespec(_ scratch: ScratchDirectory, _ relative: String) throws -> timespec {
+        var st = stat()
+        guard stat(scratch.path(relative), &st) == 0 else { throw ScratchError("stat \(relative): errno \(errno)") }
+        return st.st_mtim
+    }
+
+    func setModificationTimespec(_ scratch: ScratchDirectory, _ relative: String, _ time: timespec) throws {
+        var times = [time, time]
+        guard utimensat(AT_FDCWD, scratch.path(relative), &times, 0) == 0 else { throw ScratchError("utimensat \(relative): errno \(errno)") }
+    }
+
+    func isConfirmed(_ scratch: ScratchDirectory) throws -> Bool {
+        let bytes = try scratch.read(ScanCache.fileName)
+        return bytes[4] == ScanCache.version && bytes[5] & 1 != 0
+    }
+
+    @Test func recentlyChangedDirectories_areCachedUnconfirmed_andConfirmedByTheirNames() throws {
         try ScratchDirectory.with { scratch in
             let store = scratch.store
             try store.createMailbox(.inbox)
-            try store.saveMessage(in: .inbox, bytes: sampleMessage(1))
-            _ = try store.listMessages(in: .inbox)
-            // new/ changed this very second: a change in the same clock tick could hide.
-            #expect(!scratch.exists(ScanCache.fileName))
+            for number in 0..<4 { try store.saveMessage(in: .inbox, bytes: sampleMessage(number)) }
+            let first = try store.listMessages(in: .inbox)
+            // new/ changed this very second: the cache is written, but not trusted blindly.
+            #expect(scratch.exists(ScanCache.fileName))
+            #expect(try !isConfirmed(scratch))
+            let directory = store.directory(.inbox)
+            let status = try #require(try POSIX.readFileWithStatus(directory.uidlist)).status
+            let stamps = ScanCache.Stamps(cur: try POSIX.status(directory.cur), new: try POSIX.status(directory.new), uidlist: status)
+            // The same names are there: it is used.
+            let cached = try #require(ScanCache.load(directory, stamps: stamps, records: try scratch.uidlist().records))
+            #expect(cached.compactMap { $0?.fileName } == first.map(\.fileName))
+            #expect(try store.listMessages(in: .inbox) == first)
+        }
+    }
+
+    @Test func changeInTheSameClockTickAsTheListing_isSeen() throws {
+        try ScratchDirectory.with { scratch in
+            let store = scratch.store
+            try store.createMailbox(.inbox)
+            for number in 0..<5 { try store.saveMessage(in: .inbox, bytes: sampleMessage(number)) }
+            let before = try store.listMessages(in: .inbox)
+            #expect(scratch.exists(ScanCache.fileName))
+            #expect(try !isConfirmed(scratch))
+            // Another writer renames a file (a flag change) and removes one, and the clock has
+            // not ticked: new/ and cur/ keep the modification times the cache recorded.
+            let newTime = try modificationTimespec(scratch, "new"), curTime = try modificationTimespec(scratch, "cur")
+            let moved = before[0], gone = before[1]
+            #expect(rename(scratch.path((moved.isInNew ? "new/" : "cur/") + moved.fileName), scratch.path("cur/" + moved.fileName.split(separator: ":")[0] + ":2,S")) == 0)
+            #expect(unlink(scratch.path((gone.isInNew ? "new/" : "cur/") + gone.fileName)) == 0)
+            try setModificationTimespec(scratch, "new", newTime)
+            try setModificationTimespec(scratch, "cur", curTime)
+            let after = try store.listMessages(in: .inbox)
+            #expect(after.first { $0.uid == moved.uid }?.flags.system == [.seen])
+            #expect(!after.contains { $0.uid == gone.uid })
+            #expect(after == (try uncachedListing(scratch, store)))
+        }
+    }
+
+    @Test func unconfirmedCache_listedAgainAfterTheClockMovedOn_becomesConfirmed() throws {
+        try ScratchDirectory.with { scratch in
+            let store = try makeAgedMailbox(scratch, count: 6)
+            let truth = try store.listMessages(in: .inbox)
+            #expect(try isConfirmed(scratch))
+            // The same cache as if written right after a change: unconfirmed.
+            var bytes = try scratch.read(ScanCache.fileName)
+            bytes[5] &= ~1
+            bytes.replaceSubrange((bytes.count - 8)..., with: ScanCache.le64(ScanCache.fnv1a(bytes[0..<(bytes.count - 8)])))
+            try scratch.write(ScanCache.fileName, bytes)
+            #expect(try store.listMessages(in: .inbox) == truth)
+            // The names matched and new/ and cur/ last changed a minute ago: confirmed now.
+            #expect(try isConfirmed(scratch))
+            #expect(try store.listMessages(in: .inbox) == truth)
         }
     }
 }

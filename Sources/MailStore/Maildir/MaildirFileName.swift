@@ -115,22 +115,39 @@ public struct MaildirFileName: Hashable, Sendable {
                 index = end
             }
             guard colon < name.count else { return }
-            if name.count - colon >= 3, name[colon + 1] == UInt8(ascii: "2"), name[colon + 2] == UInt8(ascii: ",") {
-                hasInfo = true
-                for position in (colon + 3)..<name.count {
-                    let letter = name[position]
-                    if let flag = SystemFlags(maildirLetter: letter) {
-                        systemFlags.insert(flag)
-                    } else if letter >= UInt8(ascii: "a") && letter <= UInt8(ascii: "z") {
-                        keywordMask |= 1 << UInt32(letter - UInt8(ascii: "a"))
-                    } else if letter < 0x20 || letter == 0x7f || letter == UInt8(ascii: "/") {
-                        throw fail("flag part contains a control character")
-                    } else {
-                        hasOtherLetters = true
-                    }
-                }
-            } else {
+            try parseInfo(UnsafeBufferPointer(rebasing: name[colon...]), fail: fail)
+        }
+
+        /// A summary of a name whose base was parsed before (the scan cache keeps its length
+        /// and sizes): only the info part (from `:`; empty when there is none) is parsed.
+        ///
+        /// - Throws: `badData` for control characters in the flags.
+        init(baseLength: Int, size: Int64?, virtualSize: Int64?, info: UnsafeBufferPointer<UInt8>) throws {
+            self.baseLength = baseLength
+            self.size = size
+            self.virtualSize = virtualSize
+            guard !info.isEmpty else { return }
+            try parseInfo(info) { MailStoreError(.badData, "bad message file name info part: \($0)") }
+        }
+
+        /// Reads the info part, `info[0]` being the `:`.
+        private mutating func parseInfo(_ info: UnsafeBufferPointer<UInt8>, fail: (String) -> MailStoreError) throws {
+            guard info.count >= 3, info[1] == UInt8(ascii: "2"), info[2] == UInt8(ascii: ",") else {
                 hasForeignInfo = true
+                return
+            }
+            hasInfo = true
+            for position in 3..<info.count {
+                let letter = info[position]
+                if let flag = SystemFlags(maildirLetter: letter) {
+                    systemFlags.insert(flag)
+                } else if letter >= UInt8(ascii: "a") && letter <= UInt8(ascii: "z") {
+                    keywordMask |= 1 << UInt32(letter - UInt8(ascii: "a"))
+                } else if letter < 0x20 || letter == 0x7f || letter == UInt8(ascii: "/") {
+                    throw fail("flag part contains a control character")
+                } else {
+                    hasOtherLetters = true
+                }
             }
         }
     }

@@ -199,16 +199,18 @@ extension MailStore {
         let stamps = try uidlistStatus.map {
             ScanCache.Stamps(cur: try POSIX.status(directory.cur), new: try POSIX.status(directory.new), uidlist: $0)
         }
-        if let stamps, let cached = ScanCache.load(directory, stamps: stamps, records: uidlist.records) {
+        if let stamps, let cached = ScanCache.load(directory, stamps: stamps, records: uidlist.records, owner: try? owner(for: directory.path)) {
             return MailboxSnapshot(directory: directory, uidlist: uidlist, keywords: keywords, cached: cached)
         }
         let (files, stable) = try scanFiles(directory, expected: uidlist.records.count)
         let snapshot = try MailboxSnapshot(directory: directory, uidlist: uidlist, keywords: keywords, files: files, isStable: stable)
-        if let stamps, stable, snapshot.unassignedFiles.isEmpty,
-           stamps.cur.modificationSeconds < scanStart.seconds - 1, stamps.new.modificationSeconds < scanStart.seconds - 1,
+        // (An empty mailbox is listed at once; it gets no cache.)
+        if let stamps, stable, snapshot.unassignedFiles.isEmpty, !uidlist.records.isEmpty,
            let now = try? ScanCache.Stamps(cur: POSIX.status(directory.cur), new: POSIX.status(directory.new), uidlist: stamps.uidlist),
            now == stamps {
-            ScanCache.store(directory, stamps: stamps, records: uidlist.records, files: files, owner: try? owner(for: directory.path))
+            ScanCache.store(
+                directory, stamps: stamps, records: uidlist.records, files: files, confirmed: stamps.settled(before: scanStart.seconds),
+                owner: try? owner(for: directory.path))
         }
         return snapshot
     }

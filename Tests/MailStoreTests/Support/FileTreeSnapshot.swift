@@ -10,7 +10,9 @@ import Darwin
 /// so a test can prove that an operation changed nothing on disk.
 ///
 /// Modification times are not recorded: reading a mailbox may take and release a lock,
-/// which touches the directory's mtime without changing what it holds.
+/// which touches the directory's mtime without changing what it holds. Nor is the scan
+/// cache (`duplex-scan.cache`): any listing of a mailbox may write it, and it only ever
+/// repeats what `new/`, `cur/` and the uidlist hold (see `ScanCache`).
 struct FileTreeSnapshot: Equatable {
     enum Entry: Equatable {
         case directory(mode: UInt32)
@@ -42,7 +44,7 @@ struct FileTreeSnapshot: Equatable {
                 let name = withUnsafePointer(to: &entry.pointee.d_name) {
                     $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
                 }
-                if name != "." && name != ".." { names.append(name) }
+                if name != "." && name != ".." && name != "duplex-scan.cache" { names.append(name) }
             }
             closedir(dir)
             for name in names {
