@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 import Logging
 import MailStore
@@ -130,7 +131,7 @@ public final class LocalReplica: Replica, Sendable {
     }
 
     public func create() async throws {
-        try mapErrors { try store.createMailbox(.inbox) }
+        _ = try mapErrors { try store.createMailbox(.inbox) }
     }
 
     /// Creates `directory` and its missing ancestors (mode 0700); running as root, each
@@ -288,22 +289,40 @@ public final class LocalReplica: Replica, Sendable {
         let batch: SaveBatch
     }
 
-    /// Makes the deferred batches durable (one file-system sync) and commits them in order.
+    /// Makes the deferred batches durable (one file-system sync), then commits them, side by
+    /// side: each is another mailbox (a mailbox's next copies commit its batch first), with
+    /// its own uidlist lock, and most of a commit is waiting for the disk.
     private func commit(_ deferred: inout [DeferredBatch], report: inout ApplyReport) throws {
         guard !deferred.isEmpty else { return }
         let batches = deferred
         deferred = []
         try mapErrors { try SaveBatch.makeDurable(batches.map(\.batch)) }
-        for item in batches {
-            let bytes = item.batch.byteCount
+        let outcomes = Mutex([Result<(messages: Int, bytes: Int64), MailStoreError>?](repeating: nil, count: batches.count))
+        DispatchQueue.concurrentPerform(iterations: batches.count) { position in
+            let batch = batches[position].batch
+            let bytes = batch.byteCount
+            let outcome: Result<(messages: Int, bytes: Int64), MailStoreError>
             do {
-                report.messagesCopied += try item.batch.commit().count
-                report.bytesCopied += bytes
+                outcome = .success((try batch.commit().count, bytes))
             } catch let error as MailStoreError {
+                outcome = .failure(error)
+            } catch {
+                outcome = .failure(MailStoreError(.io, "\(error)"))
+            }
+            outcomes.withLock { $0[position] = outcome }
+        }
+        for outcome in outcomes.withLock({ $0 }) {
+            switch outcome {
+            case .success(let done)?:
+                report.messagesCopied += done.messages
+                report.bytesCopied += done.bytes
+            case .failure(let error)?:
                 switch error.code {
                 case .uidNotAvailable, .notFound, .alreadyExists: report.skipped += 1
                 default: throw DsyncError.from(error, user: nil)
                 }
+            case nil:
+                break
             }
         }
     }
