@@ -209,8 +209,8 @@ extension MailStore {
            let now = try? ScanCache.Stamps(cur: POSIX.status(directory.cur), new: POSIX.status(directory.new), uidlist: stamps.uidlist),
            now == stamps {
             ScanCache.store(
-                directory, stamps: stamps, records: uidlist.records, files: files, confirmed: stamps.settled(before: scanStart.seconds),
-                owner: try? owner(for: directory.path))
+                directory, stamps: stamps, records: uidlist.records, messages: snapshot.messages,
+                confirmed: stamps.settled(before: scanStart.seconds), owner: try? owner(for: directory.path))
         }
         return snapshot
     }

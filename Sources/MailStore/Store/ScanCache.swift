@@ -80,11 +80,6 @@ struct ScanCache {
             mixedSum &+= mixed ^ (mixed >> 31)
         }
 
-        mutating func add(_ fileName: String, inNew: Bool) {
-            var name = fileName
-            name.withUTF8 { add($0, inNew: inNew) }
-        }
-
         /// The names in `new/` and `cur/` now, without parsing them (dot files and
         /// directories left out, as a scan leaves them out).
         static func listing(_ directory: MailboxDirectory) throws -> NamesDigest {
@@ -169,12 +164,16 @@ struct ScanCache {
         return ScannedFile(fileName: fileName, inNew: inNew, summary: summary)
     }
 
-    /// Writes the cache for `records` and their files, best effort. `confirmed`: the
-    /// listing began more than a second after `new/` and `cur/` last changed.
+    /// Writes the cache for `records`, best effort. `messages` are the records whose file
+    /// exists, with it, in record order (a snapshot's ``MailboxSnapshot/messages``), and
+    /// every file of the mailbox; `confirmed`: the listing began more than a second after
+    /// `new/` and `cur/` last changed.
     static func store(
-        _ directory: MailboxDirectory, stamps: Stamps, records: [Uidlist.Record], files: FileIndex, confirmed: Bool, owner: FileOwner?
+        _ directory: MailboxDirectory, stamps: Stamps, records: [Uidlist.Record], messages: [(record: Uidlist.Record, file: ScannedFile)],
+        confirmed: Bool, owner: FileOwner?
     ) {
         var out = magic
+        out.reserveCapacity(128 + records.count * 8)
         out.append(version)
         out.append(contentsOf: [confirmed ? 1 : 0, 0, 0])
         for status in [stamps.cur, stamps.new] {
@@ -185,21 +184,36 @@ struct ScanCache {
         append64(&out, UInt64(bitPattern: stamps.uidlist.modificationSeconds))
         append64(&out, UInt64(bitPattern: stamps.uidlist.modificationNanoseconds))
         append32(&out, UInt32(records.count))
+        let digestAt = out.count
+        out.append(contentsOf: repeatElement(0, count: 4 + 16))
         var names = NamesDigest()
-        for file in files.files { names.add(file.fileName, inNew: file.inNew) }
-        append32(&out, names.count)
-        append64(&out, names.sum)
-        append64(&out, names.mixedSum)
+        var next = messages.startIndex
         for record in records {
-            guard let file = files[record.baseName] else { out.append(contentsOf: [0, 0, 0, 0]); continue }
-            let info = file.fileName.utf8.dropFirst(file.summary.baseLength)
-            guard info.count <= 255 else { return }
-            out.append(file.inNew ? 2 : 1)
-            out.append(UInt8(info.count))
-            out.append(contentsOf: info)
+            guard next < messages.endIndex, messages[next].record.uid == record.uid else {
+                out.append(contentsOf: [0, 0, 0, 0])
+                continue
+            }
+            let file = messages[next].file
+            next += 1
+            var fileName = file.fileName
+            let fits = fileName.withUTF8 { name -> Bool in
+                names.add(name, inNew: file.inNew)
+                let info = UnsafeBufferPointer(rebasing: name[file.summary.baseLength...])
+                guard info.count <= 255 else { return false }
+                out.append(file.inNew ? 2 : 1)
+                out.append(UInt8(info.count))
+                out.append(contentsOf: info)
+                return true
+            }
+            guard fits else { return }
             appendLEB128(&out, file.summary.size.map { UInt64($0) + 1 } ?? 0)
             appendLEB128(&out, file.summary.virtualSize.map { UInt64($0) + 1 } ?? 0)
         }
+        var digest: [UInt8] = []
+        append32(&digest, names.count)
+        append64(&digest, names.sum)
+        append64(&digest, names.mixedSum)
+        out.replaceSubrange(digestAt..<(digestAt + 20), with: digest)
         append64(&out, fnv1a(out[...]))
         try? POSIX.writeFileAtomically(directory.path + "/" + fileName, out, owner: owner, durable: false)
     }
