@@ -15,6 +15,55 @@ import Testing
         return (replicaA, replicaB, inboxA, inboxB)
     }
 
+    /// The message changes of several mailboxes are applied side by side; each mailbox's
+    /// still land in their planned order: a second run of copies commits the first one's
+    /// batch first, flags and the expunge apply to the message that was there, and the
+    /// subscription after them is made.
+    @Test func changesOfManyMailboxesInterleaved_landInEachMailboxInThePlannedOrder() async throws {
+        let f = try SyncFixture()
+        let names = ["INBOX", "Work", "Lists", "Travel", "Archive"]
+        for name in names.dropFirst() {
+            try f.create(f.a, name)
+            try f.create(f.b, name)
+        }
+        for name in names {
+            try f.save(f.a, name, guid: "a-\(name)")
+            try f.saveMany(f.b, name, guids: (1...3).map { "b-\(name)-\($0)" })
+        }
+        let replicaA = LocalReplica(store: f.a), replicaB = LocalReplica(store: f.b)
+        _ = try await replicaA.read(reusing: [:])
+        _ = try await replicaB.read(reusing: [:])
+        var perMailbox: [[ReplicaChange]] = []
+        for name in names {
+            let a = try f.guid(of: f.a, name), b = try f.guid(of: f.b, name)
+            perMailbox.append([
+                .copyMessage(mailbox: a, uid: 2, guid: "b-\(name)-1", flags: SyncFlags("\\Seen"), sourceMailbox: b, sourceUID: 1),
+                .setFlags(mailbox: a, uid: 1, flags: SyncFlags("\\Flagged")),
+                .copyMessage(mailbox: a, uid: 3, guid: "b-\(name)-2", flags: SyncFlags(), sourceMailbox: b, sourceUID: 2),
+                .copyMessage(mailbox: a, uid: 4, guid: "b-\(name)-3", flags: SyncFlags("$Later"), sourceMailbox: b, sourceUID: 3),
+                .expunge(mailbox: a, uids: [1]),
+                .raiseUIDNext(mailbox: a, to: 7),
+            ])
+        }
+        // Round robin: every mailbox's next change before any mailbox's one after it.
+        var changes: [ReplicaChange] = []
+        for step in 0..<perMailbox[0].count {
+            for list in perMailbox { changes.append(list[step]) }
+        }
+        changes.append(.subscribe(["Work"]))
+        let report = try await replicaA.apply(changes, source: replicaB)
+
+        #expect(report.messagesCopied == 15 && report.flagChanges == 5 && report.expunges == 5)
+        #expect(report.subscriptionChanges == 1 && report.skipped == 0)
+        let map = try mapOf(f.a)
+        for name in names {
+            let mailbox = try #require(map.mailboxes[name])
+            #expect(mailbox.messages == [2: m("b-\(name)-1", "\\Seen"), 3: m("b-\(name)-2"), 4: m("b-\(name)-3", "$Later")], "\(name)")
+            #expect(mailbox.uidNext == 7, "\(name)")
+        }
+        #expect(map.subscriptions == ["Work"])
+    }
+
     @Test func copyRunRefusedBecauseItsUIDWasTaken_isSkippedAlone_andTheNextChangesApply() async throws {
         let f = try SyncFixture()
         try f.save(f.a, guid: "a-1")
