@@ -229,9 +229,28 @@ public final class LocalReplica: Replica, Sendable {
 
     /// Opens the message with `guid` in the mailbox with GUID `mailbox` (the UID when it is
     /// still there, else any message with that GUID); nil when it is gone.
+    /// The message with `uid` in `listing` (in increasing UID order), by binary search.
+    static func message(uid: UInt32, in listing: [MessageInfo]) -> MessageInfo? {
+        var low = 0, high = listing.count
+        while low < high {
+            let middle = (low + high) / 2
+            if listing[middle].uid < uid { low = middle + 1 } else { high = middle }
+        }
+        return low < listing.count && listing[low].uid == uid ? listing[low] : nil
+    }
+
     func openBody(mailbox: String, guid: String, uidHint: UInt32) throws -> MessageBodyReader? {
         try mapErrors {
             guard let name = known.withLock({ $0.names[mailbox] }) else { return nil }
+            // Most often the message is still where the read found it: its UID in the read's
+            // listing (in UID order), without a map of the whole mailbox by GUID.
+            if let read = known.withLock({ $0.readListings[mailbox] }), let message = Self.message(uid: uidHint, in: read), message.guid == guid {
+                do {
+                    return try store.openMessage(in: name, message)
+                } catch let error as MailStoreError where error.code == .notFound {
+                    // Expunged or moved meanwhile: looked up by GUID below.
+                }
+            }
             for attempt in 0..<2 {
                 var listing = known.withLock { $0.listings[mailbox] }
                 if listing == nil || attempt > 0 {

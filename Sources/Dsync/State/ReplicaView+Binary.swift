@@ -136,9 +136,12 @@ struct BinaryWriter {
     mutating func u32(_ value: UInt32) { for shift in stride(from: 0, to: 32, by: 8) { buffer.append(UInt8(truncatingIfNeeded: value >> UInt32(shift))) } }
     mutating func u64(_ value: UInt64) { for shift in stride(from: 0, to: 64, by: 8) { buffer.append(UInt8(truncatingIfNeeded: value >> UInt64(shift))) } }
     mutating func string(_ text: String) {
-        let utf8 = text.utf8.prefix(65535)
-        u16(UInt16(utf8.count))
-        buffer.append(contentsOf: utf8)
+        var text = text
+        text.withUTF8 { utf8 in
+            let count = min(utf8.count, 65535)
+            u16(UInt16(count))
+            buffer.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[..<count]))
+        }
     }
     mutating func name(_ levels: [String]) {
         u16(UInt16(min(levels.count, 65535)))
