@@ -173,4 +173,45 @@ import Glibc
             #expect(try store.listMessages(in: .inbox) == truth)
         }
     }
+
+    @Test func flagChangesExpungesAndSaves_carryTheCacheForward_andAnotherWritersChangeIsStillSeen() throws {
+        try ScratchDirectory.with { scratch in
+            let store = try makeAgedMailbox(scratch, count: 8)
+            _ = try store.listMessages(in: .inbox)
+            #expect(try isConfirmed(scratch))
+            _ = try store.replaceFlagsThenExpunge(
+                in: .inbox, [2: try MessageFlags(parsing: ["\\Flagged", "$Later"]), 5: MessageFlags()], expunging: [3])
+            // Written as the change left the mailbox, to be checked against the names.
+            #expect(try !isConfirmed(scratch))
+            let directory = store.directory(.inbox)
+            let uidlist = try scratch.uidlist()
+            let stamps = try #require(try ScanCache.currentStamps(directory))
+            let cached = try #require(ScanCache.load(directory, stamps: stamps, records: uidlist.records))
+            let afterFlags = try uncachedListing(scratch, store)
+            #expect(cached.compactMap { $0?.fileName } == afterFlags.map(\.fileName))
+            // A save carries it forward too.
+            _ = try store.replaceFlagsThenExpunge(in: .inbox, [1: try MessageFlags(parsing: ["\\Seen"])], expunging: [])
+            let batch = try store.makeSaveBatch(in: .inbox)
+            try batch.add(options: SaveOptions(flags: try MessageFlags(parsing: ["\\Answered"]))) { try $0.write(sampleMessage(100)) }
+            try batch.add(options: SaveOptions()) { try $0.write(sampleMessage(101)) }
+            _ = try batch.commit()
+            let stampsAfterSave = try #require(try ScanCache.currentStamps(directory))
+            let saved = try #require(ScanCache.load(directory, stamps: stampsAfterSave, records: try scratch.uidlist().records))
+            let afterSave = try uncachedListing(scratch, store)
+            #expect(saved.compactMap { $0?.fileName } == afterSave.map(\.fileName))
+            #expect(afterSave.count == 9)
+            // Another writer's rename in the same clock tick: the names no longer match.
+            let listed = try uncachedListing(scratch, store)
+            _ = try store.replaceFlagsThenExpunge(in: .inbox, [6: try MessageFlags(parsing: ["\\Draft"])], expunging: [])
+            #expect(try !isConfirmed(scratch))
+            let newTime = try modificationTimespec(scratch, "new"), curTime = try modificationTimespec(scratch, "cur")
+            let moved = try #require(listed.first { $0.uid == 7 })
+            #expect(rename(scratch.path((moved.isInNew ? "new/" : "cur/") + moved.fileName), scratch.path("cur/" + moved.fileName.split(separator: ":")[0] + ":2,T")) == 0)
+            try setModificationTimespec(scratch, "new", newTime)
+            try setModificationTimespec(scratch, "cur", curTime)
+            let after = try store.listMessages(in: .inbox)
+            #expect(after.first { $0.uid == 7 }?.flags.system == [.deleted])
+            #expect(after == (try uncachedListing(scratch, store)))
+        }
+    }
 }

@@ -155,7 +155,7 @@ extension MailStore {
             return newName
         }
         for (record, file) in snapshot.messages where wanted.contains(record.uid) {
-            if try renameMessageFile(snapshot.directory, record: record, from: file, transform) {
+            if try renameMessageFile(snapshot.directory, record: record, from: file, transform) != nil {
                 done.append(record.uid)
             }
         }
@@ -185,7 +185,8 @@ extension MailStore {
     ) throws -> [UInt32] {
         guard !flags.isEmpty else { return [] }
         var snapshot = try snapshot(name)
-        return try replaceFlags(&snapshot, flags, expecting: expecting, keywordOverflow: keywordOverflow)
+        var renamed: [UInt32: ScannedFile] = [:]
+        return try replaceFlags(&snapshot, flags, expecting: expecting, keywordOverflow: keywordOverflow, renamed: &renamed)
     }
 
     /// ``replaceFlags(in:_:expecting:keywordOverflow:)``, then ``expunge(in:uids:)``, on one
@@ -200,12 +201,31 @@ extension MailStore {
         keywordOverflow: KeywordOverflow = .refuse, expunging uids: [UInt32]
     ) throws -> (flagged: [UInt32], expunged: [UInt32]) {
         var snapshot = try snapshot(name)
-        let flagged = flags.isEmpty ? [] : try replaceFlags(&snapshot, flags, expecting: expecting, keywordOverflow: keywordOverflow)
-        return (flagged, uids.isEmpty ? [] : try expunge(snapshot, uids: uids))
+        var renamed: [UInt32: ScannedFile] = [:]
+        let flagged = flags.isEmpty ? [] : try replaceFlags(&snapshot, flags, expecting: expecting, keywordOverflow: keywordOverflow, renamed: &renamed)
+        let (expunged, compacted) = uids.isEmpty ? ([], false) : try expunge(snapshot, uids: uids)
+        if !compacted {
+            // What is there now, as far as these changes know: the next listing (a sync's
+            // check right after) compares the names instead of parsing them all again.
+            let gone = Set(expunged)
+            var files: [ScannedFile?] = []
+            files.reserveCapacity(snapshot.uidlist.records.count)
+            var next = snapshot.messages.startIndex
+            for record in snapshot.uidlist.records {
+                guard next < snapshot.messages.endIndex, snapshot.messages[next].record.uid == record.uid else { files.append(nil); continue }
+                let file = snapshot.messages[next].file
+                next += 1
+                files.append(gone.contains(record.uid) ? nil : renamed[record.uid] ?? file)
+            }
+            ScanCache.storeAfterChange(snapshot.directory, records: snapshot.uidlist.records, files: files, owner: try? owner(for: snapshot.directory.path))
+        }
+        return (flagged, expunged)
     }
 
+    /// - Parameter renamed: receives the files as renamed, by UID.
     private func replaceFlags(
-        _ snapshot: inout MailboxSnapshot, _ flags: [UInt32: MessageFlags], expecting: [UInt32: MessageFlags], keywordOverflow: KeywordOverflow
+        _ snapshot: inout MailboxSnapshot, _ flags: [UInt32: MessageFlags], expecting: [UInt32: MessageFlags], keywordOverflow: KeywordOverflow,
+        renamed: inout [UInt32: ScannedFile]
     ) throws -> [UInt32] {
         let keywords = Set(flags.values.flatMap(\.keywords))
         if keywords.contains(where: { snapshot.keywords.index(of: $0) == nil }) {
@@ -218,7 +238,7 @@ extension MailStore {
             guard let wanted = flags[record.uid] else { continue }
             let indexes = wanted.keywords.compactMap { table.index(of: $0) }
             let expected = expecting[record.uid]
-            let renamed = try renameMessageFile(snapshot.directory, record: record, from: file) { name -> MaildirFileName? in
+            let now = try renameMessageFile(snapshot.directory, record: record, from: file) { name -> MaildirFileName? in
                 if let expected, !Self.sameFlags(name, expected, table: table) { return nil }
                 var newName = name
                 newName.systemFlags = wanted.system
@@ -228,7 +248,10 @@ extension MailStore {
                 newName.hasInfo = true
                 return newName
             }
-            if renamed { done.append(record.uid) }
+            if let now {
+                done.append(record.uid)
+                renamed[record.uid] = now
+            }
         }
         return done
     }
@@ -260,17 +283,21 @@ extension MailStore {
     private func renameMessageFile(
         _ directory: MailboxDirectory, record: Uidlist.Record, from file: ScannedFile,
         _ transform: (MaildirFileName) -> MaildirFileName?
-    ) throws -> Bool {
+    ) throws -> ScannedFile? {
         var current = file
         for _ in 0..<5 {
-            guard let newName = transform(try current.parsedName())?.fileName else { return false }
-            if current.fileName == newName { return true }
+            guard let newName = transform(try current.parsedName())?.fileName else { return nil }
+            if current.fileName == newName { return current }
             let from = directory.file(current.fileName, inNew: current.inNew)
             let to = directory.file(newName, inNew: current.inNew)
-            if Glibc.rename(from, to) == 0 { return true }
+            if Glibc.rename(from, to) == 0 {
+                var bytes = newName
+                let summary = try bytes.withUTF8 { try MaildirFileName.Summary(parsing: $0, original: newName) }
+                return ScannedFile(fileName: newName, inNew: current.inNew, summary: summary)
+            }
             let code = errno
             guard code == ENOENT else { throw MailStoreError.system("rename to \(to)", path: from, errno: code) }
-            guard let found = try scanFiles(directory).files[record.baseName] else { return false }
+            guard let found = try scanFiles(directory).files[record.baseName] else { return nil }
             current = found
         }
         throw MailStoreError(.io, "message file kept changing while its flags were updated", path: directory.file(file.fileName, inNew: file.inNew))
@@ -323,10 +350,11 @@ extension MailStore {
     /// - Returns: the UIDs that were expunged (missing UIDs are ignored, as in doveadm).
     @discardableResult
     public func expunge(in name: MailboxName, uids: [UInt32]) throws -> [UInt32] {
-        try expunge(try snapshot(name), uids: uids)
+        try expunge(try snapshot(name), uids: uids).expunged
     }
 
-    private func expunge(_ snapshot: MailboxSnapshot, uids: [UInt32]) throws -> [UInt32] {
+    /// - Returns: the UIDs expunged, and whether the uidlist was compacted after them.
+    private func expunge(_ snapshot: MailboxSnapshot, uids: [UInt32]) throws -> (expunged: [UInt32], compacted: Bool) {
         let wanted = Set(uids)
         let targets = snapshot.messages.filter { wanted.contains($0.record.uid) }
         // All at once first (see unlinkConcurrently: each removal may wait for the disk);
@@ -334,6 +362,7 @@ extension MailStore {
         let paths = targets.map { snapshot.directory.file($0.file.fileName, inNew: $0.file.inNew) }
         let results = POSIX.unlinkConcurrently(paths)
         var done: [UInt32] = []
+        var compacted = false
         var failure: MailStoreError?
         for (index, (record, _)) in targets.enumerated() {
             if results[index] == 0 { done.append(record.uid); continue }
@@ -358,12 +387,13 @@ extension MailStore {
             // or Dovecot does it when other changes made it due meanwhile.
             if Self.shouldCompact(records: snapshot.uidlist.records.count, live: snapshot.files.count - done.count, isStable: snapshot.isStable) {
                 try compactIfNeeded(snapshot.directory)
+                compacted = true
             }
         }
         // The files removed are made durable first: a failure on one never leaves the others
         // half-done.
         if let failure { throw failure }
-        return done.sorted()
+        return (done.sorted(), compacted)
     }
 
     func compactIfNeeded(_ directory: MailboxDirectory) throws {

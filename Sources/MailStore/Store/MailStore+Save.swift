@@ -364,10 +364,15 @@ public final class SaveBatch {
         if store.configuration.fsync && !bodiesDurable { try POSIX.syncFileSystem(containing: directory.tmp) }
         let items = pending
         let results: [SavedMessage] = try store.withUidlistLock(directory) { _ in
-            guard let bytes = try POSIX.readFileIfExists(directory.uidlist) else {
+            guard let (bytes, uidlistStatus) = try POSIX.readFileWithStatus(directory.uidlist) else {
                 throw MailStoreError(.notFound, "uidlist disappeared during the save", path: directory.uidlist)
             }
             let uidlist = try Uidlist(parsing: bytes, path: directory.uidlist)
+            // The files there before, from a scan cache of exactly these stamps (not checked
+            // against the names: the cache written after this save is, when next loaded).
+            let filesBefore = (try? ScanCache.Stamps(cur: POSIX.status(directory.cur), new: POSIX.status(directory.new), uidlist: uidlistStatus))
+                .flatMap { ScanCache.load(directory, stamps: $0, records: uidlist.records, confirmingNames: false) }
+            var filesAdded: [ScannedFile] = []
             guard uidlist.version == 3, uidlist.mailboxGUID != nil else {
                 throw MailStoreError(.badData, "uidlist changed format during the save", path: directory.uidlist)
             }
@@ -430,6 +435,12 @@ public final class SaveBatch {
                         usedBases.insert(candidate.base)
                         records.append(Uidlist.Record(uid: uid, fields: candidate.fields, baseName: candidate.base))
                         saved = SavedMessage(uid: uid, guid: guid, fileName: fileName, size: item.size)
+                        if filesBefore != nil {
+                            var name = fileName
+                            if let summary = try? name.withUTF8({ try MaildirFileName.Summary(parsing: $0, original: fileName) }) {
+                                filesAdded.append(ScannedFile(fileName: fileName, inNew: inNew, summary: summary))
+                            }
+                        }
                         if inNew { touchedNew = true } else { touchedCur = true }
                         break
                     }
@@ -446,6 +457,9 @@ public final class SaveBatch {
             } catch {
                 for path in linked { _ = unlink(path) }
                 throw error
+            }
+            if let filesBefore, filesAdded.count == records.count {
+                ScanCache.storeAfterChange(directory, records: uidlist.records + records, files: filesBefore + filesAdded.map { $0 }, owner: owner)
             }
             return results
         }

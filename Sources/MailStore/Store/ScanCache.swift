@@ -24,8 +24,11 @@ import Darwin
 /// before it is used, `new/` and `cur/` are listed once more, without parsing, and the
 /// number of names and an order-independent digest of them (``NamesDigest``) must equal the
 /// ones recorded. A listing that confirms it more than a second after the last change makes
-/// it confirmed. The cache is optional: an unreadable, corrupt or outdated cache is ignored
-/// and rebuilt.
+/// it confirmed. A change Duplex makes to a mailbox it has just listed (flag changes and
+/// expunges, new messages committed) writes the cache as it left the mailbox, unconfirmed:
+/// the check after a sync's apply then compares names instead of parsing them all again, and
+/// another writer's change meanwhile fails that comparison. The cache is optional: an
+/// unreadable, corrupt or outdated cache is ignored and rebuilt.
 ///
 /// File `duplex-scan.cache` in the mailbox directory (Dovecot ignores files there that
 /// do not start with `.`), little-endian: magic `DXSC`, version 2, a flags byte (bit 0:
@@ -97,9 +100,14 @@ struct ScanCache {
     /// Loads the files of `records` from the cache, or nil when there is no valid cache (or
     /// an unconfirmed one whose names are not those in `new/` and `cur/` now).
     ///
-    /// - Parameter owner: who a cache confirmed here is rewritten for (running as root).
+    /// - Parameters:
+    ///   - owner: who a cache confirmed here is rewritten for (running as root).
+    ///   - confirmingNames: false for a writer that only carries the cache forward
+    ///     (``storeAfterChange(_:records:files:owner:)``): the cache it writes is unconfirmed
+    ///     and checked against the names when it is next loaded.
     static func load(
-        _ directory: MailboxDirectory, stamps: Stamps, records: [Uidlist.Record], owner: @autoclosure () -> FileOwner? = nil
+        _ directory: MailboxDirectory, stamps: Stamps, records: [Uidlist.Record], owner: @autoclosure () -> FileOwner? = nil,
+        confirmingNames: Bool = true
     ) -> [ScannedFile?]? {
         guard let bytes = (try? POSIX.readFileIfExists(directory.path + "/" + fileName)) ?? nil else { return nil }
         guard bytes.count >= 4 + 4 + 10 * 8 + 4 + 4 + 2 * 8 + 8 else { return nil }
@@ -132,7 +140,7 @@ struct ScanCache {
             files.append(file)
         }
         guard reader.offset == end else { return nil }
-        if !confirmed {
+        if !confirmed && confirmingNames {
             let listingStart = POSIX.wallClock()
             guard let now = try? NamesDigest.listing(directory), now == names else { return nil }
             if stamps.settled(before: listingStart.seconds) {
@@ -172,6 +180,35 @@ struct ScanCache {
         _ directory: MailboxDirectory, stamps: Stamps, records: [Uidlist.Record], messages: [(record: Uidlist.Record, file: ScannedFile)],
         confirmed: Bool, owner: FileOwner?
     ) {
+        var next = messages.startIndex
+        write(directory, stamps: stamps, records: records, confirmed: confirmed, owner: owner) { _, record in
+            guard next < messages.endIndex, messages[next].record.uid == record.uid else { return nil }
+            defer { next += 1 }
+            return messages[next].file
+        }
+    }
+
+    /// Writes the cache as a change this process just made left the mailbox: `files[i]` is
+    /// record `i`'s file (nil: none), the stamps are taken now. It is unconfirmed, so it is
+    /// used only after a listing of the names matches it: another writer's change made
+    /// meanwhile, even in the same clock tick, makes the next load list and parse the
+    /// directories instead. Best effort.
+    static func storeAfterChange(_ directory: MailboxDirectory, records: [Uidlist.Record], files: [ScannedFile?], owner: FileOwner?) {
+        guard records.count == files.count, !records.isEmpty, let stamps = try? currentStamps(directory) else { return }
+        write(directory, stamps: stamps, records: records, confirmed: false, owner: owner) { index, _ in files[index] }
+    }
+
+    /// The stamps of `new/`, `cur/` and the uidlist now; nil without a uidlist.
+    static func currentStamps(_ directory: MailboxDirectory) throws -> Stamps? {
+        guard let uidlist = try POSIX.statusIfExists(directory.uidlist) else { return nil }
+        return Stamps(cur: try POSIX.status(directory.cur), new: try POSIX.status(directory.new), uidlist: uidlist)
+    }
+
+    /// Encodes and writes the cache; `file(i, record)` is record `i`'s file, asked in order.
+    private static func write(
+        _ directory: MailboxDirectory, stamps: Stamps, records: [Uidlist.Record], confirmed: Bool, owner: FileOwner?,
+        file fileOf: (Int, Uidlist.Record) -> ScannedFile?
+    ) {
         var out = magic
         out.reserveCapacity(128 + records.count * 8)
         out.append(version)
@@ -187,14 +224,11 @@ struct ScanCache {
         let digestAt = out.count
         out.append(contentsOf: repeatElement(0, count: 4 + 16))
         var names = NamesDigest()
-        var next = messages.startIndex
-        for record in records {
-            guard next < messages.endIndex, messages[next].record.uid == record.uid else {
+        for (index, record) in records.enumerated() {
+            guard let file = fileOf(index, record) else {
                 out.append(contentsOf: [0, 0, 0, 0])
                 continue
             }
-            let file = messages[next].file
-            next += 1
             var fileName = file.fileName
             let fits = fileName.withUTF8 { name -> Bool in
                 names.add(name, inNew: file.inNew)
