@@ -7,7 +7,8 @@ import MailStore
 /// a two-way sync of one user's mail, like `doveadm sync`, both directions in one run; side
 /// B is another mail root on this host or a peer's `duplex agent` over mutual TLS.
 struct SyncCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
+    static let configuration: CommandConfiguration = {
+        var configuration = CommandConfiguration(
         commandName: "sync",
         abstract: "Make two copies of a user's Maildir identical (two-way, master/master).",
         discussion: """
@@ -26,7 +27,15 @@ struct SyncCommand: AsyncParsableCommand {
             --tls-ca and accepts the peer only when its certificate names one of --peer. \
             78: bad --config file.
             """
-    )
+        )
+        // Parsed alone by DuplexCommand.quickParse, the command is still `duplex sync` in
+        // what ArgumentParser prints. Parsed alone, ArgumentParser also skips its check for
+        // a completion-script request (two more parsers of the arguments, whose run-time type
+        // lookups were a third of a no-change sync's CPU); such a request is no sync, so
+        // quickParse leaves it to the root command, which answers it.
+        configuration._superCommandName = "duplex"
+        return configuration
+    }()
 
     @Option(name: .shortAndLong, help: "The user (names the saved state).")
     var user: String
