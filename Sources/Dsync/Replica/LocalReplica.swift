@@ -227,8 +227,6 @@ public final class LocalReplica: Replica, Sendable {
         LocalBodyStream(replica: self, requests: requests)
     }
 
-    /// Opens the message with `guid` in the mailbox with GUID `mailbox` (the UID when it is
-    /// still there, else any message with that GUID); nil when it is gone.
     /// The message with `uid` in `listing` (in increasing UID order), by binary search.
     static func message(uid: UInt32, in listing: [MessageInfo]) -> MessageInfo? {
         var low = 0, high = listing.count
@@ -239,6 +237,8 @@ public final class LocalReplica: Replica, Sendable {
         return low < listing.count && listing[low].uid == uid ? listing[low] : nil
     }
 
+    /// Opens the message with `guid` in the mailbox with GUID `mailbox` (the UID when it is
+    /// still there, else any message with that GUID); nil when it is gone.
     func openBody(mailbox: String, guid: String, uidHint: UInt32) throws -> MessageBodyReader? {
         try mapErrors {
             guard let name = known.withLock({ $0.names[mailbox] }) else { return nil }
@@ -281,11 +281,11 @@ public final class LocalReplica: Replica, Sendable {
         var report = ApplyReport()
         // The last batch of each run of copies, written to `tmp/` but not yet linked: they
         // are made durable together (one file-system sync for all mailboxes instead of one
-        // each), then committed in order. Flag changes and expunges of messages already
-        // there, subscriptions, and changes of UIDs in other mailboxes do not depend on them
-        // and go on meanwhile; a copy, renumber or next-UID raise in the same mailbox, or a
-        // mailbox created, renamed or deleted, commits them first, so that every mailbox sees
-        // its changes in the planned order.
+        // each), then committed, each after its mailbox's earlier changes. Flag changes and
+        // expunges of messages already there, subscriptions, and changes of UIDs in other
+        // mailboxes do not depend on them and go on meanwhile; a copy, renumber or next-UID
+        // raise in the same mailbox, or a mailbox created, renamed or deleted, commits them
+        // first, so that every mailbox sees its changes in the planned order.
         var deferred: [DeferredBatch] = []
         if source is LocalReplica {
             try await applyInLanes(changes, source: source, report: &report, deferred: &deferred)
@@ -351,8 +351,8 @@ public final class LocalReplica: Replica, Sendable {
     /// next-UID raises, up to the next change of the mailbox tree or the subscriptions) is
     /// split by mailbox, and up to ``applyLanes`` mailboxes are applied at once, each in its
     /// planned order. Every mailbox is its own directories, uidlist and lock, and a change
-    /// of one never depends on another's, so only waiting on the disk overlaps. The copies'
-    /// last batches are left in `deferred`, as in ``applyInOrder``.
+    /// of one never depends on another's, so their work and their waits on the disk may
+    /// overlap. The copies' last batches are left in `deferred`, as in ``applyInOrder``.
     private func applyInLanes(
         _ changes: [ReplicaChange], source: any Replica, report: inout ApplyReport, deferred: inout [DeferredBatch]
     ) async throws {
@@ -396,7 +396,7 @@ public final class LocalReplica: Replica, Sendable {
                 }
                 return results
             }
-            // In the planned order of the mailboxes: the commits below go in that order too.
+            // Kept in the planned order of the mailboxes.
             for (_, laneReport, laneDeferred) in results.sorted(by: { $0.0 < $1.0 }) {
                 report.add(laneReport)
                 deferred.append(contentsOf: laneDeferred)
