@@ -16,7 +16,8 @@ instead of hard-linking); each tool gets its own fresh copy of side A. Runs alte
 After each sync both replicas are checked: the same (mailbox, GUID, flags) on both sides.
 
 Needs root (a private Dovecot for doveadm's user lookup, files owned by vmail), Dovecot 2.3
-and a release build of duplex.
+and a release build of duplex, as installed: `swift build -c release --static-swift-stdlib
+-Xlinker -no-pie` (see the README's Benchmarks).
 
 Usage: sudo python3 ops/bench/sync.py [--messages 10000] [--runs 3] [--big 100000]
 """

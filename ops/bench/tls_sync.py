@@ -58,7 +58,7 @@ Setup (everything under a temporary directory, loopback only):
 
 Needs root (private Dovecots, files owned by vmail; duplex runs as root and gives new files
 the owner of their directory), Dovecot 2.3 and a release build of duplex
-(`swift build -c release --product duplex`).
+(`swift build -c release --static-swift-stdlib -Xlinker -no-pie --product duplex`, as installed).
 
 Usage: sudo python3 ops/bench/tls_sync.py [--messages 10000] [--reps 3] [--json]
        sudo python3 ops/bench/tls_sync.py --memory [--sizes 50] [--json]
