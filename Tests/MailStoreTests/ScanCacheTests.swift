@@ -11,13 +11,19 @@ import Glibc
     /// Saves `count` messages into INBOX (some flagged) and makes `new/` and `cur/` look
     /// untouched for a minute, so the next listing may write the cache.
     func makeAgedMailbox(_ scratch: ScratchDirectory, count: Int) throws -> MailStore {
+        let store = try makeMailbox(scratch, count: count)
+        try age(scratch)
+        return store
+    }
+
+    /// Saves `count` messages into INBOX, just now; with `someSeen`, every third is \Seen.
+    func makeMailbox(_ scratch: ScratchDirectory, count: Int, someSeen: Bool = true) throws -> MailStore {
         let store = scratch.store
         try store.createMailbox(.inbox)
         for number in 0..<count {
-            let flags = number % 3 == 0 ? try MessageFlags(parsing: ["\\Seen"]) : MessageFlags()
+            let flags = someSeen && number % 3 == 0 ? try MessageFlags(parsing: ["\\Seen"]) : MessageFlags()
             try store.saveMessage(in: .inbox, bytes: sampleMessage(number), options: SaveOptions(flags: flags))
         }
-        try age(scratch)
         return store
     }
 
@@ -98,18 +104,6 @@ import Glibc
         }
     }
 
-    /// The modification time of `relative`, to the nanosecond.
-    func modificationTimespec(_ scratch: ScratchDirectory, _ relative: String) throws -> timespec {
-        var st = stat()
-        guard stat(scratch.path(relative), &st) == 0 else { throw ScratchError("stat \(relative): errno \(errno)") }
-        return st.st_mtim
-    }
-
-    func setModificationTimespec(_ scratch: ScratchDirectory, _ relative: String, _ time: timespec) throws {
-        var times = [time, time]
-        guard utimensat(AT_FDCWD, scratch.path(relative), &times, 0) == 0 else { throw ScratchError("utimensat \(relative): errno \(errno)") }
-    }
-
     func isConfirmed(_ scratch: ScratchDirectory) throws -> Bool {
         let bytes = try scratch.read(ScanCache.fileName)
         return bytes[4] == ScanCache.version && bytes[5] & 1 != 0
@@ -117,16 +111,13 @@ import Glibc
 
     @Test func recentlyChangedDirectories_areCachedUnconfirmed_andConfirmedByTheirNames() throws {
         try ScratchDirectory.with { scratch in
-            let store = scratch.store
-            try store.createMailbox(.inbox)
-            for number in 0..<4 { try store.saveMessage(in: .inbox, bytes: sampleMessage(number)) }
+            let store = try makeMailbox(scratch, count: 4, someSeen: false)
             let first = try store.listMessages(in: .inbox)
             // new/ changed this very second: the cache is written, but not trusted blindly.
             #expect(scratch.exists(ScanCache.fileName))
             #expect(try !isConfirmed(scratch))
             let directory = store.directory(.inbox)
-            let status = try #require(try POSIX.readFileWithStatus(directory.uidlist)).status
-            let stamps = ScanCache.Stamps(cur: try POSIX.status(directory.cur), new: try POSIX.status(directory.new), uidlist: status)
+            let stamps = try #require(try ScanCache.currentStamps(directory))
             // The same names are there: it is used.
             let cached = try #require(ScanCache.load(directory, stamps: stamps, records: try scratch.uidlist().records))
             #expect(cached.compactMap { $0?.fileName } == first.map(\.fileName))
@@ -136,20 +127,18 @@ import Glibc
 
     @Test func changeInTheSameClockTickAsTheListing_isSeen() throws {
         try ScratchDirectory.with { scratch in
-            let store = scratch.store
-            try store.createMailbox(.inbox)
-            for number in 0..<5 { try store.saveMessage(in: .inbox, bytes: sampleMessage(number)) }
+            let store = try makeMailbox(scratch, count: 5, someSeen: false)
             let before = try store.listMessages(in: .inbox)
             #expect(scratch.exists(ScanCache.fileName))
             #expect(try !isConfirmed(scratch))
             // Another writer renames a file (a flag change) and removes one, and the clock has
             // not ticked: new/ and cur/ keep the modification times the cache recorded.
-            let newTime = try modificationTimespec(scratch, "new"), curTime = try modificationTimespec(scratch, "cur")
+            let newTime = try scratch.modificationTimespec("new"), curTime = try scratch.modificationTimespec("cur")
             let moved = before[0], gone = before[1]
             #expect(rename(scratch.path((moved.isInNew ? "new/" : "cur/") + moved.fileName), scratch.path("cur/" + moved.fileName.split(separator: ":")[0] + ":2,S")) == 0)
             #expect(unlink(scratch.path((gone.isInNew ? "new/" : "cur/") + gone.fileName)) == 0)
-            try setModificationTimespec(scratch, "new", newTime)
-            try setModificationTimespec(scratch, "cur", curTime)
+            try scratch.setModificationTime("new", newTime)
+            try scratch.setModificationTime("cur", curTime)
             let after = try store.listMessages(in: .inbox)
             #expect(after.first { $0.uid == moved.uid }?.flags.system == [.seen])
             #expect(!after.contains { $0.uid == gone.uid })
@@ -204,11 +193,11 @@ import Glibc
             let listed = try uncachedListing(scratch, store)
             _ = try store.replaceFlagsThenExpunge(in: .inbox, [6: try MessageFlags(parsing: ["\\Draft"])], expunging: [])
             #expect(try !isConfirmed(scratch))
-            let newTime = try modificationTimespec(scratch, "new"), curTime = try modificationTimespec(scratch, "cur")
+            let newTime = try scratch.modificationTimespec("new"), curTime = try scratch.modificationTimespec("cur")
             let moved = try #require(listed.first { $0.uid == 7 })
             #expect(rename(scratch.path((moved.isInNew ? "new/" : "cur/") + moved.fileName), scratch.path("cur/" + moved.fileName.split(separator: ":")[0] + ":2,T")) == 0)
-            try setModificationTimespec(scratch, "new", newTime)
-            try setModificationTimespec(scratch, "cur", curTime)
+            try scratch.setModificationTime("new", newTime)
+            try scratch.setModificationTime("cur", curTime)
             let after = try store.listMessages(in: .inbox)
             #expect(after.first { $0.uid == 7 }?.flags.system == [.deleted])
             #expect(after == (try uncachedListing(scratch, store)))

@@ -208,14 +208,8 @@ extension MailStore {
             // What is there now, as far as these changes know: the next listing (a sync's
             // check right after) compares the names instead of parsing them all again.
             let gone = Set(expunged)
-            var files: [ScannedFile?] = []
-            files.reserveCapacity(snapshot.uidlist.records.count)
-            var next = snapshot.messages.startIndex
-            for record in snapshot.uidlist.records {
-                guard next < snapshot.messages.endIndex, snapshot.messages[next].record.uid == record.uid else { files.append(nil); continue }
-                let file = snapshot.messages[next].file
-                next += 1
-                files.append(gone.contains(record.uid) ? nil : renamed[record.uid] ?? file)
+            let files = zip(snapshot.uidlist.records, snapshot.filesInRecordOrder).map { record, file in
+                gone.contains(record.uid) ? nil : renamed[record.uid] ?? file
             }
             ScanCache.storeAfterChange(snapshot.directory, records: snapshot.uidlist.records, files: files, owner: try? owner(for: snapshot.directory.path))
         }
@@ -290,11 +284,7 @@ extension MailStore {
             if current.fileName == newName { return current }
             let from = directory.file(current.fileName, inNew: current.inNew)
             let to = directory.file(newName, inNew: current.inNew)
-            if Glibc.rename(from, to) == 0 {
-                var bytes = newName
-                let summary = try bytes.withUTF8 { try MaildirFileName.Summary(parsing: $0, original: newName) }
-                return ScannedFile(fileName: newName, inNew: current.inNew, summary: summary)
-            }
+            if Glibc.rename(from, to) == 0 { return try ScannedFile(parsing: newName, inNew: current.inNew) }
             let code = errno
             guard code == ENOENT else { throw MailStoreError.system("rename to \(to)", path: from, errno: code) }
             guard let found = try scanFiles(directory).files[record.baseName] else { return nil }

@@ -372,7 +372,7 @@ public final class SaveBatch {
             // against the names: the cache written after this save is, when next loaded).
             let filesBefore = (try? ScanCache.Stamps(cur: POSIX.status(directory.cur), new: POSIX.status(directory.new), uidlist: uidlistStatus))
                 .flatMap { ScanCache.load(directory, stamps: $0, records: uidlist.records, confirmingNames: false) }
-            var filesAdded: [ScannedFile] = []
+            var filesAdded: [ScannedFile?] = []
             guard uidlist.version == 3, uidlist.mailboxGUID != nil else {
                 throw MailStoreError(.badData, "uidlist changed format during the save", path: directory.uidlist)
             }
@@ -435,12 +435,7 @@ public final class SaveBatch {
                         usedBases.insert(candidate.base)
                         records.append(Uidlist.Record(uid: uid, fields: candidate.fields, baseName: candidate.base))
                         saved = SavedMessage(uid: uid, guid: guid, fileName: fileName, size: item.size)
-                        if filesBefore != nil {
-                            var name = fileName
-                            if let summary = try? name.withUTF8({ try MaildirFileName.Summary(parsing: $0, original: fileName) }) {
-                                filesAdded.append(ScannedFile(fileName: fileName, inNew: inNew, summary: summary))
-                            }
-                        }
+                        if filesBefore != nil, let file = try? ScannedFile(parsing: fileName, inNew: inNew) { filesAdded.append(file) }
                         if inNew { touchedNew = true } else { touchedCur = true }
                         break
                     }
@@ -459,7 +454,7 @@ public final class SaveBatch {
                 throw error
             }
             if let filesBefore, filesAdded.count == records.count {
-                ScanCache.storeAfterChange(directory, records: uidlist.records + records, files: filesBefore + filesAdded.map { $0 }, owner: owner)
+                ScanCache.storeAfterChange(directory, records: uidlist.records + records, files: filesBefore + filesAdded, owner: owner)
             }
             return results
         }

@@ -22,6 +22,15 @@ struct ScannedFile: Sendable {
     func parsedName() throws -> MaildirFileName { try MaildirFileName(parsing: fileName) }
 }
 
+extension ScannedFile {
+    /// A file by its name, the summary parsed from it (a name this process just gave a file).
+    init(parsing fileName: String, inNew: Bool) throws {
+        var name = fileName
+        let summary = try name.withUTF8 { try MaildirFileName.Summary(parsing: $0, original: fileName) }
+        self.init(fileName: fileName, inNew: inNew, summary: summary)
+    }
+}
+
 /// The files of a mailbox, found by base name.
 struct FileIndex: Sendable {
     private(set) var files: [ScannedFile] = []
@@ -132,6 +141,22 @@ struct MailboxSnapshot: Sendable {
     }
 
     var mailboxGUID: MailboxGUID { uidlist.mailboxGUID! }
+
+    /// Each uidlist record's file (nil: none), in record order.
+    var filesInRecordOrder: [ScannedFile?] {
+        var files: [ScannedFile?] = []
+        files.reserveCapacity(uidlist.records.count)
+        var next = messages.startIndex
+        for record in uidlist.records {
+            if next < messages.endIndex, messages[next].record.uid == record.uid {
+                files.append(messages[next].file)
+                next += 1
+            } else {
+                files.append(nil)
+            }
+        }
+        return files
+    }
 }
 
 extension MailStore {
@@ -209,7 +234,7 @@ extension MailStore {
            let now = try? ScanCache.Stamps(cur: POSIX.status(directory.cur), new: POSIX.status(directory.new), uidlist: stamps.uidlist),
            now == stamps {
             ScanCache.store(
-                directory, stamps: stamps, records: uidlist.records, messages: snapshot.messages,
+                directory, stamps: stamps, records: uidlist.records, files: snapshot.filesInRecordOrder,
                 confirmed: stamps.settled(before: scanStart.seconds), owner: try? owner(for: directory.path))
         }
         return snapshot

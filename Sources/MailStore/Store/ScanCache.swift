@@ -172,43 +172,13 @@ struct ScanCache {
         return ScannedFile(fileName: fileName, inNew: inNew, summary: summary)
     }
 
-    /// Writes the cache for `records`, best effort. `messages` are the records whose file
-    /// exists, with it, in record order (a snapshot's ``MailboxSnapshot/messages``), and
-    /// every file of the mailbox; `confirmed`: the listing began more than a second after
-    /// `new/` and `cur/` last changed.
+    /// Writes the cache for `records`, best effort. `files[i]` is record `i`'s file (nil:
+    /// none), and they are every file of the mailbox; `confirmed`: the listing began more
+    /// than a second after `new/` and `cur/` last changed.
     static func store(
-        _ directory: MailboxDirectory, stamps: Stamps, records: [Uidlist.Record], messages: [(record: Uidlist.Record, file: ScannedFile)],
-        confirmed: Bool, owner: FileOwner?
+        _ directory: MailboxDirectory, stamps: Stamps, records: [Uidlist.Record], files: [ScannedFile?], confirmed: Bool, owner: FileOwner?
     ) {
-        var next = messages.startIndex
-        write(directory, stamps: stamps, records: records, confirmed: confirmed, owner: owner) { _, record in
-            guard next < messages.endIndex, messages[next].record.uid == record.uid else { return nil }
-            defer { next += 1 }
-            return messages[next].file
-        }
-    }
-
-    /// Writes the cache as a change this process just made left the mailbox: `files[i]` is
-    /// record `i`'s file (nil: none), the stamps are taken now. It is unconfirmed, so it is
-    /// used only after a listing of the names matches it: another writer's change made
-    /// meanwhile, even in the same clock tick, makes the next load list and parse the
-    /// directories instead. Best effort.
-    static func storeAfterChange(_ directory: MailboxDirectory, records: [Uidlist.Record], files: [ScannedFile?], owner: FileOwner?) {
-        guard records.count == files.count, !records.isEmpty, let stamps = try? currentStamps(directory) else { return }
-        write(directory, stamps: stamps, records: records, confirmed: false, owner: owner) { index, _ in files[index] }
-    }
-
-    /// The stamps of `new/`, `cur/` and the uidlist now; nil without a uidlist.
-    static func currentStamps(_ directory: MailboxDirectory) throws -> Stamps? {
-        guard let uidlist = try POSIX.statusIfExists(directory.uidlist) else { return nil }
-        return Stamps(cur: try POSIX.status(directory.cur), new: try POSIX.status(directory.new), uidlist: uidlist)
-    }
-
-    /// Encodes and writes the cache; `file(i, record)` is record `i`'s file, asked in order.
-    private static func write(
-        _ directory: MailboxDirectory, stamps: Stamps, records: [Uidlist.Record], confirmed: Bool, owner: FileOwner?,
-        file fileOf: (Int, Uidlist.Record) -> ScannedFile?
-    ) {
+        guard records.count == files.count else { return }
         var out = magic
         out.reserveCapacity(128 + records.count * 8)
         out.append(version)
@@ -224,8 +194,8 @@ struct ScanCache {
         let digestAt = out.count
         out.append(contentsOf: repeatElement(0, count: 4 + 16))
         var names = NamesDigest()
-        for (index, record) in records.enumerated() {
-            guard let file = fileOf(index, record) else {
+        for file in files {
+            guard let file else {
                 out.append(contentsOf: [0, 0, 0, 0])
                 continue
             }
@@ -250,6 +220,22 @@ struct ScanCache {
         out.replaceSubrange(digestAt..<(digestAt + 20), with: digest)
         append64(&out, fnv1a(out[...]))
         try? POSIX.writeFileAtomically(directory.path + "/" + fileName, out, owner: owner, durable: false)
+    }
+
+    /// Writes the cache as a change this process just made left the mailbox: `files[i]` is
+    /// record `i`'s file (nil: none), the stamps are taken now. It is unconfirmed, so it is
+    /// used only after a listing of the names matches it: another writer's change made
+    /// meanwhile, even in the same clock tick, makes the next load list and parse the
+    /// directories instead. Best effort.
+    static func storeAfterChange(_ directory: MailboxDirectory, records: [Uidlist.Record], files: [ScannedFile?], owner: FileOwner?) {
+        guard !records.isEmpty, let stamps = try? currentStamps(directory) else { return }
+        store(directory, stamps: stamps, records: records, files: files, confirmed: false, owner: owner)
+    }
+
+    /// The stamps of `new/`, `cur/` and the uidlist now; nil without a uidlist.
+    static func currentStamps(_ directory: MailboxDirectory) throws -> Stamps? {
+        guard let uidlist = try POSIX.statusIfExists(directory.uidlist) else { return nil }
+        return Stamps(cur: try POSIX.status(directory.cur), new: try POSIX.status(directory.new), uidlist: uidlist)
     }
 
     static func append32(_ out: inout [UInt8], _ value: UInt32) {

@@ -84,6 +84,19 @@ struct ScratchDirectory {
         }
     }
 
+    /// The modification time of `relative`, to the nanosecond.
+    func modificationTimespec(_ relative: String) throws -> timespec {
+        var st = stat()
+        guard stat(path(relative), &st) == 0 else { throw ScratchError("stat \(relative): errno \(errno)") }
+        return st.st_mtim
+    }
+
+    /// Sets the access and modification time of `relative` to `time`, to the nanosecond.
+    func setModificationTime(_ relative: String, _ time: timespec) throws {
+        var times = [time, time]
+        guard utimensat(AT_FDCWD, path(relative), &times, 0) == 0 else { throw ScratchError("utimensat \(relative): errno \(errno)") }
+    }
+
     func modificationTime(_ relative: String) throws -> Int {
         var st = stat()
         guard stat(path(relative), &st) == 0 else { throw ScratchError("stat \(relative): errno \(errno)") }
