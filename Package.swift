@@ -178,6 +178,7 @@ let package = Package(
             name: "DuplexCLITests",
             dependencies: [
                 "duplex", "DuplexCLI", "DuplexTLS", "MailStore", "MailStoreTestSupport", "Replicator", "Dsync",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

@@ -42,12 +42,16 @@ public struct DuplexCommand: AsyncParsableCommand {
     ///
     /// Parsing from the root builds the argument sets of every subcommand, which looks up
     /// their types at run time: about 3 ms of each `duplex sync`, as much as a sync that
-    /// finds nothing to do. Anything this cannot parse into a sync (help, a bad argument) is
-    /// left to the root parser, so messages and usage are the same either way.
+    /// finds nothing to do. A plain sync command line is read without ArgumentParser
+    /// (``SyncCommand/parseWellFormed(_:)``), others by the sync command's parser alone.
+    /// Anything that is no sync (help, a bad argument) is left to the root parser, so
+    /// messages and usage are the same either way.
     static func quickParse() -> ParsableCommand? {
         let arguments = Array(CommandLine.arguments.dropFirst())
         guard arguments.first == SyncCommand.configuration.commandName else { return nil }
-        return (try? SyncCommand.parseAsRoot(Array(arguments.dropFirst()))) as? SyncCommand
+        let syncArguments = Array(arguments.dropFirst())
+        if let command = SyncCommand.parseWellFormed(syncArguments) { return command }
+        return (try? SyncCommand.parseAsRoot(syncArguments)) as? SyncCommand
     }
 }
 
