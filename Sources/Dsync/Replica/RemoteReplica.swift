@@ -39,6 +39,10 @@ public final class RemoteReplica: Replica, Sendable {
     /// Requests sent ahead (pipelined with the lock) whose answers were not read yet, in
     /// the order they were sent.
     private let pending = Mutex<[(id: UInt32, op: DsyncOperation)]>([])
+    /// The capabilities the agent agreed to in its welcome, for the current connection.
+    private let agreedCapabilities = Mutex<[String]>([])
+    /// The capabilities this client offers in its hello.
+    static let capabilities = [DsyncCapability.binaryStamps]
 
     /// - Parameter endpoint: `tls://HOST:PORT` (`[v6]:PORT` for IPv6 literals).
     /// - Throws: ``DsyncError`` `usage` for a malformed endpoint.
@@ -147,6 +151,12 @@ public final class RemoteReplica: Replica, Sendable {
 
     /// Connects, checks the peer and takes the lock, waiting as long as `timeout` says for
     /// this host's and the peer's least certificate names (nil when one has none).
+    ///
+    /// The hello, the lock request and what every sync asks first (the peer's existence,
+    /// stamps and, for a replicator, its state header) go out together once TLS is up: the
+    /// agent answers them in order, so the handshake, the lock and those answers take one
+    /// round trip. The sync ends with a `goodbye`, which releases the peer's lock and ends
+    /// the connection: no answer to wait for.
     private func withUserLock<T: Sendable>(timeout: @escaping @Sendable (String?, String?) -> Duration, _ body: @Sendable () async throws -> T) async throws -> T {
         let prepared = try await takePrepared()
         let (channel, handshakeDone) = try await connect(prepared.context)
@@ -155,22 +165,24 @@ public final class RemoteReplica: Replica, Sendable {
             return try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { await DsyncPipeline.keepalive(connection, every: DsyncPipeline.keepaliveInterval(readTimeout: self.readTimeout)) }
                 defer { group.cancelAll() }
-                let peerName = try await self.handshake(connection, channel: channel.channel, tlsDone: handshakeDone)
+                let peerName = try await self.checkPeer(connection, channel: channel.channel, tlsDone: handshakeDone)
                 let timeout = timeout(prepared.ownName, peerName)
-                // What every sync asks first goes with the lock request: one round trip. The
-                // answers belong to this connection only, whether the lock is taken or not (a
-                // sync tries the lock again on a new connection when it was busy).
+                // The answers sent ahead belong to this connection only, whether the lock is
+                // taken or not (a sync tries the lock again on a new connection when it was busy).
                 defer { self.pending.withLock { $0 = [] } }
-                let lockID = try await self.send(connection, DsyncRequestBody(op: .lock, lockTimeoutMilliseconds: timeout.milliseconds))
-                for op in (self.asksPairState ? [DsyncOperation.stateHeader] : []) + [.exists, .stamp] {
-                    let id = try await self.send(connection, DsyncRequestBody(op: op))
-                    self.pending.withLock { $0.append((id, op)) }
+                var requests: [(id: UInt32, request: DsyncRequestBody)] = []
+                for op in [DsyncOperation.lock] + (self.asksPairState ? [.stateHeader] : []) + [.exists, .stamp] {
+                    let request = DsyncRequestBody(op: op, lockTimeoutMilliseconds: op == .lock ? timeout.milliseconds : nil)
+                    requests.append((self.nextID.wrappingAdd(1, ordering: .relaxed).oldValue, request))
                 }
-                _ = try await self.response(connection, id: lockID, what: "lock")
+                self.pending.withLock { $0 = requests.dropFirst().map { ($0.id, $0.request.op) } }
+                let agreed = try await self.handshake(connection, sendingAhead: requests)
+                self.agreedCapabilities.withLock { $0 = agreed.capabilities }
+                _ = try await self.response(connection, id: requests[0].id, what: "lock")
                 self.connection.withLock { $0 = connection }
                 defer { self.connection.withLock { $0 = nil } }
                 let result = try await body()
-                _ = try await self.call(connection, DsyncRequestBody(op: .unlock))
+                // Unanswered requests sent ahead are dropped with the connection.
                 try? await connection.send(.goodbye)
                 return result
             }
@@ -204,7 +216,11 @@ public final class RemoteReplica: Replica, Sendable {
 
     public func stamp() async throws -> StoreStamp {
         let connection = try current()
-        return try DsyncJSON.decode(StoreStamp.self, from: try await call(connection, DsyncRequestBody(op: .stamp), early: true), what: "stamp")
+        let result = try await call(connection, DsyncRequestBody(op: .stamp), early: true)
+        if agreedCapabilities.withLock({ $0.contains(DsyncCapability.binaryStamps) }) {
+            return try StoreStamp(wireBinary: Array(result), from: description)
+        }
+        return try DsyncJSON.decode(StoreStamp.self, from: result, what: "stamp")
     }
 
     public func read(reusing: [String: MailboxView]) async throws -> ReplicaView {
@@ -286,8 +302,11 @@ public final class RemoteReplica: Replica, Sendable {
         }
     }
 
+    /// Waits for TLS and checks that the server's certificate (which chains to our CA:
+    /// checked by TLS) names a peer we accept, before the user's name is sent.
+    ///
     /// - Returns: the least DNS name (lowercased) of the peer's certificate.
-    private func handshake(_ connection: DsyncConnection, channel: any Channel, tlsDone: EventLoopFuture<Void>) async throws -> String? {
+    private func checkPeer(_ connection: DsyncConnection, channel: any Channel, tlsDone: EventLoopFuture<Void>) async throws -> String? {
         do {
             try await tlsDone.get()
         } catch let error as NIOSSLError {
@@ -299,8 +318,6 @@ public final class RemoteReplica: Replica, Sendable {
         } catch {
             throw DsyncError(.protocolError, "\(description): the connection closed during the TLS handshake (\(error))")
         }
-        // The server's certificate chains to our CA (checked by TLS); it must also be a peer
-        // we accept, before the user's name is sent.
         guard let certificate = try? await channel.nioSSL_peerCertificate().get() else {
             // The connection went away as the handshake completed: the agent's reason (a TLS
             // alert refusing this host's certificate) is in what arrived.
@@ -313,13 +330,25 @@ public final class RemoteReplica: Replica, Sendable {
             try? await connection.send(.error(code: DsyncWireError.Code.notAuthorized.rawValue, message: "refused by the client: \(error.message)"))
             throw DsyncError(error.code, "\(description): \(error.message)")
         }
-        let hello = DsyncHello(version: .current, capabilities: [], user: user, syncKind: full ? .full : .incremental)
+        return Self.leastName(of: certificate)
+    }
+
+    /// Says hello, with `requests` right behind it in the same write, and waits for the
+    /// welcome. An agent that refuses the hello closes the connection without reading them.
+    ///
+    /// - Returns: what the handshake agreed.
+    private func handshake(_ connection: DsyncConnection, sendingAhead requests: [(id: UInt32, request: DsyncRequestBody)]) async throws -> DsyncAgreedProtocol {
+        let hello = DsyncHello(version: .current, capabilities: Self.capabilities, user: user, syncKind: full ? .full : .incremental)
         var machine = DsyncHandshakeStateMachine(clientHello: hello)
-        guard case .send(let frame) = machine.connected() else {
+        guard case .send(let helloFrame) = machine.connected() else {
             throw DsyncError(.protocolError, "the handshake could not start")
         }
+        var frames = [helloFrame]
+        for (id, request) in requests {
+            frames.append(.request(id: id, json: ByteBuffer(bytes: try DsyncJSON.encode(request))))
+        }
         do {
-            try await connection.send(frame)
+            try await connection.send(contentsOf: frames)
         } catch {
             // Refused after the handshake (TLS 1.3 checks the client's certificate then): the
             // agent's alert says why.
@@ -328,8 +357,8 @@ public final class RemoteReplica: Replica, Sendable {
         }
         let answer = try await connection.receive(while: "waiting for the welcome")
         switch machine.frameReceived(answer) {
-        case .established, .sendAndEstablish:
-            return Self.leastName(of: certificate)
+        case .established(let agreed), .sendAndEstablish(_, let agreed):
+            return agreed
         case .fail(let error):
             throw DsyncError(.protocolError, "\(description): handshake failed: \(error.message)")
         case .send, .sendAndClose, .none:

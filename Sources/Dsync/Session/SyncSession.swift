@@ -195,6 +195,10 @@ public struct SyncSession: Sendable {
                     // This host's saved state is read while B's lock is asked for: A's lock
                     // already keeps this host's other syncs of the user from writing it.
                     let ownState = Task { self.loadOwnHeader() }
+                    // So are A's stamps, when A is on this host: A's lock keeps other syncs
+                    // out, and a stamp taken a little earlier only makes another writer's
+                    // change look like one made during the sync, which is then read.
+                    let earlyStampA = a is LocalReplica ? Task { try? await a.stamp() } : nil
                     // Both hosts may start a sync of the user at once, each holding its own
                     // side's lock and asking for the other's. Unless B's replica knows that
                     // this host is the one that waits (see RemoteReplica), B's lock is tried
@@ -205,7 +209,8 @@ public struct SyncSession: Sendable {
                     let attempt = min(remaining, Self.secondLockAttempt())
                     return try await b.withSecondUserLock(timeout: remaining, brief: attempt) {
                         entered.set()
-                        return try await self.locked(lockedAfter: ContinuousClock.now - started, ownHeader: await ownState.value)
+                        return try await self.locked(
+                            lockedAfter: ContinuousClock.now - started, ownHeader: await ownState.value, earlyStampA: earlyStampA)
                     }
                 }
                 break
@@ -224,6 +229,12 @@ public struct SyncSession: Sendable {
         let elapsed = ContinuousClock.now - started
         report.seconds = elapsed.inSeconds
         return report
+    }
+
+    /// The stamps of `replica`: those taken `early` when there are, else taken now.
+    private static func stamp(_ replica: any Replica, early: Task<StoreStamp?, Never>?) async throws -> StoreStamp {
+        if let early, let stamp = await early.value { return stamp }
+        return try await replica.stamp()
     }
 
     /// How long one try for B's lock waits: 250 ms to 1 s, at random (see ``run()``).
@@ -258,7 +269,7 @@ public struct SyncSession: Sendable {
         return nil
     }
 
-    private func locked(lockedAfter: Duration, ownHeader: SyncState.Header?) async throws -> SyncReport {
+    private func locked(lockedAfter: Duration, ownHeader: SyncState.Header?, earlyStampA: Task<StoreStamp?, Never>?) async throws -> SyncReport {
         var report = SyncReport(user: options.user)
         report.dryRun = options.dryRun
         report.phases = [SyncPhaseTime(phase: .lock, seconds: lockedAfter.inSeconds)]
@@ -303,7 +314,9 @@ public struct SyncSession: Sendable {
         clock.mark(.state, in: &report)
         // Both sides at once, here and for the reads below: each waits on its own disk or
         // on the network.
-        async let stampingA = a.stamp()
+        // A's stamps taken before B's lock do for A when A existed then (it was not created
+        // since).
+        async let stampingA = Self.stamp(a, early: existsA ? earlyStampA : nil)
         async let stampingB = b.stamp()
         let (stampA, stampB) = try await (stampingA, stampingB)
         clock.mark(.stamp, in: &report)

@@ -38,6 +38,16 @@ package final class DsyncConnection: @unchecked Sendable {
         }
     }
 
+    /// Sends frames together: one write of them all (one TLS record and system call when
+    /// they fit), so that requests that do not wait for each other cost one round trip.
+    package func send(contentsOf frames: [DsyncFrame]) async throws {
+        do {
+            try await outbound.write(contentsOf: frames)
+        } catch {
+            throw mapped(error, while: "sending \(frames.map { "\($0.kind)" }.joined(separator: ", ")) frames")
+        }
+    }
+
     /// The next frame from the peer that is not a keepalive. Pings are answered.
     ///
     /// - Throws: ``DsyncError`` `protocolError` when the connection ended or a frame was

@@ -133,7 +133,9 @@ public final class DsyncServer: Sendable {
                         ).run()
                         return
                     }
-                    let session = DsyncServerSession(connection: connection, user: agreed.user, configuration: configuration, logger: logger)
+                    let session = DsyncServerSession(
+                        connection: connection, user: agreed.user, configuration: configuration, logger: logger,
+                        binaryStamps: agreed.has(DsyncCapability.binaryStamps))
                     try await session.run()
                 }
             }
@@ -158,7 +160,7 @@ public final class DsyncServer: Sendable {
             try? await connection.send(.error(code: DsyncWireError.Code.notAuthorized.rawValue, message: error.message))
             return nil
         }
-        var machine = DsyncHandshakeStateMachine(capabilities: purge == nil ? [] : [DsyncPurge.capability])
+        var machine = DsyncHandshakeStateMachine(capabilities: [DsyncCapability.binaryStamps] + (purge == nil ? [] : [DsyncPurge.capability]))
         switch machine.frameReceived(first) {
         case .sendAndEstablish(let frame, let agreed):
             try await connection.send(frame)

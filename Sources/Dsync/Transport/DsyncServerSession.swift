@@ -15,6 +15,8 @@ struct DsyncServerSession {
     let user: String
     let configuration: DsyncServerConfiguration
     let logger: Logger
+    /// Whether stamps are answered in binary (``DsyncCapability/binaryStamps`` agreed).
+    var binaryStamps = false
 
     func run() async throws {
         while true {
@@ -92,7 +94,8 @@ struct DsyncServerSession {
                     let exists = try await replica.exists()
                     try await connection.respond(id: id, result: try DsyncJSON.encode(DsyncExistsResult(exists: exists)))
                 case .stamp:
-                    try await connection.respond(id: id, result: try DsyncJSON.encode(try await replica.stamp()))
+                    let stamp = try await replica.stamp()
+                    try await connection.respond(id: id, result: binaryStamps ? stamp.wireBinary : try DsyncJSON.encode(stamp))
                 case .read:
                     var reusing: [String: MailboxView] = [:]
                     for mailbox in request.reusing ?? [] { reusing[mailbox.displayName] = mailbox }
