@@ -27,7 +27,12 @@ public struct DuplexCommand: AsyncParsableCommand {
     /// with its exit code.
     public static func start() async {
         do {
-            var command = try quickParse() ?? parseAsRoot()
+            if let sync = quickParse() {
+                // Run as it is, without asking the runtime whether it is async: it is.
+                try await sync.run()
+                return
+            }
+            var command = try parseAsRoot()
             if var asyncCommand = command as? AsyncParsableCommand {
                 try await asyncCommand.run()
             } else {
@@ -46,7 +51,7 @@ public struct DuplexCommand: AsyncParsableCommand {
     /// (``SyncCommand/parseWellFormed(_:)``), others by the sync command's parser alone.
     /// Anything that is no sync (help, a bad argument) is left to the root parser, so
     /// messages and usage are the same either way.
-    static func quickParse() -> ParsableCommand? {
+    static func quickParse() -> SyncCommand? {
         let arguments = Array(CommandLine.arguments.dropFirst())
         guard arguments.first == SyncCommand.configuration.commandName else { return nil }
         let syncArguments = Array(arguments.dropFirst())

@@ -112,10 +112,11 @@ public final class RemoteReplica: Replica, Sendable {
         prepared.withLock { task in
             if task == nil { task = Task { [tls] in try Self.prepare(tls) } }
         }
+        // The event loop's threads start meanwhile too.
+        Task { _ = MultiThreadedEventLoopGroup.singleton }
     }
 
     private static func prepare(_ tls: DsyncTLSFiles) throws -> Prepared {
-        _ = MultiThreadedEventLoopGroup.singleton  // its threads start now too
         let (context, chain) = try DsyncTLS.makeContextAndChain(tls, server: false)
         return Prepared(context: context, ownName: chain.first.flatMap(leastName(of:)))
     }
@@ -158,8 +159,7 @@ public final class RemoteReplica: Replica, Sendable {
     /// round trip. The sync ends with a `goodbye`, which releases the peer's lock and ends
     /// the connection: no answer to wait for.
     private func withUserLock<T: Sendable>(timeout: @escaping @Sendable (String?, String?) -> Duration, _ body: @Sendable () async throws -> T) async throws -> T {
-        let prepared = try await takePrepared()
-        let (channel, handshakeDone) = try await connect(prepared.context)
+        let (channel, handshakeDone, prepared) = try await connectWithTLS()
         return try await channel.executeThenClose { inbound, outbound in
             let connection = DsyncConnection(inbound: inbound.makeAsyncIterator(), outbound: outbound, peer: description)
             return try await withThrowingTaskGroup(of: Void.self) { group in
@@ -271,21 +271,56 @@ public final class RemoteReplica: Replica, Sendable {
         return connection
     }
 
-    private func connect(_ context: NIOSSLContext) async throws -> (NIOAsyncChannel<DsyncFrame, DsyncFrame>, EventLoopFuture<Void>) {
-        let readTimeout = self.readTimeout
+    /// Connects and starts TLS. The TCP connection and its pipeline are made while the TLS
+    /// context is still being built (``prepareConnection()``); TLS starts when both are
+    /// ready. A bad TLS file is reported before an unreachable peer, as when the files were
+    /// read first.
+    ///
+    /// - Returns: the channel; the end of the TLS handshake; the prepared context.
+    private func connectWithTLS() async throws -> (NIOAsyncChannel<DsyncFrame, DsyncFrame>, EventLoopFuture<Void>, Prepared) {
+        async let preparing = takePrepared()
+        let connected: Result<NIOAsyncChannel<DsyncFrame, DsyncFrame>, any Error>
+        do {
+            connected = .success(try await connect())
+        } catch {
+            connected = .failure(error)
+        }
+        let prepared: Prepared
+        do {
+            prepared = try await preparing
+        } catch {
+            if case .success(let channel) = connected { channel.channel.close(promise: nil) }
+            throw error
+        }
+        let channel = try connected.get()
         let serverName = host.first?.isLetter == true ? host : nil
+        do {
+            let handshakeDone = try await channel.channel.eventLoop.submit {
+                let handler = try NIOSSLClientHandler(context: prepared.context, serverHostname: serverName)
+                let waiter = TLSHandshakeWaiter(promise: channel.channel.eventLoop.makePromise())
+                let pipeline = channel.channel.pipeline.syncOperations
+                try pipeline.addHandler(handler, position: .first)
+                try pipeline.addHandler(waiter, position: .after(handler))
+                return waiter.future
+            }.get()
+            return (channel, handshakeDone, prepared)
+        } catch {
+            channel.channel.close(promise: nil)
+            throw DsyncError(.protocolError, "\(description): cannot start TLS: \(error)")
+        }
+    }
+
+    /// The TCP connection, with the pipeline of the conversation but not yet TLS.
+    private func connect() async throws -> NIOAsyncChannel<DsyncFrame, DsyncFrame> {
+        let readTimeout = self.readTimeout
         let frameFault = self.frameFault.withLock { $0 }
         let bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .connectTimeout(TimeAmount(connectTimeout))
             .channelOption(.socketOption(.so_keepalive), value: 1)
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
-        let initializer: @Sendable (any Channel) -> EventLoopFuture<(NIOAsyncChannel<DsyncFrame, DsyncFrame>, EventLoopFuture<Void>)> = { channel in
+        let initializer: @Sendable (any Channel) -> EventLoopFuture<NIOAsyncChannel<DsyncFrame, DsyncFrame>> = { channel in
             channel.eventLoop.makeCompletedFuture {
-                let handler = try NIOSSLClientHandler(context: context, serverHostname: serverName)
-                let asyncChannel = try DsyncPipeline.configure(channel, tls: handler, readTimeout: readTimeout, frameFault: frameFault?())
-                let waiter = TLSHandshakeWaiter(promise: channel.eventLoop.makePromise())
-                try channel.pipeline.syncOperations.addHandler(waiter, position: .after(handler))
-                return (asyncChannel, waiter.future)
+                try DsyncPipeline.configure(channel, tls: nil, readTimeout: readTimeout, frameFault: frameFault?())
             }
         }
         do {

@@ -10,15 +10,17 @@ typealias DsyncFrameFaultFactory = @Sendable () -> any ChannelHandler
 /// The channel pipeline both sides of a dsync connection use: TLS, a read timeout, the
 /// frame codec, and an async channel of frames on top.
 enum DsyncPipeline {
-    /// Adds the handlers after `tls` and wraps the channel. Must run on the channel's loop.
+    /// Adds `tls` and the handlers after it, and wraps the channel. Must run on the
+    /// channel's loop. Without `tls` the caller adds it in front later (a client whose TLS
+    /// context is built while it connects), before anything is sent.
     ///
     /// - Parameter frameFault: test-only, see ``DsyncFrameFaultFactory``; nil in production.
     static func configure(
-        _ channel: any Channel, tls: some ChannelHandler & RemovableChannelHandler, readTimeout: Duration,
+        _ channel: any Channel, tls: (any ChannelHandler & RemovableChannelHandler)?, readTimeout: Duration,
         frameFault: (any ChannelHandler)? = nil
     ) throws -> NIOAsyncChannel<DsyncFrame, DsyncFrame> {
         let sync = channel.pipeline.syncOperations
-        try sync.addHandler(tls)
+        if let tls { try sync.addHandler(tls) }
         try sync.addHandler(IdleStateHandler(readTimeout: TimeAmount(readTimeout)))
         try sync.addHandler(DsyncReadTimeoutHandler(timeout: readTimeout))
         try sync.addHandler(ByteToMessageHandler(DsyncFrameDecoder()))

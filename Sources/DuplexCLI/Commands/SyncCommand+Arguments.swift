@@ -26,22 +26,22 @@ extension SyncCommand {
     /// would have. `SyncCommandArgumentsTests` checks that whatever this accepts,
     /// ArgumentParser parses to the same command.
     static func parseWellFormed(_ arguments: [String]) -> SyncCommand? {
-        var values: [String: String] = [:]
-        var flags: Set<String> = []
-        var peers: [String] = []
-        var positionals: [String] = []
+        // Plain fields and switches, no sets or dictionaries: this runs before anything else
+        // of a sync, and a first hashed collection costs the process its hash seed.
+        var parsed = WellFormed()
         var index = 0
         while index < arguments.count {
             let argument = arguments[index]
             index += 1
             guard argument.hasPrefix("-") else {
                 guard !argument.isEmpty else { return nil }
-                positionals.append(argument)
+                parsed.positionals.append(argument)
                 continue
             }
-            if flagNames.contains(argument) {
-                guard flags.insert(argument).inserted else { return nil }
-                continue
+            switch parsed.setFlag(argument) {
+            case true: continue
+            case false: return nil  // repeated
+            case nil: break
             }
             var name = argument, value: String
             if let equals = argument.firstIndex(of: "="), argument.hasPrefix("--") {
@@ -52,45 +52,81 @@ extension SyncCommand {
                 value = arguments[index]
                 index += 1
             }
-            if name == "-u" { name = "--user" }
-            guard !value.isEmpty, !value.hasPrefix("-") else { return nil }
-            if name == "--peer" {
-                peers.append(value)
-            } else {
-                guard valueNames.contains(name), values.updateValue(value, forKey: name) == nil else { return nil }
-            }
+            guard !value.isEmpty, !value.hasPrefix("-"), parsed.setValue(name == "-u" ? "--user" : name, value) else { return nil }
         }
-        guard positionals.count == 2, let user = values["--user"] else { return nil }
-        var command = SyncCommand()
-        command.user = user
-        command.full = flags.contains("--full")
-        command.dryRun = flags.contains("--dry-run")
-        command.json = flags.contains("--json")
-        command.acceptMassExpunge = flags.contains("--accept-mass-expunge")
-        command.restoreMassExpunge = flags.contains("--restore-mass-expunge")
-        command.stateDir = values["--state-dir"]
-        guard let lockTimeout = Double(values["--lock-timeout"] ?? "30"), let ioTimeout = Double(values["--io-timeout"] ?? "120") else {
+        guard parsed.positionals.count == 2, let user = parsed.user else { return nil }
+        guard let lockTimeout = Double(parsed.lockTimeout ?? "30"), let ioTimeout = Double(parsed.ioTimeout ?? "120") else {
             return nil
         }
+        var command = SyncCommand()
+        command.user = user
+        command.full = parsed.full
+        command.dryRun = parsed.dryRun
+        command.json = parsed.json
+        command.acceptMassExpunge = parsed.acceptMassExpunge
+        command.restoreMassExpunge = parsed.restoreMassExpunge
+        command.stateDir = parsed.stateDir
         command.lockTimeout = lockTimeout
         command.ioTimeout = ioTimeout
         var tls = TLSClientOptions()
-        tls.config = values["--config"]
-        tls.certificate = values["--tls-cert"]
-        tls.key = values["--tls-key"]
-        tls.ca = values["--tls-ca"]
-        tls.peers = peers
+        tls.config = parsed.config
+        tls.certificate = parsed.certificate
+        tls.key = parsed.key
+        tls.ca = parsed.ca
+        tls.peers = parsed.peers
         command.tlsOptions = tls
-        command.mailRootA = positionals[0]
-        command.mailRootB = positionals[1]
+        command.mailRootA = parsed.positionals[0]
+        command.mailRootB = parsed.positionals[1]
         guard (try? command.validate()) != nil else { return nil }
         return command
     }
 
-    /// The flags ``parseWellFormed(_:)`` reads.
-    private static let flagNames: Set<String> = ["--full", "--dry-run", "--json", "--accept-mass-expunge", "--restore-mass-expunge"]
-    /// The single-value options ``parseWellFormed(_:)`` reads (`-u` is `--user`).
-    private static let valueNames: Set<String> = [
-        "--user", "--state-dir", "--lock-timeout", "--io-timeout", "--config", "--tls-cert", "--tls-key", "--tls-ca",
-    ]
+    /// What ``parseWellFormed(_:)`` has read so far.
+    private struct WellFormed {
+        var user, stateDir, lockTimeout, ioTimeout, config, certificate, key, ca: String?
+        var full = false, dryRun = false, json = false, acceptMassExpunge = false, restoreMassExpunge = false
+        var peers: [String] = []
+        var positionals: [String] = []
+
+        /// Sets the flag named `name`: true, false when it was set already, nil when `name`
+        /// is no flag.
+        mutating func setFlag(_ name: String) -> Bool? {
+            func set(_ flag: inout Bool) -> Bool {
+                defer { flag = true }
+                return !flag
+            }
+            switch name {
+            case "--full": return set(&full)
+            case "--dry-run": return set(&dryRun)
+            case "--json": return set(&json)
+            case "--accept-mass-expunge": return set(&acceptMassExpunge)
+            case "--restore-mass-expunge": return set(&restoreMassExpunge)
+            default: return nil
+            }
+        }
+
+        /// Sets the option named `name` (`--peer` adds one); false for an unknown or
+        /// repeated option.
+        mutating func setValue(_ name: String, _ value: String) -> Bool {
+            func set(_ option: inout String?) -> Bool {
+                guard option == nil else { return false }
+                option = value
+                return true
+            }
+            switch name {
+            case "--user": return set(&user)
+            case "--state-dir": return set(&stateDir)
+            case "--lock-timeout": return set(&lockTimeout)
+            case "--io-timeout": return set(&ioTimeout)
+            case "--config": return set(&config)
+            case "--tls-cert": return set(&certificate)
+            case "--tls-key": return set(&key)
+            case "--tls-ca": return set(&ca)
+            case "--peer":
+                peers.append(value)
+                return true
+            default: return false
+            }
+        }
+    }
 }

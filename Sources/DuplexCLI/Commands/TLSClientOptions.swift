@@ -33,7 +33,10 @@ struct TLSClientOptions: ParsableArguments {
     }
 
     var allowedPeers: [String] {
-        peers.flatMap { $0.split(separator: ",") }.map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        // Trimmed without Foundation's character sets, whose first use costs a sync's start
+        // a tenth of a millisecond of run-time type lookups.
+        peers.flatMap { $0.split(separator: ",") }.map { String($0.drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed()) }
+            .filter { !$0.isEmpty }
     }
 
     /// The TLS files: from the options, completed from the agent configuration when one is
