@@ -1,5 +1,7 @@
 import ArgumentParser
+import Dispatch
 import MailStore
+import NIOPosix
 
 /// The `duplex` command line: one binary for the agent, the coordinator and administration.
 public struct DuplexCommand: AsyncParsableCommand {
@@ -26,6 +28,7 @@ public struct DuplexCommand: AsyncParsableCommand {
     /// Parses the process arguments and runs the chosen command (async or not), exiting
     /// with its exit code.
     public static func start() async {
+        startEventLoopsEarly()
         do {
             if let sync = quickParse() {
                 // Run as it is, without asking the runtime whether it is async: it is.
@@ -41,6 +44,18 @@ public struct DuplexCommand: AsyncParsableCommand {
         } catch {
             exit(withError: error)
         }
+    }
+
+    /// For `duplex sync … tls://…`, starts the event loop threads the connection will use
+    /// while the command line is still being read and the local lock taken: their start
+    /// (threads, epoll, the runtime's first look at the types) otherwise comes first on the
+    /// way to the peer. Any other command (or a sync whose arguments turn out bad) only has
+    /// two idle threads more.
+    static func startEventLoopsEarly() {
+        let arguments = CommandLine.arguments
+        guard arguments.count > 2, arguments[1] == SyncCommand.configuration.commandName,
+              arguments.contains(where: { $0.hasPrefix("tls://") }) else { return }
+        DispatchQueue.global(qos: .userInitiated).async { _ = MultiThreadedEventLoopGroup.singleton }
     }
 
     /// `duplex sync …` parsed by its own command alone, or nil to parse as usual.
