@@ -33,10 +33,17 @@ struct TLSClientOptions: ParsableArguments {
     }
 
     var allowedPeers: [String] {
-        // Trimmed without Foundation's character sets, whose first use costs a sync's start
-        // a tenth of a millisecond of run-time type lookups.
-        peers.flatMap { $0.split(separator: ",") }.map { String($0.drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed()) }
-            .filter { !$0.isEmpty }
+        // Trimmed in place, without Foundation's character sets or reversed views: their
+        // first use costs a sync's start a few tenths of a millisecond of run-time type lookups.
+        var names: [String] = []
+        for option in peers {
+            for var name in option.split(separator: ",") {
+                while name.first?.isWhitespace == true { name.removeFirst() }
+                while name.last?.isWhitespace == true { name.removeLast() }
+                if !name.isEmpty { names.append(String(name)) }
+            }
+        }
+        return names
     }
 
     /// The TLS files: from the options, completed from the agent configuration when one is
