@@ -39,10 +39,11 @@ public final class RemoteReplica: Replica, Sendable {
     /// Requests sent ahead (pipelined with the lock) whose answers were not read yet, in
     /// the order they were sent.
     private let pending = Mutex<[(id: UInt32, op: DsyncOperation)]>([])
-    /// The capabilities the agent agreed to in its welcome, for the current connection.
-    private let agreedCapabilities = Mutex<[String]>([])
-    /// The capabilities this client offers in its hello.
-    static let capabilities = [DsyncCapability.binaryStamps]
+    /// The capabilities the agent agreed to in its welcome, for the last connection.
+    let agreedCapabilities = Mutex<[String]>([])
+    /// The capabilities this client offers in its hello. Tests offer fewer to play an
+    /// earlier client.
+    let offeredCapabilities = Mutex([DsyncCapability.binaryStamps])
 
     /// - Parameter endpoint: `tls://HOST:PORT` (`[v6]:PORT` for IPv6 literals).
     /// - Throws: ``DsyncError`` `usage` for a malformed endpoint.
@@ -373,7 +374,7 @@ public final class RemoteReplica: Replica, Sendable {
     ///
     /// - Returns: what the handshake agreed.
     private func handshake(_ connection: DsyncConnection, sendingAhead requests: [(id: UInt32, request: DsyncRequestBody)]) async throws -> DsyncAgreedProtocol {
-        let hello = DsyncHello(version: .current, capabilities: Self.capabilities, user: user, syncKind: full ? .full : .incremental)
+        let hello = DsyncHello(version: .current, capabilities: offeredCapabilities.withLock { $0 }, user: user, syncKind: full ? .full : .incremental)
         var machine = DsyncHandshakeStateMachine(clientHello: hello)
         guard case .send(let helloFrame) = machine.connected() else {
             throw DsyncError(.protocolError, "the handshake could not start")

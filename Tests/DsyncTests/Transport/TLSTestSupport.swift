@@ -116,10 +116,11 @@ struct TLSPeer: Sendable {
     /// Syncs A with B over TLS, presenting `client` (host A's files by default).
     @discardableResult
     func sync(
-        full: Bool = false, acceptMassExpunge: Bool = false, client: DsyncTLSFiles? = nil,
+        full: Bool = false, acceptMassExpunge: Bool = false, client: DsyncTLSFiles? = nil, capabilities: [String]? = nil,
         sourceLocation: SourceLocation = #_sourceLocation
     ) async throws -> SyncReport {
         let remote = try RemoteReplica(endpoint: endpoint, user: fixture.user, tls: client ?? certificates.hostA, full: full)
+        if let capabilities { remote.offeredCapabilities.withLock { $0 = capabilities } }
         let session = SyncSession(
             a: LocalReplica(store: fixture.a), b: remote, options: fixture.options(full: full, acceptMassExpunge: acceptMassExpunge))
         let report = try await session.run()
