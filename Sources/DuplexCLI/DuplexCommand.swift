@@ -1,5 +1,6 @@
 import ArgumentParser
 import Dispatch
+import Foundation
 import MailStore
 import NIOPosix
 
@@ -31,9 +32,12 @@ public struct DuplexCommand: AsyncParsableCommand {
         startEventLoopsEarly()
         do {
             if let sync = quickParse() {
-                // Run as it is, without asking the runtime whether it is async: it is.
+                // Run as it is, without asking the runtime whether it is async: it is. Then
+                // exit from here (exit flushes standard output): returning would first hand
+                // the end of the program to the main thread, which takes another thread's
+                // start, a few tenths of a millisecond of every sync.
                 try await sync.run()
-                return
+                Foundation.exit(0)
             }
             var command = try parseAsRoot()
             if var asyncCommand = command as? AsyncParsableCommand {
