@@ -70,12 +70,12 @@ public struct DuplexCommand: AsyncParsableCommand {
     /// (``SyncCommand/parseWellFormed(_:)``), others by the sync command's parser alone.
     /// Anything that is no sync (help, a bad argument) is left to the root parser, so
     /// messages and usage are the same either way.
-    static func quickParse() -> SyncCommand? {
+    static func quickParse() -> SyncArguments? {
         let arguments = Array(CommandLine.arguments.dropFirst())
         guard arguments.first == SyncCommand.configuration.commandName else { return nil }
         let syncArguments = Array(arguments.dropFirst())
-        if let command = SyncCommand.parseWellFormed(syncArguments) { return command }
-        return (try? SyncCommand.parseAsRoot(syncArguments)) as? SyncCommand
+        if let parsed = SyncCommand.parseWellFormed(syncArguments) { return parsed }
+        return ((try? SyncCommand.parseAsRoot(syncArguments)) as? SyncCommand)?.arguments
     }
 }
 

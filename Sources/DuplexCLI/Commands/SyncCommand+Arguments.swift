@@ -6,7 +6,9 @@ extension SyncCommand {
     ///
     /// ArgumentParser builds the command's argument set at run time, looking up every
     /// option's property wrapper type and its conformances; in a binary of this size that
-    /// took about 4 ms of each `duplex sync`, a third of a sync that finds nothing to do. The
+    /// took about 4 ms of each `duplex sync`, a third of a sync that finds nothing to do.
+    /// The result is plain values (``SyncArguments``): even making a ``SyncCommand`` (its
+    /// property wrappers) costs a few tenths of a millisecond. The
     /// sync is the command run once per user and minute from scripts and timers, so its
     /// plain forms are read here and everything else goes to ArgumentParser, which stays the
     /// definition of the command line: its help, its messages, its completions.
@@ -22,10 +24,10 @@ extension SyncCommand {
     ///
     /// Any other argument (help, `--`, an unknown or repeated option, a value that is empty
     /// or starts with `-`, a number that does not parse), or a command line that
-    /// ``validate()`` refuses, returns nil, so that ArgumentParser answers it exactly as it
+    /// ``SyncArguments/validate()`` refuses, returns nil, so that ArgumentParser answers it exactly as it
     /// would have. `SyncCommandArgumentsTests` checks that whatever this accepts,
     /// ArgumentParser parses to the same command.
-    static func parseWellFormed(_ arguments: [String]) -> SyncCommand? {
+    static func parseWellFormed(_ arguments: [String]) -> SyncArguments? {
         // Plain fields and switches, no sets or dictionaries: this runs before anything else
         // of a sync, and a first hashed collection costs the process its hash seed.
         var parsed = WellFormed()
@@ -58,27 +60,13 @@ extension SyncCommand {
         guard let lockTimeout = Double(parsed.lockTimeout ?? "30"), let ioTimeout = Double(parsed.ioTimeout ?? "120") else {
             return nil
         }
-        var command = SyncCommand()
-        command.user = user
-        command.full = parsed.full
-        command.dryRun = parsed.dryRun
-        command.json = parsed.json
-        command.acceptMassExpunge = parsed.acceptMassExpunge
-        command.restoreMassExpunge = parsed.restoreMassExpunge
-        command.stateDir = parsed.stateDir
-        command.lockTimeout = lockTimeout
-        command.ioTimeout = ioTimeout
-        var tls = TLSClientOptions()
-        tls.config = parsed.config
-        tls.certificate = parsed.certificate
-        tls.key = parsed.key
-        tls.ca = parsed.ca
-        tls.peers = parsed.peers
-        command.tlsOptions = tls
-        command.mailRootA = parsed.positionals[0]
-        command.mailRootB = parsed.positionals[1]
-        guard (try? command.validate()) != nil else { return nil }
-        return command
+        let arguments = SyncArguments(
+            user: user, full: parsed.full, stateDir: parsed.stateDir, lockTimeout: lockTimeout, dryRun: parsed.dryRun, json: parsed.json,
+            acceptMassExpunge: parsed.acceptMassExpunge, restoreMassExpunge: parsed.restoreMassExpunge,
+            tls: TLSClientValues(config: parsed.config, certificate: parsed.certificate, key: parsed.key, ca: parsed.ca, peers: parsed.peers),
+            ioTimeout: ioTimeout, mailRootA: parsed.positionals[0], mailRootB: parsed.positionals[1])
+        guard (try? arguments.validate()) != nil else { return nil }
+        return arguments
     }
 
     /// What ``parseWellFormed(_:)`` has read so far.

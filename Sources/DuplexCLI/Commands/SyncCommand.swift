@@ -72,89 +72,20 @@ struct SyncCommand: AsyncParsableCommand {
     @Argument(help: "Side B: another mail root, or a peer agent as tls://HOST:PORT.")
     var mailRootB: String
 
-    var remote: Bool { mailRootB.hasPrefix("tls://") }
-
-    func validate() throws {
-        guard !user.isEmpty else { throw ValidationError("-u USER must not be empty") }
-        guard lockTimeout >= 0, lockTimeout <= 3600 else { throw ValidationError("--lock-timeout must be between 0 and 3600 seconds") }
-        guard !mailRootA.hasPrefix("tls://") else {
-            throw ValidationError("\(mailRootA): side A must be a local mail root; give the peer as side B")
-        }
-        guard !(acceptMassExpunge && restoreMassExpunge) else {
-            throw ValidationError("--accept-mass-expunge and --restore-mass-expunge exclude each other: choose one")
-        }
-        guard ioTimeout > 0, ioTimeout <= 86400 else { throw ValidationError("--io-timeout must be between 0 and 86400 seconds") }
-        if remote {
-            do {
-                _ = try RemoteReplica.parse(mailRootB)
-            } catch let error as DsyncError {
-                throw ValidationError(error.message)
-            }
-            try tlsOptions.check()
-            return
-        }
-        // Canonical paths: one mail root given two ways is one root (syncing it with itself
-        // would wait for its own lock).
-        let a = LocalReplica.canonicalPath(mailRootA), b = LocalReplica.canonicalPath(mailRootB)
-        guard a != b else {
-            throw ValidationError("both sides are \(mailRootA)")
-        }
-        // One mail root inside the other would sync a user's folders into themselves.
-        guard !a.hasPrefix(b + "/"), !b.hasPrefix(a + "/") else {
-            throw ValidationError("one mail root is inside the other (\(a), \(b))")
-        }
+    /// The values of the command line, for the sync to run on.
+    var arguments: SyncArguments {
+        SyncArguments(
+            user: user, full: full, stateDir: stateDir, lockTimeout: lockTimeout, dryRun: dryRun, json: json,
+            acceptMassExpunge: acceptMassExpunge, restoreMassExpunge: restoreMassExpunge, tls: tlsOptions.values, ioTimeout: ioTimeout,
+            mailRootA: mailRootA, mailRootB: mailRootB)
     }
 
-    var stateDirectory: String {
-        if let stateDir { return stateDir }
-        let environment = ProcessInfo.processInfo.environment
-        if let directory = environment["DUPLEX_STATE_DIR"], !directory.isEmpty { return directory }
-        return (environment["HOME"] ?? "/var/lib/duplex") + "/.local/state/duplex/sync"
+    func validate() throws {
+        try arguments.validate()
     }
 
     func run() async throws {
-        var options = SyncOptions(user: user)
-        options.full = full
-        options.dryRun = dryRun
-        options.lockTimeout = .milliseconds(Int64(lockTimeout * 1000))
-        options.stateDirectory = stateDirectory
-        options.massExpungeResolution = restoreMassExpunge ? .restore : acceptMassExpunge ? .accept : .hold
-        let report: SyncReport
-        do {
-            let b: any Replica
-            if remote {
-                let (files, configuredStateDirectory) = try await tlsOptions.load()
-                if stateDir == nil, ProcessInfo.processInfo.environment["DUPLEX_STATE_DIR"] == nil, let configuredStateDirectory {
-                    options.stateDirectory = configuredStateDirectory
-                }
-                b = try RemoteReplica(
-                    endpoint: mailRootB, user: user, tls: files, full: full, readTimeout: .milliseconds(Int64(ioTimeout * 1000)))
-            } else {
-                b = LocalReplica(store: MailStore(root: LocalReplica.canonicalPath(mailRootB)))
-            }
-            // Each local root by its canonical path, so that its saved state is the same however
-            // it is written; a state saved by an earlier version is named after the roots as
-            // they were typed.
-            let a = LocalReplica(store: MailStore(root: LocalReplica.canonicalPath(mailRootA)))
-            let typedB = remote ? b.description : mailRootB
-            if a.description != mailRootA || b.description != typedB {
-                options.formerStateSides = (mailRootA, typedB)
-            }
-            let session = SyncSession(a: a, b: b, options: options)
-            report = try await session.run()
-        } catch let error as DsyncError {
-            Output.error(error.description)
-            throw ExitCode(error.code.exitCode)
-        } catch let error as ConfigurationError {
-            Output.error(error.description)
-            throw ExitCode(error.code.exitCode)
-        }
-        if json {
-            try Output.json(report)
-        } else {
-            Output.write(Self.describe(report, a: mailRootA, b: mailRootB))
-        }
-        if report.changedDuringSync { throw ExitCode(2) }
+        try await arguments.run()
     }
 
     static func describe(_ report: SyncReport, a: String, b: String) -> String {
@@ -206,5 +137,107 @@ struct SyncCommand: AsyncParsableCommand {
     static func droppedKeywordsLine(_ report: SyncReport) -> String {
         guard report.keywordsDropped > 0 else { return "" }
         return "keywords dropped: \(report.keywordsDropped) (more than a Maildir mailbox's 26 keyword letters on a side; named in the warnings)\n"
+    }
+}
+
+/// The values of a `duplex sync` command line, as ArgumentParser (``SyncCommand``) or
+/// ``SyncCommand/parseWellFormed(_:)`` read them, and the sync they ask for.
+struct SyncArguments: Equatable, Sendable {
+    var user: String
+    var full = false
+    var stateDir: String?
+    var lockTimeout: Double = 30
+    var dryRun = false
+    var json = false
+    var acceptMassExpunge = false
+    var restoreMassExpunge = false
+    var tls = TLSClientValues()
+    var ioTimeout: Double = 120
+    var mailRootA: String
+    var mailRootB: String
+
+    var remote: Bool { mailRootB.hasPrefix("tls://") }
+
+    func validate() throws {
+        guard !user.isEmpty else { throw ValidationError("-u USER must not be empty") }
+        guard lockTimeout >= 0, lockTimeout <= 3600 else { throw ValidationError("--lock-timeout must be between 0 and 3600 seconds") }
+        guard !mailRootA.hasPrefix("tls://") else {
+            throw ValidationError("\(mailRootA): side A must be a local mail root; give the peer as side B")
+        }
+        guard !(acceptMassExpunge && restoreMassExpunge) else {
+            throw ValidationError("--accept-mass-expunge and --restore-mass-expunge exclude each other: choose one")
+        }
+        guard ioTimeout > 0, ioTimeout <= 86400 else { throw ValidationError("--io-timeout must be between 0 and 86400 seconds") }
+        if remote {
+            do {
+                _ = try RemoteReplica.parse(mailRootB)
+            } catch let error as DsyncError {
+                throw ValidationError(error.message)
+            }
+            try tls.check()
+            return
+        }
+        // Canonical paths: one mail root given two ways is one root (syncing it with itself
+        // would wait for its own lock).
+        let a = LocalReplica.canonicalPath(mailRootA), b = LocalReplica.canonicalPath(mailRootB)
+        guard a != b else {
+            throw ValidationError("both sides are \(mailRootA)")
+        }
+        // One mail root inside the other would sync a user's folders into themselves.
+        guard !a.hasPrefix(b + "/"), !b.hasPrefix(a + "/") else {
+            throw ValidationError("one mail root is inside the other (\(a), \(b))")
+        }
+    }
+
+    var stateDirectory: String {
+        if let stateDir { return stateDir }
+        let environment = ProcessInfo.processInfo.environment
+        if let directory = environment["DUPLEX_STATE_DIR"], !directory.isEmpty { return directory }
+        return (environment["HOME"] ?? "/var/lib/duplex") + "/.local/state/duplex/sync"
+    }
+
+    func run() async throws {
+        var options = SyncOptions(user: user)
+        options.full = full
+        options.dryRun = dryRun
+        options.lockTimeout = .milliseconds(Int64(lockTimeout * 1000))
+        options.stateDirectory = stateDirectory
+        options.massExpungeResolution = restoreMassExpunge ? .restore : acceptMassExpunge ? .accept : .hold
+        let report: SyncReport
+        do {
+            let b: any Replica
+            if remote {
+                let (files, configuredStateDirectory) = try await tls.load()
+                if stateDir == nil, ProcessInfo.processInfo.environment["DUPLEX_STATE_DIR"] == nil, let configuredStateDirectory {
+                    options.stateDirectory = configuredStateDirectory
+                }
+                b = try RemoteReplica(
+                    endpoint: mailRootB, user: user, tls: files, full: full, readTimeout: .milliseconds(Int64(ioTimeout * 1000)))
+            } else {
+                b = LocalReplica(store: MailStore(root: LocalReplica.canonicalPath(mailRootB)))
+            }
+            // Each local root by its canonical path, so that its saved state is the same however
+            // it is written; a state saved by an earlier version is named after the roots as
+            // they were typed.
+            let a = LocalReplica(store: MailStore(root: LocalReplica.canonicalPath(mailRootA)))
+            let typedB = remote ? b.description : mailRootB
+            if a.description != mailRootA || b.description != typedB {
+                options.formerStateSides = (mailRootA, typedB)
+            }
+            let session = SyncSession(a: a, b: b, options: options)
+            report = try await session.run()
+        } catch let error as DsyncError {
+            Output.error(error.description)
+            throw ExitCode(error.code.exitCode)
+        } catch let error as ConfigurationError {
+            Output.error(error.description)
+            throw ExitCode(error.code.exitCode)
+        }
+        if json {
+            try Output.json(report)
+        } else {
+            Output.write(SyncCommand.describe(report, a: mailRootA, b: mailRootB))
+        }
+        if report.changedDuringSync { throw ExitCode(2) }
     }
 }

@@ -19,6 +19,20 @@ struct TLSClientOptions: ParsableArguments {
     @Option(name: .customLong("peer"), help: ArgumentHelp("A name the peer's certificate must carry (repeat or separate with commas).", valueName: "NAME"))
     var peers: [String] = []
 
+    /// The values given.
+    var values: TLSClientValues {
+        TLSClientValues(config: config, certificate: certificate, key: key, ca: ca, peers: peers)
+    }
+}
+
+/// The values of ``TLSClientOptions``, and what a sync does with them.
+struct TLSClientValues: Equatable, Sendable {
+    var config: String?
+    var certificate: String?
+    var key: String?
+    var ca: String?
+    var peers: [String] = []
+
     /// Checks that a tls:// peer can be dialled (not `validate()`: the options are parsed
     /// for local syncs too). With `--config` the file is checked when it is loaded.
     func check() throws {
