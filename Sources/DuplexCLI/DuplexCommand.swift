@@ -2,6 +2,7 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import MailStore
+import NIOCore
 import NIOPosix
 
 /// The `duplex` command line: one binary for the agent, the coordinator and administration.
@@ -50,15 +51,17 @@ public struct DuplexCommand: AsyncParsableCommand {
         }
     }
 
-    /// For `duplex sync … tls://…`, starts the event loop threads the connection will use
-    /// while the command line is still being read and the local lock taken: their start
-    /// (threads, epoll, the runtime's first look at the types) otherwise comes first on the
-    /// way to the peer. Any other command (or a sync whose arguments turn out bad) only has
-    /// two idle threads more.
+    /// For `duplex sync … tls://…`, starts the event loop thread the connection will use
+    /// while the command line is still being read and the local lock taken: its start
+    /// (a thread, epoll, the runtime's first look at the types) otherwise comes first on the
+    /// way to the peer. One thread, not one per CPU: the sync has one connection, and fewer
+    /// threads wake each other less on a busy host. A sync whose arguments turn out bad only
+    /// had an idle thread more.
     static func startEventLoopsEarly() {
         let arguments = CommandLine.arguments
         guard arguments.count > 2, arguments[1] == SyncCommand.configuration.commandName,
               arguments.contains(where: { $0.hasPrefix("tls://") }) else { return }
+        NIOSingletons.groupLoopCountSuggestion = 1
         DispatchQueue.global(qos: .userInitiated).async { _ = MultiThreadedEventLoopGroup.singleton }
     }
 
