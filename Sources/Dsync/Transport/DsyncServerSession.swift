@@ -58,8 +58,9 @@ struct DsyncServerSession {
         do {
             return try await replica.withUserLock(timeout: timeout) {
                 entered.set()
+                // Answered before it is logged: the client waits for this answer.
+                try await connection.respond(id: id, result: DsyncDone.encoded)
                 logger.info("sync started", metadata: ["mail_root": "\(root)"])
-                try await connection.respond(id: id, result: try DsyncJSON.encode(DsyncDone()))
                 let goodbye = try await serve(replica)
                 logger.info("sync finished")
                 return goodbye
@@ -85,11 +86,11 @@ struct DsyncServerSession {
                 case .lock:
                     throw DsyncError(.usage, "the lock is already held")
                 case .unlock:
-                    try await connection.respond(id: id, result: try DsyncJSON.encode(DsyncDone()))
+                    try await connection.respond(id: id, result: DsyncDone.encoded)
                     return false
                 case .create:
                     try await replica.create()
-                    try await connection.respond(id: id, result: try DsyncJSON.encode(DsyncDone()))
+                    try await connection.respond(id: id, result: DsyncDone.encoded)
                 case .exists:
                     let exists = try await replica.exists()
                     try await connection.respond(id: id, result: try DsyncJSON.encode(DsyncExistsResult(exists: exists)))

@@ -119,6 +119,9 @@ package struct DsyncExistsResult: Codable, Sendable {
 /// The result of ``DsyncOperation/lock`` and ``DsyncOperation/unlock``.
 package struct DsyncDone: Codable, Sendable {
     package var done = true
+
+    /// Its JSON, encoded once.
+    package static let encoded: [UInt8] = (try? DsyncJSON.encode(DsyncDone())) ?? Array(#"{"done":true}"#.utf8)
 }
 
 /// JSON coding for the conversation.
