@@ -7,11 +7,11 @@ extension SyncCommand {
     /// ArgumentParser builds the command's argument set at run time, looking up every
     /// option's property wrapper type and its conformances; in a binary of this size that
     /// took about 4 ms of each `duplex sync`, a third of a sync that finds nothing to do.
-    /// The result is plain values (``SyncArguments``): even making a ``SyncCommand`` (its
-    /// property wrappers) costs a few tenths of a millisecond. The
-    /// sync is the command run once per user and minute from scripts and timers, so its
+    /// The sync is the command run once per user and minute from scripts and timers, so its
     /// plain forms are read here and everything else goes to ArgumentParser, which stays the
-    /// definition of the command line: its help, its messages, its completions.
+    /// definition of the command line: its help, its messages, its completions. The result
+    /// is plain values (``SyncArguments``): even making a ``SyncCommand`` (its property
+    /// wrappers) costs a few tenths of a millisecond.
     ///
     /// Read here, and only when every argument is one of these:
     /// - `-u USER`, `--user USER` or `--user=USER`; `--state-dir`, `--lock-timeout`,
@@ -24,9 +24,9 @@ extension SyncCommand {
     ///
     /// Any other argument (help, `--`, an unknown or repeated option, a value that is empty
     /// or starts with `-`, a number that does not parse), or a command line that
-    /// ``SyncArguments/validate()`` refuses, returns nil, so that ArgumentParser answers it exactly as it
-    /// would have. `SyncCommandArgumentsTests` checks that whatever this accepts,
-    /// ArgumentParser parses to the same command.
+    /// ``SyncArguments/validate()`` refuses, returns nil, so that ArgumentParser answers it
+    /// exactly as it would have. `SyncCommandArgumentsTests` checks that whatever this
+    /// accepts, ArgumentParser reads to the same values.
     static func parseWellFormed(_ arguments: [String]) -> SyncArguments? {
         // Plain fields and switches, no sets or dictionaries: this runs before anything else
         // of a sync, and a first hashed collection costs the process its hash seed.
@@ -57,9 +57,9 @@ extension SyncCommand {
             guard !value.isEmpty, !value.hasPrefix("-"), parsed.setValue(name == "-u" ? "--user" : name, value) else { return nil }
         }
         guard parsed.positionals.count == 2, let user = parsed.user else { return nil }
-        guard let lockTimeout = Double(parsed.lockTimeout ?? "30"), let ioTimeout = Double(parsed.ioTimeout ?? "120") else {
-            return nil
-        }
+        // A number that does not parse is ArgumentParser's to report.
+        guard let lockTimeout = parsed.lockTimeout.map(Double.init) ?? SyncArguments.defaultLockTimeout,
+              let ioTimeout = parsed.ioTimeout.map(Double.init) ?? SyncArguments.defaultIOTimeout else { return nil }
         let arguments = SyncArguments(
             user: user, full: parsed.full, stateDir: parsed.stateDir, lockTimeout: lockTimeout, dryRun: parsed.dryRun, json: parsed.json,
             acceptMassExpunge: parsed.acceptMassExpunge, restoreMassExpunge: parsed.restoreMassExpunge,

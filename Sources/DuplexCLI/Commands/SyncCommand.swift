@@ -47,7 +47,7 @@ struct SyncCommand: AsyncParsableCommand {
     var stateDir: String?
 
     @Option(name: .long, help: ArgumentHelp("Seconds to wait for each side's user lock.", valueName: "SECS"))
-    var lockTimeout: Double = 30
+    var lockTimeout: Double = SyncArguments.defaultLockTimeout
 
     @Flag(help: "Print the plan and change nothing.")
     var dryRun = false
@@ -64,7 +64,7 @@ struct SyncCommand: AsyncParsableCommand {
     @OptionGroup var tlsOptions: TLSClientOptions
 
     @Option(name: .long, help: ArgumentHelp("Seconds without a frame from a TLS peer before the sync gives up.", valueName: "SECS"))
-    var ioTimeout: Double = 120
+    var ioTimeout: Double = SyncArguments.defaultIOTimeout
 
     @Argument(help: "Side A: a mail root (INBOX's Maildir).")
     var mailRootA: String
@@ -143,16 +143,21 @@ struct SyncCommand: AsyncParsableCommand {
 /// The values of a `duplex sync` command line, as ArgumentParser (``SyncCommand``) or
 /// ``SyncCommand/parseWellFormed(_:)`` read them, and the sync they ask for.
 struct SyncArguments: Equatable, Sendable {
+    /// Seconds to wait for each side's user lock when `--lock-timeout` is not given.
+    static let defaultLockTimeout: Double = 30
+    /// Seconds without a frame from a TLS peer when `--io-timeout` is not given.
+    static let defaultIOTimeout: Double = 120
+
     var user: String
-    var full = false
+    var full: Bool
     var stateDir: String?
-    var lockTimeout: Double = 30
-    var dryRun = false
-    var json = false
-    var acceptMassExpunge = false
-    var restoreMassExpunge = false
-    var tls = TLSClientValues()
-    var ioTimeout: Double = 120
+    var lockTimeout: Double
+    var dryRun: Bool
+    var json: Bool
+    var acceptMassExpunge: Bool
+    var restoreMassExpunge: Bool
+    var tls: TLSClientValues
+    var ioTimeout: Double
     var mailRootA: String
     var mailRootB: String
 
