@@ -56,11 +56,12 @@ public struct DuplexCommand: AsyncParsableCommand {
     /// (a thread, epoll, the runtime's first look at the types) otherwise comes first on the
     /// way to the peer. One thread, not one per CPU: the sync has one connection, and fewer
     /// threads wake each other less on a busy host. A sync whose arguments turn out bad only
-    /// had an idle thread more.
+    /// had an idle thread more. A sync handed to the local agent (`--agent`) needs none.
     static func startEventLoopsEarly() {
         let arguments = CommandLine.arguments
         guard arguments.count > 2, arguments[1] == SyncCommand.configuration.commandName,
-              arguments.contains(where: { $0.hasPrefix("tls://") }) else { return }
+              arguments.contains(where: { $0.hasPrefix("tls://") }),
+              !arguments.contains(where: { $0 == "--agent" || $0.hasPrefix("--agent=") }) else { return }
         NIOSingletons.groupLoopCountSuggestion = 1
         DispatchQueue.global(qos: .userInitiated).async { _ = MultiThreadedEventLoopGroup.singleton }
     }

@@ -195,6 +195,8 @@ import Testing
             #expect(example.dsync.lockTimeout == .seconds(30))
             #expect(example.dsync.idleTimeout == .seconds(120))
             #expect(example.stateDirectory == AgentConfiguration.defaultStateDirectory)
+            #expect(example.syncSocket == "/run/duplex/sync.sock")
+            #expect(try await fixture.load(Self.minimalYAML).configuration.syncSocket == nil, "no sync socket unless set")
         }
     }
 

@@ -78,6 +78,7 @@ struct AgentCommand: AsyncParsableCommand {
         var services: [any Service] = [
             DsyncListenerService(server: server),
         ]
+        if let path = loaded.syncSocket { services.append(AgentSyncSocket(path: path, logger: logger)) }
         var listedUsers: ListedUsers?
         if let replicator = loaded.replicator {
             let replicatorServices = Self.replicatorServices(replicator, agent: loaded, logger: logger)

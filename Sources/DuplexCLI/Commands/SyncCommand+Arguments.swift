@@ -15,7 +15,7 @@ extension SyncCommand {
     ///
     /// Read here, and only when every argument is one of these:
     /// - `-u USER`, `--user USER` or `--user=USER`; `--state-dir`, `--lock-timeout`,
-    ///   `--io-timeout`, `--config`, `--tls-cert`, `--tls-key`, `--tls-ca` with their value
+    ///   `--io-timeout`, `--config`, `--tls-cert`, `--tls-key`, `--tls-ca`, `--agent` with their value
     ///   as the next argument or after `=`, each at most once;
     /// - `--peer NAME` (or `=NAME`), repeatable, in order;
     /// - the flags `--full`, `--dry-run`, `--json`, `--accept-mass-expunge`,
@@ -64,14 +64,14 @@ extension SyncCommand {
             user: user, full: parsed.full, stateDir: parsed.stateDir, lockTimeout: lockTimeout, dryRun: parsed.dryRun, json: parsed.json,
             acceptMassExpunge: parsed.acceptMassExpunge, restoreMassExpunge: parsed.restoreMassExpunge,
             tls: TLSClientValues(config: parsed.config, certificate: parsed.certificate, key: parsed.key, ca: parsed.ca, peers: parsed.peers),
-            ioTimeout: ioTimeout, mailRootA: parsed.positionals[0], mailRootB: parsed.positionals[1])
+            ioTimeout: ioTimeout, agent: parsed.agent, mailRootA: parsed.positionals[0], mailRootB: parsed.positionals[1])
         guard (try? arguments.validate()) != nil else { return nil }
         return arguments
     }
 
     /// What ``parseWellFormed(_:)`` has read so far.
     private struct WellFormed {
-        var user, stateDir, lockTimeout, ioTimeout, config, certificate, key, ca: String?
+        var user, stateDir, lockTimeout, ioTimeout, config, certificate, key, ca, agent: String?
         var full = false, dryRun = false, json = false, acceptMassExpunge = false, restoreMassExpunge = false
         var peers: [String] = []
         var positionals: [String] = []
@@ -110,6 +110,7 @@ extension SyncCommand {
             case "--tls-cert": return set(&certificate)
             case "--tls-key": return set(&key)
             case "--tls-ca": return set(&ca)
+            case "--agent": return set(&agent)
             case "--peer":
                 peers.append(value)
                 return true

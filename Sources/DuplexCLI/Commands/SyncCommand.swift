@@ -66,6 +66,9 @@ struct SyncCommand: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Seconds without a frame from a TLS peer before the sync gives up.", valueName: "SECS"))
     var ioTimeout: Double = SyncArguments.defaultIOTimeout
 
+    @Option(name: .long, help: ArgumentHelp("Run the sync in the local agent listening on this socket (its dsync.sync_socket); in this process when nothing answers there.", valueName: "SOCKET"))
+    var agent: String?
+
     @Argument(help: "Side A: a mail root (INBOX's Maildir).")
     var mailRootA: String
 
@@ -77,7 +80,7 @@ struct SyncCommand: AsyncParsableCommand {
         SyncArguments(
             user: user, full: full, stateDir: stateDir, lockTimeout: lockTimeout, dryRun: dryRun, json: json,
             acceptMassExpunge: acceptMassExpunge, restoreMassExpunge: restoreMassExpunge, tls: tlsOptions.values, ioTimeout: ioTimeout,
-            mailRootA: mailRootA, mailRootB: mailRootB)
+            agent: agent, mailRootA: mailRootA, mailRootB: mailRootB)
     }
 
     func validate() throws {
@@ -158,6 +161,8 @@ struct SyncArguments: Equatable, Sendable {
     var restoreMassExpunge: Bool
     var tls: TLSClientValues
     var ioTimeout: Double
+    /// `--agent`: the local agent's sync socket, nil to sync in this process.
+    var agent: String? = nil
     var mailRootA: String
     var mailRootB: String
 
@@ -173,6 +178,11 @@ struct SyncArguments: Equatable, Sendable {
             throw ValidationError("--accept-mass-expunge and --restore-mass-expunge exclude each other: choose one")
         }
         guard ioTimeout > 0, ioTimeout <= 86400 else { throw ValidationError("--io-timeout must be between 0 and 86400 seconds") }
+        if let agent {
+            guard !agent.isEmpty, agent.utf8.count <= AgentConfiguration.maximumSocketPathLength else {
+                throw ValidationError("--agent must be a unix socket path of 1 to \(AgentConfiguration.maximumSocketPathLength) bytes")
+            }
+        }
         if remote {
             do {
                 _ = try RemoteReplica.parse(mailRootB)
@@ -194,26 +204,49 @@ struct SyncArguments: Equatable, Sendable {
         }
     }
 
-    var stateDirectory: String {
+    /// Where sync states are kept: `--state-dir`, else `DUPLEX_STATE_DIR`, else under
+    /// `HOME` (the agent configuration's `state_dir` wins over the last, see ``perform(environment:)``).
+    func stateDirectory(environment: [String: String]) -> String {
         if let stateDir { return stateDir }
-        let environment = ProcessInfo.processInfo.environment
         if let directory = environment["DUPLEX_STATE_DIR"], !directory.isEmpty { return directory }
         return (environment["HOME"] ?? "/var/lib/duplex") + "/.local/state/duplex/sync"
     }
 
+    /// Runs the sync: through the agent of `--agent` when it answers (see
+    /// ``runThroughAgent(_:)``), else in this process; prints what it says and exits as it does.
     func run() async throws {
+        let outcome: SyncOutcome
+        if let agent, let answer = runThroughAgent(agent) {
+            outcome = answer
+        } else {
+            outcome = try await perform(environment: ProcessInfo.processInfo.environment)
+        }
+        Output.write(outcome.output)
+        if !outcome.errors.isEmpty { Output.writeErrors(outcome.errors) }
+        if outcome.status != 0 { throw ExitCode(outcome.status) }
+    }
+
+    /// Runs the sync in this process and returns what the command prints and its exit status.
+    ///
+    /// - Parameter environment: The variables that choose the state directory
+    ///   (`DUPLEX_STATE_DIR`, `HOME`) and complete an agent configuration (`DUPLEX_*`).
+    /// - Throws: only what is no sync failure (a ``DsyncError`` or a ``ConfigurationError``
+    ///   is an exit status with its message).
+    func perform(environment: [String: String]) async throws -> SyncOutcome {
         var options = SyncOptions(user: user)
         options.full = full
         options.dryRun = dryRun
         options.lockTimeout = .milliseconds(Int64(lockTimeout * 1000))
-        options.stateDirectory = stateDirectory
+        options.stateDirectory = stateDirectory(environment: environment)
         options.massExpungeResolution = restoreMassExpunge ? .restore : acceptMassExpunge ? .accept : .hold
+        var errors = ""
         let report: SyncReport
         do {
             let b: any Replica
             if remote {
-                let (files, configuredStateDirectory) = try await tls.load()
-                if stateDir == nil, ProcessInfo.processInfo.environment["DUPLEX_STATE_DIR"] == nil, let configuredStateDirectory {
+                let (files, configuredStateDirectory, warnings) = try await tls.load(environment: environment)
+                for warning in warnings { errors += "duplex: error: warning: \(warning)\n" }
+                if stateDir == nil, environment["DUPLEX_STATE_DIR"] == nil, let configuredStateDirectory {
                     options.stateDirectory = configuredStateDirectory
                 }
                 b = try RemoteReplica(
@@ -232,17 +265,21 @@ struct SyncArguments: Equatable, Sendable {
             let session = SyncSession(a: a, b: b, options: options)
             report = try await session.run()
         } catch let error as DsyncError {
-            Output.error(error.description)
-            throw ExitCode(error.code.exitCode)
+            return SyncOutcome(status: error.code.exitCode, errors: errors + Output.errorLine(error.description))
         } catch let error as ConfigurationError {
-            Output.error(error.description)
-            throw ExitCode(error.code.exitCode)
+            return SyncOutcome(status: error.code.exitCode, errors: errors + Output.errorLine(error.description))
         }
-        if json {
-            try Output.json(report)
-        } else {
-            Output.write(SyncCommand.describe(report, a: mailRootA, b: mailRootB))
-        }
-        if report.changedDuringSync { throw ExitCode(2) }
+        let output = json ? try Output.jsonText(report) : SyncCommand.describe(report, a: mailRootA, b: mailRootB)
+        return SyncOutcome(status: report.changedDuringSync ? 2 : 0, output: output, errors: errors)
     }
+}
+
+/// What a `duplex sync` prints and how it exits.
+struct SyncOutcome: Equatable, Sendable {
+    /// The exit status: 0, or one of the codes of `duplex sync --help`.
+    var status: Int32
+    /// Standard output: the report (a table, or JSON with `--json`).
+    var output = ""
+    /// Standard error: warnings and the error, each line `duplex: error: …`.
+    var errors = ""
 }

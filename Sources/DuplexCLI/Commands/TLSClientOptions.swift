@@ -61,23 +61,23 @@ struct TLSClientValues: Equatable, Sendable {
     }
 
     /// The TLS files: from the options, completed from the agent configuration when one is
-    /// given (with its state directory).
+    /// given (with its state directory, and its warnings, such as a key others may read).
     ///
+    /// - Parameter environment: The `DUPLEX_*` variables the configuration is read with.
     /// - Throws: ``ConfigurationError`` for a bad configuration file; `ValidationError` when
     ///   something is missing.
-    func load() async throws -> (files: DsyncTLSFiles, stateDirectory: String?) {
+    func load(environment: [String: String]) async throws -> (files: DsyncTLSFiles, stateDirectory: String?, warnings: [String]) {
         guard let config else {
             try check()
             let files = DsyncTLSFiles(certificateChain: certificate ?? "", privateKey: key ?? "", trustedCA: ca ?? "", allowedPeers: allowedPeers)
-            return (files, nil)
+            return (files, nil, [])
         }
-        let (configuration, warnings) = try await AgentConfiguration.load(path: config, environment: ProcessInfo.processInfo.environment)
-        for warning in warnings { Output.error("warning: \(warning)") }
+        let (configuration, warnings) = try await AgentConfiguration.load(path: config, environment: environment)
         var files = configuration.dsync.tls
         if let certificate { files.certificateChain = certificate }
         if let key { files.privateKey = key }
         if let ca { files.trustedCA = ca }
         if !allowedPeers.isEmpty { files.allowedPeers = allowedPeers }
-        return (files, configuration.stateDirectory)
+        return (files, configuration.stateDirectory, warnings)
     }
 }

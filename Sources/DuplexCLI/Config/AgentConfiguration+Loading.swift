@@ -9,6 +9,7 @@ extension AgentConfiguration {
         static let lockTimeout = "dsync.lock_timeout"
         static let idleTimeout = "dsync.idle_timeout"
         static let stateDirectory = "dsync.state_dir"
+        static let syncSocket = "dsync.sync_socket"
         static let certificate = "tls.certificate"
         static let privateKey = "tls.key"
         static let trustedCA = "tls.ca"
@@ -46,7 +47,7 @@ extension AgentConfiguration {
 
         /// Every key, in the order of the example file.
         static let all = [
-            listen, mailRoot, lockTimeout, idleTimeout, stateDirectory, certificate, privateKey, trustedCA,
+            listen, mailRoot, lockTimeout, idleTimeout, stateDirectory, syncSocket, certificate, privateKey, trustedCA,
             allowedPeers,
         ] + Replicator.all + Coordinator.all
     }
@@ -105,12 +106,13 @@ extension AgentConfiguration {
         if let timeout = try seconds(Key.idleTimeout, values, allowsZero: false) { dsync.idleTimeout = timeout }
 
         let stateDirectory = try values.path(Key.stateDirectory) ?? defaultStateDirectory
+        let syncSocket = try socketPath(Key.syncSocket, values)
         let replicator = try replicatorConfiguration(values)
         let coordinator = try coordinatorConfiguration(values, hasReplicator: replicator != nil)
         if let coordinator { try checkPurgeIdentities(coordinator.purgeIdentities, allowedPeers: tls.allowedPeers, values) }
-        return (
-            AgentConfiguration(dsync: dsync, stateDirectory: stateDirectory, replicator: replicator, coordinator: coordinator), warnings
-        )
+        var configuration = AgentConfiguration(dsync: dsync, stateDirectory: stateDirectory, replicator: replicator, coordinator: coordinator)
+        configuration.syncSocket = syncSocket
+        return (configuration, warnings)
     }
 
     /// The required file `key` names, checked to be a readable regular file.

@@ -114,7 +114,7 @@ extension AgentConfiguration {
     }
 
     /// A path that must fit in a unix socket address.
-    private static func socketPath(_ key: String, _ values: ConfigurationValues) throws -> String? {
+    static func socketPath(_ key: String, _ values: ConfigurationValues) throws -> String? {
         guard let path = try values.path(key) else { return nil }
         guard path.utf8.count <= maximumSocketPathLength else {
             throw values.invalid(key, "\(path) is longer than the \(maximumSocketPathLength) bytes a unix socket path may have")

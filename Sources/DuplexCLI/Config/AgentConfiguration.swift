@@ -15,6 +15,7 @@ import Dsync
 ///   lock_timeout: 30             # seconds to wait for a user's sync lock (0 to 86400)
 ///   idle_timeout: 120            # seconds without a frame before a connection is closed (more than 0, up to 86400)
 ///   state_dir: /var/lib/duplex/sync      # where sync states are kept
+///   sync_socket: /run/duplex/sync.sock    # optional; runs `duplex sync --agent` (mode 0600)
 /// tls:
 ///   certificate: /etc/duplex/tls/host.pem   # required; this host's chain, PEM
 ///   key: /etc/duplex/tls/host.key           # required; its private key, PEM, mode 0600
@@ -52,6 +53,9 @@ public struct AgentConfiguration: Sendable, Equatable {
     public var dsync: DsyncServerConfiguration
     /// The directory the per-user sync states are kept in.
     public var stateDirectory: String
+    /// The unix socket on which the agent runs `duplex sync --agent SOCKET` for the command
+    /// (``AgentSyncSocket``), nil when `dsync.sync_socket` is not set.
+    public var syncSocket: String?
     /// The replicator the agent runs, nil when the file has no `replicator:` section.
     public var replicator: ReplicatorConfiguration?
     /// How the agent follows the coordinator, nil when the file has no `coordinator:` section.

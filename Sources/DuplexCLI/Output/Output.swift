@@ -12,10 +12,15 @@ import Foundation
 enum Output {
     /// Encodes `value` as pretty-printed JSON (keys sorted) and writes it with a newline.
     static func json(_ value: some Encodable) throws {
+        write(try jsonText(value))
+    }
+
+    /// `value` as ``json(_:)`` writes it: pretty-printed JSON, keys sorted, with a newline.
+    static func jsonText(_ value: some Encodable) throws -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         let data = try encoder.encode(value)
-        write(String(decoding: data, as: UTF8.self) + "\n")
+        return String(decoding: data, as: UTF8.self) + "\n"
     }
 
     /// Writes `text` to standard output in one go.
@@ -33,8 +38,17 @@ enum Output {
 
     /// Writes `duplex: error: <message>` to standard error.
     static func error(_ message: String) {
-        let line = "duplex: error: \(message)\n"
-        _ = line.withCString { fputs($0, stderr) }
+        _ = errorLine(message).withCString { fputs($0, stderr) }
+    }
+
+    /// Writes `text` (whole lines) to standard error as it is.
+    static func writeErrors(_ text: String) {
+        _ = text.withCString { fputs($0, stderr) }
+    }
+
+    /// The line ``error(_:)`` writes for `message`, with its newline.
+    static func errorLine(_ message: String) -> String {
+        "duplex: error: \(message)\n"
     }
 
     /// Formats rows as a table: a header line, then one line per row, columns padded to

@@ -1,7 +1,7 @@
 import NIOCore
 
 /// One line of the admin protocol as the decoder hands it on.
-enum AdminFrame: Sendable, Equatable {
+public enum AdminFrame: Sendable, Equatable {
     /// A line without its newline (nor a carriage return before it).
     case line(ByteBuffer)
     /// A line longer than the maximum: its bytes were dropped up to the next newline.

@@ -47,55 +47,19 @@ public struct ReplicatorAdminServer: Service, Sendable {
     ///
     /// - Throws: ``ReplicatorAdminError`` `cannotListen` when the socket cannot be created.
     public func run() async throws {
-        let (file, server) = try await AdminSocketFile.bind(socketPath) { path in
-            try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-                .serverChannelOption(.backlog, value: 64)
-                .bind(unixDomainSocketPath: path, cleanupExistingSocketFile: false) { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try Self.makeConnection(channel, maximumLineLength: Self.maximumRequestLength)
-                    }
-                }
-        } close: { server in
-            try? await server.channel.close()
-        }
-        defer { file.remove() }
-        logger.info("admin socket listening", metadata: ["path": "\(socketPath)"])
-        try await cancelWhenGracefulShutdown {
+        let server = AdminLineServer(socketPath: socketPath, maximumLineLength: Self.maximumRequestLength, logger: logger) { frame in
             do {
-                try await withTaskCancellationHandler {
-                    try await server.executeThenClose { connections in
-                        try await withThrowingDiscardingTaskGroup { group in
-                            for try await connection in connections {
-                                group.addTask { await self.serve(connection) }
-                            }
-                        }
-                    }
-                } onCancel: {
-                    server.channel.close(promise: nil)
-                }
-            } catch where Task.isCancelled {
-                // Stopping is how this ends; what the closing listener threw is no failure.
+                return try Self.encodeLine(await self.response(to: frame))
+            } catch {
+                return ByteBuffer(string: "{\"ok\":false,\"error\":\"the answer could not be encoded\"}\n")
             }
         }
+        try await server.run()
     }
 
     /// The admin protocol's pipeline on a connected channel: lines in, bytes out.
     static func makeConnection(_ channel: any Channel, maximumLineLength: Int) throws -> NIOAsyncChannel<AdminFrame, ByteBuffer> {
-        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(AdminLineDecoder(maximumLength: maximumLineLength)))
-        return try NIOAsyncChannel<AdminFrame, ByteBuffer>(wrappingChannelSynchronously: channel)
-    }
-
-    private func serve(_ connection: NIOAsyncChannel<AdminFrame, ByteBuffer>) async {
-        do {
-            try await connection.executeThenClose { inbound, outbound in
-                for try await frame in inbound {
-                    let response = await self.response(to: frame)
-                    try await outbound.write(Self.encodeLine(response))
-                }
-            }
-        } catch {
-            logger.debug("admin connection ended: \(error)")
-        }
+        try AdminLineServer.makeConnection(channel, maximumLineLength: maximumLineLength)
     }
 
     /// The answer to one line.

@@ -1,0 +1,178 @@
+import Foundation
+import Glibc
+import MailStoreTestSupport
+import Testing
+
+@testable import DuplexCLI
+
+/// `duplex sync --agent SOCKET`: the local agent (`dsync.sync_socket`) runs the sync for the
+/// command, against the fixture's agent B over TLS, with the same result, output and exit
+/// status as a sync in the command's own process.
+@Suite struct AgentSyncSocketTests {
+    /// Host A's agent: serving `a/%n`, presenting `host-a.test`, with its sync socket.
+    static func startAgentA(_ fixture: AgentFixture) async throws -> (agent: RunningAgent, socket: String) {
+        let socket = fixture.directory.appending("a.sock")
+        let sections = fixture.hostSections(
+            "a-agent", listen: "127.0.0.1:0", mailRoot: fixture.directory.appending("a") + "/%n", identity: "host-a.test",
+            peerName: "host-b.test")
+        let agent = try await fixture.startAgent("agent-a", yaml: sections.replacingOccurrences(of: "  state_dir:", with: "  sync_socket: \(socket)\n  state_dir:"))
+        try await agent.waitForLog("socket listening")
+        return (agent, socket)
+    }
+
+    /// `duplex sync` of the fixture (A's root with agent B), with `extra` arguments first.
+    static func sync(_ fixture: AgentFixture, _ agentB: RunningAgent, _ extra: [String]) async throws -> ExternalCommand.Result {
+        var arguments = fixture.syncArguments(agentB)
+        arguments.insert(contentsOf: extra, at: 1)
+        return try await ExternalCommand.runOffPool(ExternalCommand.duplexExecutable, arguments, timeout: RunningAgent.patience / .seconds(1))
+    }
+
+    @Test func syncThroughTheAgent_copiesBothWays_thenFindsNothingToDo() async throws {
+        try await AgentFixture.with { fixture in
+            try fixture.save(fixture.rootA, count: 3, prefix: "a")
+            try fixture.save(fixture.rootB, count: 2, prefix: "b")
+            try await fixture.withAgent { agentB in
+                let (agentA, socket) = try await Self.startAgentA(fixture)
+                defer { agentA.process.stop() }
+                let mark = agentA.logMark
+                let first = try await Self.sync(fixture, agentB, ["--agent", socket, "--json"])
+                #expect(first.status == 0, "\(first.stderr)")
+                #expect(first.stderr.isEmpty, "\(first.stderr)")
+                let report = try JSONSerialization.jsonObject(with: Data(first.stdout.utf8)) as? [String: Any]
+                #expect(report?["messages"] as? Int == 5, "\(first.stdout)")
+                #expect(report?["fastPath"] as? Bool == false, "\(first.stdout)")
+                try await agentA.waitForLog("sync socket: sync done", since: mark)
+                let expected = ["a-1", "a-2", "a-3", "b-1", "b-2"]
+                #expect(try fixture.guids(fixture.rootA) == expected)
+                #expect(try fixture.guids(fixture.rootB) == expected)
+
+                // The same state either way: a settling sync in the command's own process, then
+                // nothing to do through the agent and in the process. The settling sync comes a
+                // second after the copies: a directory changed in the second of its stamp is
+                // ambiguous, and read again by the next sync.
+                try await Task.sleep(for: .milliseconds(1100))
+                let settling = try await Self.sync(fixture, agentB, [])
+                #expect(settling.status == 0 && settling.stdout.contains("user alice: 1 mailboxes, 5 messages in sync"), "\(settling.stdout)\(settling.stderr)")
+                let again = try await Self.sync(fixture, agentB, ["--agent", socket])
+                #expect(again.status == 0 && again.stdout.hasPrefix("user alice: no changes since the last sync (1 mailboxes, 5 messages;"), "\(again.stdout)\(again.stderr)")
+                let inProcess = try await Self.sync(fixture, agentB, [])
+                #expect(inProcess.status == 0 && inProcess.stdout.hasPrefix("user alice: no changes since the last sync (1 mailboxes, 5 messages;"), "\(inProcess.stdout)\(inProcess.stderr)")
+                #expect(try fixture.guids(fixture.rootA) == expected)
+                #expect(try fixture.guids(fixture.rootB) == expected)
+            }
+        }
+    }
+
+    @Test func failuresThroughTheAgent_haveTheCommandsExitStatusAndMessage() async throws {
+        try await AgentFixture.with { fixture in
+            try await fixture.withAgent { agentB in
+                let (agentA, socket) = try await Self.startAgentA(fixture)
+                defer { agentA.process.stop() }
+                // A peer name agent B's certificate does not carry: 77, as in the process.
+                var arguments = fixture.syncArguments(agentB, peer: "someone-else.test")
+                let direct = try await ExternalCommand.runOffPool(ExternalCommand.duplexExecutable, arguments)
+                arguments.insert(contentsOf: ["--agent", socket], at: 1)
+                let through = try await ExternalCommand.runOffPool(ExternalCommand.duplexExecutable, arguments)
+                #expect(direct.status == 77 && through.status == 77, "\(direct.stderr)\n\(through.stderr)")
+                #expect(through.stderr == direct.stderr, "\(through.stderr)")
+                #expect(through.stderr.contains("someone-else.test"), "\(through.stderr)")
+
+                // A mail root that is not there: 67 both ways.
+                let missing = fixture.directory.appending("a/nobody")
+                var noRoot = fixture.syncArguments(agentB, root: missing)
+                let directNoRoot = try await ExternalCommand.runOffPool(ExternalCommand.duplexExecutable, noRoot)
+                noRoot.insert(contentsOf: ["--agent", socket], at: 1)
+                let throughNoRoot = try await ExternalCommand.runOffPool(ExternalCommand.duplexExecutable, noRoot)
+                #expect(directNoRoot.status == throughNoRoot.status && throughNoRoot.status != 0, "\(directNoRoot.stderr)\n\(throughNoRoot.stderr)")
+                #expect(throughNoRoot.stderr == directNoRoot.stderr)
+            }
+        }
+    }
+
+    @Test func noAgentOnTheSocket_syncsInTheProcess_withAWarning() async throws {
+        try await AgentFixture.with { fixture in
+            try fixture.save(fixture.rootA, count: 1, prefix: "a")
+            try await fixture.withAgent { agentB in
+                let socket = fixture.directory.appending("nobody.sock")
+                let result = try await Self.sync(fixture, agentB, ["--agent", socket])
+                #expect(result.status == 0, "\(result.stderr)")
+                #expect(result.stderr == "duplex: warning: --agent \(socket): No such file or directory; syncing in this process\n")
+                #expect(try fixture.guids(fixture.rootB) == ["a-1"])
+            }
+        }
+    }
+
+    /// Relative paths are taken from the command's directory, not the agent's.
+    @Test func relativePaths_areTheCommands() async throws {
+        try await AgentFixture.with { fixture in
+            try fixture.save(fixture.rootA, count: 1, prefix: "a")
+            try await fixture.withAgent { agentB in
+                let (agentA, socket) = try await Self.startAgentA(fixture)
+                defer { agentA.process.stop() }
+                let identity = fixture.identity("host-a.test")
+                let base = fixture.directory.path + "/"
+                func relative(_ path: String) -> String { String(path.dropFirst(base.count)) }
+                let command = [
+                    "cd", base, "&&", ExternalCommand.duplexExecutable, "sync", "--agent", socket, "-u", AgentFixture.user,
+                    "--state-dir", "state-rel", "--tls-cert", relative(identity.certificate), "--tls-key", relative(identity.key),
+                    "--tls-ca", relative(identity.ca), "--peer", "host-b.test", relative(fixture.rootA), agentB.endpoint,
+                ].map { $0 == "&&" ? $0 : "'\($0)'" }.joined(separator: " ")
+                let result = try await ExternalCommand.runOffPool("/bin/sh", ["-c", command])
+                #expect(result.status == 0, "\(result.stderr)")
+                #expect(result.stderr.isEmpty, "\(result.stderr)")
+                #expect(try fixture.guids(fixture.rootB) == ["a-1"])
+                #expect(FileManager.default.fileExists(atPath: fixture.directory.appending("state-rel")))
+            }
+        }
+    }
+
+    /// Bad request lines on the socket: each answered with 64 and what is wrong; nothing runs.
+    @Test(arguments: [
+        ("not json", "not valid JSON"),
+        ("[1,2]", "a request must be a JSON object"),
+        (#"{"command":"status"}"#, "unknown command"),
+        (#"{"command":"sync","mail_root_a":"/x","mail_root_b":"/y","state_dir":"/s"}"#, "missing field \"user\""),
+        (#"{"command":"sync","user":"alice","mail_root_a":"x","mail_root_b":"/y","state_dir":"/s"}"#, "the field \"mail_root_a\" must be an absolute path"),
+        (#"{"command":"sync","user":"alice","mail_root_a":"/x","mail_root_b":"tls://h:1","peers":["p"]}"#, "missing field \"state_dir\""),
+        (#"{"command":"sync","user":"alice","mail_root_a":"/x","mail_root_b":"/y","state_dir":"/s","full":"yes"}"#, "the field \"full\" must be true or false"),
+        (#"{"command":"sync","user":"alice","mail_root_a":"/x","mail_root_b":"/x/y","state_dir":"/s"}"#, "one mail root is inside the other"),
+    ])
+    func badRequest_isAnswered64_namingWhatIsWrong(line: String, naming: String) async throws {
+        try await AgentFixture.with { fixture in
+            let (agentA, socket) = try await Self.startAgentA(fixture)
+            defer { agentA.process.stop() }
+            let before = try fixture.snapshot()
+            let answer = try Self.exchange(socket, line + "\n")
+            let decoded = try AgentSyncAnswer(line: Array(answer.utf8))
+            #expect(decoded.status == 64, "\(answer)")
+            #expect(decoded.errors.contains(naming), "\(decoded.errors)")
+            #expect(decoded.output.isEmpty)
+            #expect(try fixture.snapshot() == before)
+            #expect(!agentA.log.contains("sync done"))
+        }
+    }
+
+    /// Sends `text` on the unix socket at `path` and returns the answer up to its first newline.
+    static func exchange(_ path: String, _ text: String) throws -> String {
+        let socket = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        try #require(socket >= 0)
+        defer { close(socket) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: path.utf8) }
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(socket, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        try #require(connected == 0, "cannot connect to \(path)")
+        let bytes = Array(text.utf8)
+        try #require(send(socket, bytes, bytes.count, Int32(MSG_NOSIGNAL)) == bytes.count)
+        var answer: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while !answer.contains(UInt8(ascii: "\n")) {
+            let count = read(socket, &chunk, chunk.count)
+            guard count > 0 else { break }
+            answer += chunk[..<count]
+        }
+        return String(decoding: answer.prefix { $0 != UInt8(ascii: "\n") }, as: UTF8.self)
+    }
+}
