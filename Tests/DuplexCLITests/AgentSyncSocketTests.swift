@@ -102,6 +102,43 @@ import Testing
         }
     }
 
+    /// A command killed while the agent runs its sync cancels that sync: both sides' locks
+    /// are released at once (not after the store's 30 s lock wait), and the next sync
+    /// converges.
+    @Test func commandKilledMidSync_cancelsItInTheAgent_thenASyncConverges() async throws {
+        try await AgentFixture.with { fixture in
+            try fixture.save(fixture.rootB, count: 3, prefix: "b")
+            try await fixture.withAgent { agentB in
+                let (agentA, socket) = try await Self.startAgentA(fixture)
+                defer { agentA.process.stop() }
+                var arguments = fixture.syncArguments(agentB)
+                arguments.insert(contentsOf: ["--agent", socket], at: 1)
+                try await fixture.withUidlistLocked(fixture.rootA) {
+                    // The agent's sync waits for A's uidlist, holding both sides' sync locks.
+                    let command = try BackgroundCommand(ExternalCommand.duplexExecutable, arguments, outputDirectory: fixture.directory.path)
+                    let holding = await command.whenRunning({ fixture.bothSyncLocksHeld }, within: RunningAgent.patience) {}
+                    try #require(holding, "the sync did not take both locks: \(command.stderr)")
+                    let mark = agentA.logMark
+                    _ = command.stop()
+                    let log = try await agentA.waitForLog("sync socket: sync done", since: mark)
+                    #expect(!log.contains("status=0"), "\(log)")
+                    // Both locks free while A's uidlist is still locked: the sync did not wait on.
+                    let deadline = ContinuousClock.now + .seconds(20)
+                    while let held = [fixture.rootA, fixture.rootB].first(where: { !Self.syncLockIsFree($0) }) {
+                        try #require(
+                            ContinuousClock.now < deadline,
+                            "the sync lock of \(held) is still held after the command ended\nagent A:\n\(agentA.log(since: mark))")
+                        try await Task.sleep(for: .milliseconds(20))
+                    }
+                }
+                let after = try await Self.sync(fixture, agentB, ["--agent", socket])
+                #expect(after.status == 0, "\(after.stderr)")
+                #expect(try fixture.guids(fixture.rootA) == ["b-1", "b-2", "b-3"])
+                #expect(try fixture.guids(fixture.rootB) == ["b-1", "b-2", "b-3"])
+            }
+        }
+    }
+
     /// Relative paths are taken from the command's directory, not the agent's.
     @Test func relativePaths_areTheCommands() async throws {
         try await AgentFixture.with { fixture in
@@ -150,6 +187,15 @@ import Testing
             #expect(try fixture.snapshot() == before)
             #expect(!agentA.log.contains("sync done"))
         }
+    }
+
+    /// Whether the user's sync lock of mail root `root` can be taken now (the lock file stays
+    /// when it is released; the `flock` on it tells).
+    static func syncLockIsFree(_ root: String) -> Bool {
+        let fd = open(AgentFixture.syncLockPath(of: root), O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return errno == ENOENT }
+        defer { close(fd) }
+        return flock(fd, LOCK_EX | LOCK_NB) == 0
     }
 
     /// Sends `text` on the unix socket at `path` and returns the answer up to its first newline.
