@@ -95,6 +95,7 @@ import Testing
           lock_timeout: 2.5
           idle_timeout: 60
           state_dir: state
+          sync_socket: run/sync.sock
         tls:
           certificate: host.pem
           key: host.key
@@ -111,7 +112,8 @@ import Testing
             "mail_root": "/srv/mail/%u",
             "lock_timeout": 2.5,
             "idle_timeout": 60,
-            "state_dir": "state"
+            "state_dir": "state",
+            "sync_socket": "run/sync.sock"
           },
           "tls": {
             "certificate": "host.pem",
@@ -213,6 +215,7 @@ import Testing
             #expect(dsync.lockTimeout == .milliseconds(2500))
             #expect(dsync.idleTimeout == .seconds(60))
             #expect(configuration.stateDirectory == fixture.path + "/state")
+            #expect(configuration.syncSocket == fixture.path + "/run/sync.sock")
             #expect(
                 dsync.tls
                     == DsyncTLSFiles(
@@ -272,6 +275,7 @@ import Testing
                 "DUPLEX_DSYNC_LOCK_TIMEOUT": "5",
                 "DUPLEX_DSYNC_IDLE_TIMEOUT": "7.5",
                 "DUPLEX_DSYNC_STATE_DIR": "/env/state",
+                "DUPLEX_DSYNC_SYNC_SOCKET": "/env/sync.sock",
                 "DUPLEX_TLS_CERTIFICATE": "other.pem",
                 "DUPLEX_TLS_KEY": "other.key",
                 "DUPLEX_TLS_CA": "other.pem",
@@ -329,6 +333,7 @@ import Testing
                     notifyAccess: NotifyPathAccess(mode: 0o660, owner: Self.ownUser.id, group: Self.ownGroup.id), syncTimeout: 4,
                     adminSocket: "/env/admin.sock", stateFile: "/env/replicator.state"))
             var withHTTP = expected
+            withHTTP.syncSocket = "/env/sync.sock"
             withHTTP.replicator?.httpHost = "127.0.0.2"
             withHTTP.replicator?.httpPort = 7999
             withHTTP.replicator?.stateSaveInterval = 5
@@ -470,6 +475,8 @@ import Testing
         ("dsync.mail_root", "/var/vmail/%d", "must name the user"),
         ("dsync.mail_root", "/var/%h/%n", "unknown variable %h at position 6"),
         ("dsync.state_dir", "\"\"", "is empty"),
+        ("dsync.sync_socket", "\"\"", "is empty"),
+        ("dsync.sync_socket", "/" + String(repeating: "s", count: 107), "is longer than the 107 bytes a unix socket path may have"),
         ("tls.allowed_peers", "hostb.example.com", "expected a list"),
         ("tls.allowed_peers", "[]", "must name at least one peer"),
         ("tls.allowed_peers", "[\"host b\"]", "\"host b\" is not a DNS name"),

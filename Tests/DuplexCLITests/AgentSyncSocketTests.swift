@@ -139,6 +139,40 @@ import Testing
         }
     }
 
+    /// SIGTERM to the agent while it runs a sync for a command: the sync finishes and is
+    /// answered, then the agent exits cleanly.
+    @Test func agentStoppedMidSync_finishesAndAnswersIt() async throws {
+        try await AgentFixture.with { fixture in
+            try fixture.save(fixture.rootB, count: 2, prefix: "b")
+            try await fixture.withAgent { agentB in
+                let (agentA, socket) = try await Self.startAgentA(fixture)
+                defer { agentA.process.stop() }
+                var arguments = fixture.syncArguments(agentB)
+                arguments.insert(contentsOf: ["--agent", socket], at: 1)
+                let command = try await fixture.withUidlistLocked(fixture.rootA) {
+                    let command = try BackgroundCommand(ExternalCommand.duplexExecutable, arguments, outputDirectory: fixture.directory.path)
+                    let holding = await command.whenRunning({ !Self.syncLockIsFree(fixture.rootA) && !Self.syncLockIsFree(fixture.rootB) }, within: RunningAgent.patience) {}
+                    try #require(holding, "the sync did not take both locks: \(command.stderr)")
+                    _ = agentA.process.send(SIGTERM)
+                    // The listener closes at once; the sync goes on.
+                    let deadline = ContinuousClock.now + RunningAgent.patience
+                    while Self.accepts(socket) {
+                        try #require(ContinuousClock.now < deadline, "the sync socket still takes connections after SIGTERM")
+                        try await Task.sleep(for: .milliseconds(20))
+                    }
+                    #expect(command.exitStatus() == nil, "\(command.stderr)")
+                    return command
+                }
+                let status = await command.exitStatus(within: RunningAgent.patience)
+                #expect(status == 0, "\(command.stderr)")
+                #expect(command.stdout.contains("user alice: 1 mailboxes, 2 messages in sync"), "\(command.stdout)")
+                let agentStatus = await agentA.process.exitStatus(within: RunningAgent.patience)
+                #expect(agentStatus == 0, "\(agentA.log)")
+                #expect(try fixture.guids(fixture.rootA) == ["b-1", "b-2"])
+            }
+        }
+    }
+
     /// Relative paths are taken from the command's directory, not the agent's.
     @Test func relativePaths_areTheCommands() async throws {
         try await AgentFixture.with { fixture in
@@ -196,6 +230,19 @@ import Testing
         guard fd >= 0 else { return errno == ENOENT }
         defer { close(fd) }
         return flock(fd, LOCK_EX | LOCK_NB) == 0
+    }
+
+    /// Whether a connection to the unix socket at `path` is taken.
+    static func accepts(_ path: String) -> Bool {
+        let socket = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        guard socket >= 0 else { return false }
+        defer { close(socket) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: path.utf8) }
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(socket, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        } == 0
     }
 
     /// Sends `text` on the unix socket at `path` and returns the answer up to its first newline.

@@ -43,7 +43,9 @@ public struct AdminLineServer: Sendable {
     }
 
     /// Creates the socket and serves until cancelled (or, in a `ServiceGroup`, until
-    /// graceful shutdown), then closes the connections and removes the socket file.
+    /// graceful shutdown), then closes the connections and removes the socket file. With
+    /// ``cancelsWhenClosed``, graceful shutdown only stops taking connections: the requests
+    /// running finish and are answered.
     ///
     /// - Throws: ``ReplicatorAdminError`` `cannotListen` when the socket cannot be created.
     public func run() async throws {
@@ -61,22 +63,37 @@ public struct AdminLineServer: Sendable {
         }
         defer { file.remove() }
         logger.info("socket listening", metadata: ["path": "\(socketPath)"])
-        try await cancelWhenGracefulShutdown {
-            do {
-                try await withTaskCancellationHandler {
-                    try await server.executeThenClose { connections in
-                        try await withThrowingDiscardingTaskGroup { group in
-                            for try await connection in connections {
-                                group.addTask { await self.serve(connection) }
-                            }
+        guard cancelsWhenClosed else {
+            try await cancelWhenGracefulShutdown { try await serve(server) }
+            return
+        }
+        // Requests that run long (syncs) are let finish: the listener closes, and the
+        // connections end as their clients close them (or when the service group's
+        // shutdown deadline cancels them).
+        try await withGracefulShutdownHandler {
+            try await serve(server)
+        } onGracefulShutdown: {
+            server.channel.close(promise: nil)
+        }
+    }
+
+    /// Accepts connections on `server` until it closes or the task is cancelled, serving
+    /// each in a task of its own; returns once they have all ended.
+    private func serve(_ server: NIOAsyncChannel<NIOAsyncChannel<AdminFrame, ByteBuffer>, Never>) async throws {
+        do {
+            try await withTaskCancellationHandler {
+                try await server.executeThenClose { connections in
+                    try await withThrowingDiscardingTaskGroup { group in
+                        for try await connection in connections {
+                            group.addTask { await self.serve(connection) }
                         }
                     }
-                } onCancel: {
-                    server.channel.close(promise: nil)
                 }
-            } catch where Task.isCancelled {
-                // Stopping is how this ends; what the closing listener threw is no failure.
+            } onCancel: {
+                server.channel.close(promise: nil)
             }
+        } catch where Task.isCancelled || Task.isShuttingDownGracefully {
+            // Stopping is how this ends; what the closing listener threw is no failure.
         }
     }
 
