@@ -48,6 +48,7 @@ import Testing
              "--peer", "hostb.example.org", "--peer=hostc.example.org, hostd", "--io-timeout", "30", "/srv/mail/bob", "tls://hostb.example.org:7445"],
             ["-u", "carol", "--config", "/etc/duplex/agent.yaml", "--accept-mass-expunge", "/srv/mail/carol", "tls://[::1]:7445"],
             ["-u", "dave", "--restore-mass-expunge", "--lock-timeout=0", "/srv/a", "/srv/b"],
+            ["-u", "erin", "--agent", "/run/duplex/sync.sock", "--config", "/etc/duplex/agent.yaml", "/srv/mail/erin", "tls://hostb:7445"],
         ]
         for line in lines {
             #expect(Self.check(line, wellFormed: true), "not read: \(line)")
@@ -71,6 +72,8 @@ import Testing
             ["-u", "alice", "--fast", "/tmp/a", "/tmp/b"],  // unknown
             ["-u", "alice", "--full=true", "/tmp/a", "/tmp/b"],
             ["-ualice", "/tmp/a", "/tmp/b"],
+            ["-u", "alice", "--agent", "/run/a.sock", "--agent", "/run/b.sock", "/tmp/a", "/tmp/b"],  // repeated
+            ["-u", "alice", "--agent", "/" + String(repeating: "s", count: 107), "/tmp/a", "/tmp/b"],  // too long for a socket
             ["-u", "alice", "/tmp/a", "/tmp/a"],  // one root twice
             ["-u", "alice", "/tmp/a", "tls://hostb:7445"],  // no TLS files
             ["-u", "alice", "--accept-mass-expunge", "--restore-mass-expunge", "/tmp/a", "/tmp/b"],
@@ -118,6 +121,7 @@ import Testing
         if Bool.random(using: &random) { groups.append(option("--state-dir", "/tmp/state \(Int.random(in: 0..<9, using: &random))")) }
         if Bool.random(using: &random) { groups.append(option("--lock-timeout", numbers.randomElement(using: &random)!)) }
         if Bool.random(using: &random) { groups.append(option("--io-timeout", numbers.randomElement(using: &random)!)) }
+        if Int.random(in: 0..<4, using: &random) == 0 { groups.append(option("--agent", "/run/duplex/sync.sock")) }
         let remote = Bool.random(using: &random)
         if remote || Int.random(in: 0..<4, using: &random) == 0 {
             if Int.random(in: 0..<4, using: &random) == 0 {
