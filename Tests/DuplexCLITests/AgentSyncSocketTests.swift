@@ -102,40 +102,127 @@ import Testing
         }
     }
 
+    /// `--agent` naming a file or a directory is a mistake, not an agent that is down: 64.
+    @Test func agentPathThatIsNoSocket_isAUsageError() async throws {
+        try await AgentFixture.with { fixture in
+            let file = fixture.directory.appending("agent.yaml")
+            for path in [file, fixture.directory.path] {
+                let result = try await ExternalCommand.runOffPool(
+                    ExternalCommand.duplexExecutable, ["sync", "--agent", path, "-u", "alice", fixture.rootA, fixture.rootB])
+                #expect(result.status == 64, "\(result.stderr)")
+                #expect(result.stderr.hasPrefix("duplex: error: --agent \(path) is "), "\(result.stderr)")
+                #expect(result.stderr.contains("dsync.sync_socket"), "\(result.stderr)")
+            }
+        }
+    }
+
+    /// A socket whose listener never answers: after the accept timeout the command syncs in
+    /// its own process, with a warning.
+    @Test func listenerThatNeverAnswers_syncsInTheProcessAfterTheAcceptTimeout() async throws {
+        try await AgentFixture.with { fixture in
+            try fixture.save(fixture.rootA, count: 1, prefix: "a")
+            let path = fixture.directory.appending("mute.sock")
+            let listener = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+            try #require(listener >= 0)
+            defer { close(listener) }
+            var address = Self.address(path)
+            let bound = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            }
+            try #require(bound == 0 && listen(listener, 4) == 0)
+            try await fixture.withAgent { agentB in
+                let result = try await Self.sync(fixture, agentB, ["--agent", path])
+                #expect(result.status == 0, "\(result.stderr)")
+                #expect(result.stderr == "duplex: warning: --agent \(path): no answer within 5.0 seconds; syncing in this process\n")
+                #expect(try fixture.guids(fixture.rootB) == ["a-1"])
+            }
+        }
+    }
+
+    /// Agent B, agent A with its sync socket, and `duplex sync --agent` of the fixture's user
+    /// (its arguments changed by `adjust`) whose sync in agent A holds both sides' locks while
+    /// it waits for A's INBOX uidlist, locked until `during` returns; `then` runs after. B has
+    /// messages `b-1`…. The command is stopped at the end, if it still runs.
+    static func withSyncHeldInAgentA<T>(
+        _ fixture: AgentFixture, messagesOnB: Int, adjust: (inout [String]) throws -> Void = { _ in },
+        during body: (_ agentA: RunningAgent, _ socket: String, _ command: BackgroundCommand) async throws -> T,
+        then: (_ agentB: RunningAgent, _ agentA: RunningAgent, _ socket: String, _ command: BackgroundCommand) async throws -> Void
+    ) async throws -> T {
+        try fixture.save(fixture.rootB, count: messagesOnB, prefix: "b")
+        return try await fixture.withAgent { agentB in
+            let (agentA, socket) = try await startAgentA(fixture)
+            defer { agentA.process.stop() }
+            var arguments = fixture.syncArguments(agentB)
+            try adjust(&arguments)
+            arguments.insert(contentsOf: ["--agent", socket], at: 1)
+            var started: BackgroundCommand?
+            defer { started?.stop() }
+            let result = try await fixture.withUidlistLocked(fixture.rootA) {
+                let command = try BackgroundCommand(ExternalCommand.duplexExecutable, arguments, outputDirectory: fixture.directory.path)
+                started = command
+                let holding = await command.whenRunning({ !syncLockIsFree(fixture.rootA) && !syncLockIsFree(fixture.rootB) }, within: RunningAgent.patience) {}
+                try #require(holding, "the sync did not take both locks: \(command.stderr)")
+                return try await body(agentA, socket, command)
+            }
+            try await then(agentB, agentA, socket, try #require(started))
+            return result
+        }
+    }
+
+    /// A sync through the agent at `socket` ends with B's messages `b-1`…`b-count` on both sides.
+    static func expectConverges(_ fixture: AgentFixture, _ agentB: RunningAgent, _ socket: String, count: Int) async throws {
+        let after = try await sync(fixture, agentB, ["--agent", socket])
+        #expect(after.status == 0, "\(after.stderr)")
+        let expected = (1...count).map { "b-\($0)" }
+        #expect(try fixture.guids(fixture.rootA) == expected)
+        #expect(try fixture.guids(fixture.rootB) == expected)
+    }
+
+    /// An agent that stops answering mid-sync (here: stopped with SIGSTOP): the command gives
+    /// up after three keepalive intervals without a word (exit 74) instead of hanging, and
+    /// once the agent goes on, a sync converges.
+    @Test func agentStuckMidSync_theCommandGivesUp74_thenASyncConverges() async throws {
+        try await AgentFixture.with { fixture in
+            let (status, errors) = try await Self.withSyncHeldInAgentA(
+                fixture, messagesOnB: 2,
+                adjust: { arguments in
+                    let timeout = try #require(arguments.firstIndex(of: "--io-timeout"))
+                    arguments[timeout + 1] = "1"  // the wait is still three keepalive intervals
+                },
+                during: { agentA, _, command in
+                    _ = agentA.process.send(SIGSTOP)
+                    defer { _ = agentA.process.send(SIGCONT) }
+                    return (await command.exitStatus(within: RunningAgent.patience), command.stderr)
+                },
+                then: { agentB, _, socket, _ in
+                    try await Self.expectConverges(fixture, agentB, socket, count: 2)
+                })
+            #expect(status == 74, "\(errors)")
+            #expect(errors.contains("the agent has said nothing for 15.0 seconds while syncing"), "\(errors)")
+        }
+    }
+
     /// A command killed while the agent runs its sync cancels that sync: both sides' locks
     /// are released at once (not after the store's 30 s lock wait), and the next sync
     /// converges.
     @Test func commandKilledMidSync_cancelsItInTheAgent_thenASyncConverges() async throws {
         try await AgentFixture.with { fixture in
-            try fixture.save(fixture.rootB, count: 3, prefix: "b")
-            try await fixture.withAgent { agentB in
-                let (agentA, socket) = try await Self.startAgentA(fixture)
-                defer { agentA.process.stop() }
-                var arguments = fixture.syncArguments(agentB)
-                arguments.insert(contentsOf: ["--agent", socket], at: 1)
-                try await fixture.withUidlistLocked(fixture.rootA) {
-                    // The agent's sync waits for A's uidlist, holding both sides' sync locks.
-                    let command = try BackgroundCommand(ExternalCommand.duplexExecutable, arguments, outputDirectory: fixture.directory.path)
-                    let holding = await command.whenRunning({ fixture.bothSyncLocksHeld }, within: RunningAgent.patience) {}
-                    try #require(holding, "the sync did not take both locks: \(command.stderr)")
-                    let mark = agentA.logMark
-                    _ = command.stop()
-                    let log = try await agentA.waitForLog("sync socket: sync done", since: mark)
-                    #expect(!log.contains("status=0"), "\(log)")
-                    // Both locks free while A's uidlist is still locked: the sync did not wait on.
-                    let deadline = ContinuousClock.now + .seconds(20)
-                    while let held = [fixture.rootA, fixture.rootB].first(where: { !Self.syncLockIsFree($0) }) {
-                        try #require(
-                            ContinuousClock.now < deadline,
-                            "the sync lock of \(held) is still held after the command ended\nagent A:\n\(agentA.log(since: mark))")
-                        try await Task.sleep(for: .milliseconds(20))
-                    }
+            try await Self.withSyncHeldInAgentA(fixture, messagesOnB: 3, during: { agentA, _, command in
+                let mark = agentA.logMark
+                _ = command.stop()
+                let log = try await agentA.waitForLog("sync socket: sync done", since: mark)
+                #expect(log.contains("cancelled=the command went away"), "\(log)")
+                // Both locks free while A's uidlist is still locked: the sync did not wait on.
+                let deadline = ContinuousClock.now + .seconds(20)
+                while let held = [fixture.rootA, fixture.rootB].first(where: { !Self.syncLockIsFree($0) }) {
+                    try #require(
+                        ContinuousClock.now < deadline,
+                        "the sync lock of \(held) is still held after the command ended\nagent A:\n\(agentA.log(since: mark))")
+                    try await Task.sleep(for: .milliseconds(20))
                 }
-                let after = try await Self.sync(fixture, agentB, ["--agent", socket])
-                #expect(after.status == 0, "\(after.stderr)")
-                #expect(try fixture.guids(fixture.rootA) == ["b-1", "b-2", "b-3"])
-                #expect(try fixture.guids(fixture.rootB) == ["b-1", "b-2", "b-3"])
-            }
+            }, then: { agentB, _, socket, _ in
+                try await Self.expectConverges(fixture, agentB, socket, count: 3)
+            })
         }
     }
 
@@ -143,33 +230,24 @@ import Testing
     /// answered, then the agent exits cleanly.
     @Test func agentStoppedMidSync_finishesAndAnswersIt() async throws {
         try await AgentFixture.with { fixture in
-            try fixture.save(fixture.rootB, count: 2, prefix: "b")
-            try await fixture.withAgent { agentB in
-                let (agentA, socket) = try await Self.startAgentA(fixture)
-                defer { agentA.process.stop() }
-                var arguments = fixture.syncArguments(agentB)
-                arguments.insert(contentsOf: ["--agent", socket], at: 1)
-                let command = try await fixture.withUidlistLocked(fixture.rootA) {
-                    let command = try BackgroundCommand(ExternalCommand.duplexExecutable, arguments, outputDirectory: fixture.directory.path)
-                    let holding = await command.whenRunning({ !Self.syncLockIsFree(fixture.rootA) && !Self.syncLockIsFree(fixture.rootB) }, within: RunningAgent.patience) {}
-                    try #require(holding, "the sync did not take both locks: \(command.stderr)")
-                    _ = agentA.process.send(SIGTERM)
-                    // The listener closes at once; the sync goes on.
-                    let deadline = ContinuousClock.now + RunningAgent.patience
-                    while Self.accepts(socket) {
-                        try #require(ContinuousClock.now < deadline, "the sync socket still takes connections after SIGTERM")
-                        try await Task.sleep(for: .milliseconds(20))
-                    }
-                    #expect(command.exitStatus() == nil, "\(command.stderr)")
-                    return command
+            try await Self.withSyncHeldInAgentA(fixture, messagesOnB: 2, during: { agentA, socket, command in
+                _ = agentA.process.send(SIGTERM)
+                // The listener closes at once; the sync goes on.
+                let deadline = ContinuousClock.now + RunningAgent.patience
+                while Self.accepts(socket) {
+                    try #require(ContinuousClock.now < deadline, "the sync socket still takes connections after SIGTERM")
+                    try await Task.sleep(for: .milliseconds(20))
                 }
+                #expect(command.exitStatus() == nil, "\(command.stderr)")
+            }, then: { _, agentA, _, command in
                 let status = await command.exitStatus(within: RunningAgent.patience)
                 #expect(status == 0, "\(command.stderr)")
                 #expect(command.stdout.contains("user alice: 1 mailboxes, 2 messages in sync"), "\(command.stdout)")
                 let agentStatus = await agentA.process.exitStatus(within: RunningAgent.patience)
                 #expect(agentStatus == 0, "\(agentA.log)")
-                #expect(try fixture.guids(fixture.rootA) == ["b-1", "b-2"])
-            }
+                let guids = try fixture.guids(fixture.rootA)
+                #expect(guids == ["b-1", "b-2"])
+            })
         }
     }
 
@@ -207,6 +285,9 @@ import Testing
         (#"{"command":"sync","user":"alice","mail_root_a":"/x","mail_root_b":"tls://h:1","peers":["p"]}"#, "missing field \"state_dir\""),
         (#"{"command":"sync","user":"alice","mail_root_a":"/x","mail_root_b":"/y","state_dir":"/s","full":"yes"}"#, "the field \"full\" must be true or false"),
         (#"{"command":"sync","user":"alice","mail_root_a":"/x","mail_root_b":"/x/y","state_dir":"/s"}"#, "one mail root is inside the other"),
+        (#"{"command":"sync","user":"alice","mail_root_a":"/x","mail_root_b":"/y","state_dir":"/s","dry-run":true}"#, "unknown field \"dry-run\""),
+        (#"{"command":"sync","user":"alice","mail_root_a":"/x\u0000y","mail_root_b":"/y","state_dir":"/s"}"#, "the field \"mail_root_a\" must not contain a NUL"),
+        (#"{"command":"sync","user":"alice","mail_root_a":"/x","mail_root_b":"/y","state_dir":"/s","peers":["a\u0000"]}"#, "the field \"peers\" must not contain a NUL"),
     ])
     func badRequest_isAnswered64_namingWhatIsWrong(line: String, naming: String) async throws {
         try await AgentFixture.with { fixture in
@@ -232,14 +313,20 @@ import Testing
         return flock(fd, LOCK_EX | LOCK_NB) == 0
     }
 
+    /// The unix socket address of `path`.
+    static func address(_ path: String) -> sockaddr_un {
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: path.utf8) }
+        return address
+    }
+
     /// Whether a connection to the unix socket at `path` is taken.
     static func accepts(_ path: String) -> Bool {
         let socket = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         guard socket >= 0 else { return false }
         defer { close(socket) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: path.utf8) }
+        var address = Self.address(path)
         return withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(socket, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         } == 0
@@ -250,9 +337,7 @@ import Testing
         let socket = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         try #require(socket >= 0)
         defer { close(socket) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: path.utf8) }
+        var address = Self.address(path)
         let connected = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(socket, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }

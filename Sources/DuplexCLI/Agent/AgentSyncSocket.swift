@@ -10,11 +10,14 @@ import ServiceLifecycle
 /// A unix socket of mode 0600, as the replicator's admin socket: whoever may connect may
 /// sync any mail root the agent's user can write, so only that user (and root) may. Each
 /// request is one JSON line (``SyncArguments/requestLine()``) with every path absolute and
-/// the state directory given (or an agent configuration to take it from); the answer is one
-/// ``AgentSyncAnswer`` line with what the command prints and its exit status. A request
-/// that is not JSON, too long, lacks a field, has a relative path or arguments the command
-/// would refuse is answered with exit status 64 and the reason, and runs nothing. A client
-/// that goes away cancels its sync, which leaves both sides as any cut-off sync does.
+/// the state directory given (or an agent configuration to take it from). A request taken
+/// is acknowledged at once with ``runningLine``, repeated every ``keepaliveInterval`` while
+/// the sync runs; then comes one ``AgentSyncAnswer`` line with what the command prints and
+/// its exit status. A request that is not JSON, too long, has an unknown or missing field, a
+/// NUL in a string, a relative path or arguments the command would refuse is answered at
+/// once with exit status 64 and the reason, and runs nothing. A client that goes away (it
+/// must keep its connection open, both ways, until the answer) cancels its sync, which
+/// leaves both sides as any cut-off sync does.
 struct AgentSyncSocket: Service {
     /// The longest request line, in bytes.
     static let maximumRequestLength = 64 * 1024
@@ -22,18 +25,29 @@ struct AgentSyncSocket: Service {
     let path: String
     let logger: Logger
 
+    /// Seconds between the lines that tell the command its sync still runs.
+    static let keepaliveInterval = Duration.seconds(5)
+
+    /// The line sent when a request is taken and then every ``keepaliveInterval`` while its
+    /// sync runs, before the answer.
+    static let runningLine = "{\"running\":true}"
+
     func run() async throws {
         let logger = logger
-        let server = AdminLineServer(socketPath: path, maximumLineLength: Self.maximumRequestLength, cancelsWhenClosed: true, logger: logger) { frame in
-            let answer = await Self.answer(to: frame, logger: logger)
+        let server = AdminLineServer(
+            socketPath: path, maximumLineLength: Self.maximumRequestLength, cancelsWhenClosed: true, name: "sync socket", logger: logger
+        ) { frame, interim in
+            let answer = await Self.answer(to: frame, interim: interim, logger: logger)
             let line = (try? answer.line()) ?? Array("{\"errors\":\"\",\"output\":\"\",\"status\":70}\n".utf8)
             return ByteBuffer(bytes: line)
         }
         try await server.run()
     }
 
-    /// What the command prints and its status, for one request line.
-    static func answer(to frame: AdminFrame, logger: Logger) async -> AgentSyncAnswer {
+    /// What the command prints and its status, for one request line. A request taken is
+    /// acknowledged at once through `interim` and then every ``keepaliveInterval`` while its
+    /// sync runs, so that the command can tell a slow sync from a stuck agent.
+    static func answer(to frame: AdminFrame, interim: AdminLineServer.Interim, logger: Logger) async -> AgentSyncAnswer {
         let arguments: SyncArguments
         do {
             arguments = try request(frame)
@@ -42,19 +56,35 @@ struct AgentSyncSocket: Service {
             return AgentSyncAnswer(SyncOutcome(status: 64, errors: Output.errorLine("the agent's sync socket: \(error)")))
         }
         let started = ContinuousClock.now
-        let outcome: SyncOutcome
-        do {
-            // No variables of the agent's own: the request says where the state is.
-            outcome = try await arguments.perform(environment: [:])
-        } catch {
-            outcome = SyncOutcome(status: 70, errors: Output.errorLine("the agent: \(error)"))
+        let outcome = await withTaskGroup(of: SyncOutcome?.self) { group in
+            group.addTask {
+                do {
+                    // No variables of the agent's own: the request says where the state is.
+                    return try await arguments.perform(environment: [:])
+                } catch {
+                    return SyncOutcome(status: 70, errors: Output.errorLine("the agent: \(error)"))
+                }
+            }
+            group.addTask {
+                let running = ByteBuffer(string: runningLine + "\n")
+                await interim.send(running)
+                while (try? await Task.sleep(for: keepaliveInterval)) != nil {
+                    await interim.send(running)
+                }
+                return nil
+            }
+            let outcome = await group.first { $0 != nil } ?? nil
+            group.cancelAll()
+            return outcome ?? SyncOutcome(status: 70, errors: Output.errorLine("the agent: the sync ended without an answer"))
         }
-        logger.info(
-            "sync socket: sync done",
-            metadata: [
-                "user": "\(arguments.user)", "a": "\(arguments.mailRootA)", "b": "\(arguments.mailRootB)", "status": "\(outcome.status)",
-                "seconds": "\(String(format: "%.3f", Double((ContinuousClock.now - started) / .milliseconds(1)) / 1000))",
-            ])
+        var metadata: Logger.Metadata = [
+            "user": "\(arguments.user)", "a": "\(arguments.mailRootA)", "b": "\(arguments.mailRootB)", "status": "\(outcome.status)",
+            "seconds": "\(String(format: "%.3f", Double((ContinuousClock.now - started) / .milliseconds(1)) / 1000))",
+        ]
+        if Task.isCancelled {
+            metadata["cancelled"] = "the command went away"
+        }
+        logger.info("sync socket: sync done", metadata: metadata)
         return AgentSyncAnswer(outcome)
     }
 

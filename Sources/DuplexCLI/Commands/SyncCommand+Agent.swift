@@ -18,12 +18,20 @@ extension SyncArguments {
     /// mailbox tree fits many times).
     static let maximumAnswerLength = 64 << 20
 
+    /// How long the agent has to take a request (its first line) before the command syncs
+    /// in its own process instead.
+    static let agentAcceptTimeout = Duration.seconds(5)
+
     /// The sync's answer through the agent at `socketPath`, or nil (with a warning on
-    /// standard error) when nothing answers there, so that the sync runs in this process.
+    /// standard error) when nothing takes the request there: no socket, nobody listening,
+    /// no permission, or no word from the agent within ``agentAcceptTimeout``. The sync then
+    /// runs in this process.
     ///
-    /// Once the request is sent, the agent's answer is final: a connection cut before the
-    /// answer is exit 74 (the agent ended mid-sync; a sync cut off anywhere converges when
-    /// run again), never a second sync in this process.
+    /// Once the agent has taken the request, its answer is final: the agent says every few
+    /// seconds that the sync runs; a connection cut before the answer, or silence for
+    /// `--io-timeout` (at least three such intervals), is exit 74 (the sync may have run in
+    /// part; run again, it converges), never a second sync in this process. A path that is
+    /// no socket is a usage error (64), not a reason to sync elsewhere.
     func runThroughAgent(_ socketPath: String) -> SyncOutcome? {
         let request: [UInt8]
         do {
@@ -47,13 +55,49 @@ extension SyncArguments {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(socket, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
         guard connected == 0 else {
-            warnFallingBack(socketPath, String(cString: strerror(errno)))
+            let reason = String(cString: strerror(errno))
+            var status = stat()
+            if stat(socketPath, &status) == 0, status.st_mode & S_IFMT != S_IFSOCK {
+                let kind = status.st_mode & S_IFMT == S_IFDIR ? "a directory" : "not a unix socket"
+                return SyncOutcome(status: 64, errors: Output.errorLine("--agent \(socketPath) is \(kind): give the agent's dsync.sync_socket"))
+            }
+            warnFallingBack(socketPath, reason)
             return nil
         }
         let lost = "--agent \(socketPath): the agent closed the connection before answering; the sync may have run in part "
             + "(run it again: it converges)"
         guard Self.sendAll(socket, request) else { return SyncOutcome(status: 74, errors: Output.errorLine(lost)) }
-        guard let line = Self.readLine(socket) else { return SyncOutcome(status: 74, errors: Output.errorLine(lost)) }
+        let running = Array(AgentSyncSocket.runningLine.utf8)
+        var reader = AgentLineReader(socket: socket)
+        switch reader.next(within: Self.agentAcceptTimeout) {
+        case .line(let line) where line == running:
+            break
+        case .line(let line):
+            return Self.outcome(of: line, socketPath)  // answered at once: a refused request
+        case .silent:
+            warnFallingBack(socketPath, "no answer within \(Self.agentAcceptTimeout)")
+            return nil
+        case .closed:
+            return SyncOutcome(status: 74, errors: Output.errorLine(lost))
+        }
+        let silence = max(Duration.milliseconds(Int64(ioTimeout * 1000)), AgentSyncSocket.keepaliveInterval * 3)
+        while true {
+            switch reader.next(within: silence) {
+            case .line(let line) where line == running:
+                continue
+            case .line(let line):
+                return Self.outcome(of: line, socketPath)
+            case .silent:
+                return SyncOutcome(status: 74, errors: Output.errorLine(
+                    "--agent \(socketPath): the agent has said nothing for \(silence) while syncing; the sync may have run in part "
+                        + "(run it again: it converges)"))
+            case .closed:
+                return SyncOutcome(status: 74, errors: Output.errorLine(lost))
+            }
+        }
+    }
+
+    private static func outcome(of line: [UInt8], _ socketPath: String) -> SyncOutcome {
         do {
             return try AgentSyncAnswer(line: line).outcome
         } catch {
@@ -77,24 +121,6 @@ extension SyncArguments {
             }
             return true
         }
-    }
-
-    /// The bytes up to the first newline (without it); nil at end of input before one, on a
-    /// read error, or past ``maximumAnswerLength``.
-    private static func readLine(_ socket: Int32) -> [UInt8]? {
-        var line: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 64 * 1024)
-        while line.count <= maximumAnswerLength {
-            let count = chunk.withUnsafeMutableBytes { read(socket, $0.baseAddress!, $0.count) }
-            if count < 0, errno == EINTR { continue }
-            guard count > 0 else { return nil }
-            if let newline = chunk[..<count].firstIndex(of: UInt8(ascii: "\n")) {
-                line.append(contentsOf: chunk[..<newline])
-                return line
-            }
-            line.append(contentsOf: chunk[..<count])
-        }
-        return nil
     }
 
     /// These arguments as the agent needs them, which runs elsewhere: every path absolute
@@ -162,16 +188,26 @@ extension SyncArguments: Codable {
         try container.encode(tls.peers, forKey: .peers)
     }
 
-    /// Reads a request, naming the field that is missing or of the wrong type
-    /// (``AgentSyncRequestError``); the values are checked by ``SyncArguments/validate()``.
+    /// Reads a request, naming the field that is unknown, missing, of the wrong type or
+    /// holding a NUL (``AgentSyncRequestError``); the values are checked by
+    /// ``SyncArguments/validate()``.
     init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
+        if let unknown = try decoder.container(keyedBy: AnyKey.self).allKeys.first(where: { CodingKeys(stringValue: $0.stringValue) == nil }) {
+            throw AgentSyncRequestError("unknown field \"\(unknown.stringValue)\"")
+        }
         func value<T: Decodable>(_ key: CodingKeys, _ type: T.Type, _ kind: String) throws -> T? {
+            let found: T?
             do {
-                return try container.decodeIfPresent(type, forKey: key)
+                found = try container.decodeIfPresent(type, forKey: key)
             } catch {
                 throw AgentSyncRequestError("the field \"\(key.stringValue)\" must be \(kind)")
             }
+            let strings = (found as? String).map { [$0] } ?? (found as? [String]) ?? []
+            guard !strings.contains(where: { $0.utf8.contains(0) }) else {
+                throw AgentSyncRequestError("the field \"\(key.stringValue)\" must not contain a NUL character")
+            }
+            return found
         }
         func required<T: Decodable>(_ key: CodingKeys, _ type: T.Type, _ kind: String) throws -> T {
             guard let found = try value(key, type, kind) else { throw AgentSyncRequestError("missing field \"\(key.stringValue)\"") }
@@ -196,6 +232,20 @@ extension SyncArguments: Codable {
             ioTimeout: try value(.ioTimeout, Double.self, "a number of seconds") ?? SyncArguments.defaultIOTimeout,
             mailRootA: try required(.mailRootA, String.self, "a string"),
             mailRootB: try required(.mailRootB, String.self, "a string"))
+    }
+}
+
+/// Any key of a JSON object, to find those a request does not know.
+private struct AnyKey: CodingKey {
+    var stringValue: String
+    var intValue: Int? { nil }
+
+    init(stringValue: String) {
+        self.stringValue = stringValue
+    }
+
+    init?(intValue: Int) {
+        nil
     }
 }
 
@@ -243,5 +293,51 @@ struct AgentSyncAnswer: Codable, Equatable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return Array(try encoder.encode(self)) + [UInt8(ascii: "\n")]
+    }
+}
+
+/// Reads the agent's lines from a connected socket, each within a time limit.
+struct AgentLineReader {
+    let socket: Int32
+    private var buffer: [UInt8] = []
+
+    init(socket: Int32) {
+        self.socket = socket
+    }
+
+    enum Next {
+        /// A line, without its newline.
+        case line([UInt8])
+        /// Nothing complete within the time given.
+        case silent
+        /// The connection ended (or failed, or the line passed
+        /// ``SyncArguments/maximumAnswerLength``) before a whole line.
+        case closed
+    }
+
+    /// The next line, waiting at most `limit` for it.
+    mutating func next(within limit: Duration) -> Next {
+        let deadline = ContinuousClock.now + limit
+        var chunk = [UInt8](repeating: 0, count: 64 * 1024)
+        while true {
+            if let newline = buffer.firstIndex(of: UInt8(ascii: "\n")) {
+                let line = Array(buffer[..<newline])
+                buffer.removeSubrange(...newline)
+                return .line(line)
+            }
+            guard buffer.count <= SyncArguments.maximumAnswerLength else { return .closed }
+            let left = deadline - ContinuousClock.now
+            guard left > .zero else { return .silent }
+            var descriptor = pollfd(fd: socket, events: Int16(POLLIN), revents: 0)
+            let milliseconds = Int32(min((left / .milliseconds(1)).rounded(.up), Double(Int32.max)))
+            let ready = poll(&descriptor, 1, milliseconds)
+            if ready < 0, errno == EINTR { continue }
+            guard ready >= 0 else { return .closed }
+            if ready == 0 { continue }
+            let count = chunk.withUnsafeMutableBytes { read(socket, $0.baseAddress!, $0.count) }
+            if count < 0, errno == EINTR { continue }
+            guard count > 0 else { return .closed }
+            buffer.append(contentsOf: chunk[..<count])
+        }
     }
 }

@@ -20,8 +20,20 @@ public struct AdminLineServer: Sendable {
     /// Whether a request still being answered is cancelled when its connection closes (the
     /// client went away, so nobody would read the answer).
     public let cancelsWhenClosed: Bool
+    /// What the socket is, for the log (`admin socket`, `sync socket`).
+    public let name: String
     let logger: Logger
-    let respond: @Sendable (AdminFrame) async -> ByteBuffer
+    let respond: @Sendable (AdminFrame, Interim) async -> ByteBuffer
+
+    /// Sends lines ahead of a request's answer (progress, keepalives), on its connection.
+    public struct Interim: Sendable {
+        let write: @Sendable (ByteBuffer) async -> Void
+
+        /// Writes `line` (with its newline); a connection that is gone drops it.
+        public func send(_ line: ByteBuffer) async {
+            await write(line)
+        }
+    }
 
     /// A server at `socketPath` (nothing happens until ``run()``).
     ///
@@ -29,12 +41,15 @@ public struct AdminLineServer: Sendable {
     ///   - socketPath: The Unix socket to create; its directory must exist.
     ///   - maximumLineLength: The longest request line, in bytes.
     ///   - cancelsWhenClosed: Cancel `respond` when the client closes its connection.
+    ///   - name: What the socket is, for the log.
     ///   - logger: Where the listening address and connection errors go.
-    ///   - respond: The bytes (a line with its newline) that answer one request line.
+    ///   - respond: The bytes (a line with its newline) that answer one request line; lines
+    ///     it sends through its ``Interim`` go first.
     public init(
-        socketPath: String, maximumLineLength: Int, cancelsWhenClosed: Bool = false, logger: Logger,
-        respond: @escaping @Sendable (AdminFrame) async -> ByteBuffer
+        socketPath: String, maximumLineLength: Int, cancelsWhenClosed: Bool = false, name: String, logger: Logger,
+        respond: @escaping @Sendable (AdminFrame, Interim) async -> ByteBuffer
     ) {
+        self.name = name
         self.socketPath = socketPath
         self.maximumLineLength = maximumLineLength
         self.cancelsWhenClosed = cancelsWhenClosed
@@ -62,7 +77,7 @@ public struct AdminLineServer: Sendable {
             try? await server.channel.close()
         }
         defer { file.remove() }
-        logger.info("socket listening", metadata: ["path": "\(socketPath)"])
+        logger.info("\(name) listening", metadata: ["path": "\(socketPath)"])
         guard cancelsWhenClosed else {
             try await cancelWhenGracefulShutdown { try await serve(server) }
             return
@@ -107,24 +122,25 @@ public struct AdminLineServer: Sendable {
         let channel = connection.channel
         do {
             try await connection.executeThenClose { inbound, outbound in
+                let interim = Interim { line in try? await outbound.write(line) }
                 for try await frame in inbound {
-                    let answer = cancelsWhenClosed ? await answerUnlessClosed(frame, channel) : await respond(frame)
+                    let answer = cancelsWhenClosed ? await answerUnlessClosed(frame, interim, channel) : await respond(frame, interim)
                     guard let answer else { return }
                     try await outbound.write(answer)
                 }
             }
         } catch {
-            logger.debug("socket connection ended: \(error)")
+            logger.debug("\(name) connection ended: \(error)")
         }
     }
 
     /// The answer to `frame`, or nil when `channel` closed first (`respond` is then
     /// cancelled, and awaited).
-    private func answerUnlessClosed(_ frame: AdminFrame, _ channel: any Channel) async -> ByteBuffer? {
+    private func answerUnlessClosed(_ frame: AdminFrame, _ interim: Interim, _ channel: any Channel) async -> ByteBuffer? {
         let (closed, closing) = AsyncStream<Never>.makeStream()
         channel.closeFuture.whenComplete { _ in closing.finish() }
         return await withTaskGroup(of: ByteBuffer?.self) { group in
-            group.addTask { await respond(frame) }
+            group.addTask { await respond(frame, interim) }
             group.addTask {
                 // Ends when the channel closes, or when the answer is ready (cancelled).
                 for await _ in closed {}

@@ -47,7 +47,9 @@ public struct ReplicatorAdminServer: Service, Sendable {
     ///
     /// - Throws: ``ReplicatorAdminError`` `cannotListen` when the socket cannot be created.
     public func run() async throws {
-        let server = AdminLineServer(socketPath: socketPath, maximumLineLength: Self.maximumRequestLength, logger: logger) { frame in
+        let server = AdminLineServer(
+            socketPath: socketPath, maximumLineLength: Self.maximumRequestLength, name: "admin socket", logger: logger
+        ) { frame, _ in
             do {
                 return try Self.encodeLine(await self.response(to: frame))
             } catch {
