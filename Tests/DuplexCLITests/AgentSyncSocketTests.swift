@@ -85,6 +85,16 @@ import Testing
                 let throughNoRoot = try await ExternalCommand.runOffPool(ExternalCommand.duplexExecutable, noRoot)
                 #expect(directNoRoot.status == throughNoRoot.status && throughNoRoot.status != 0, "\(directNoRoot.stderr)\n\(throughNoRoot.stderr)")
                 #expect(throughNoRoot.stderr == directNoRoot.stderr)
+
+                // A peer nobody listens on: 68, in plain words.
+                var unreachable = fixture.syncArguments(agentB)
+                unreachable[unreachable.count - 1] = "tls://127.0.0.1:1"
+                let directUnreachable = try await ExternalCommand.runOffPool(ExternalCommand.duplexExecutable, unreachable)
+                unreachable.insert(contentsOf: ["--agent", socket], at: 1)
+                let throughUnreachable = try await ExternalCommand.runOffPool(ExternalCommand.duplexExecutable, unreachable)
+                #expect(directUnreachable.status == 68 && throughUnreachable.status == 68, "\(directUnreachable.stderr)\n\(throughUnreachable.stderr)")
+                #expect(directUnreachable.stderr == "duplex: error: tls://127.0.0.1:1: cannot connect: connection refused\n")
+                #expect(throughUnreachable.stderr == directUnreachable.stderr)
             }
         }
     }

@@ -334,7 +334,7 @@ public final class RemoteReplica: Replica, Sendable {
         } catch let error as DsyncError {
             throw error
         } catch {
-            throw DsyncError(.peerUnreachable, "\(description): cannot connect: \(error)")
+            throw DsyncError(.peerUnreachable, "\(description): cannot connect: \(ConnectionFailure.describe(error))")
         }
     }
 

@@ -53,7 +53,7 @@ public struct DsyncPurgeClient: Sendable {
                     }
                 }
         } catch {
-            throw DsyncError(.peerUnreachable, "\(endpoint): cannot connect: \(error)")
+            throw DsyncError(.peerUnreachable, "\(endpoint): cannot connect: \(ConnectionFailure.describe(error))")
         }
         return try await channel.executeThenClose { inbound, outbound in
             let connection = DsyncConnection(inbound: inbound.makeAsyncIterator(), outbound: outbound, peer: endpoint)

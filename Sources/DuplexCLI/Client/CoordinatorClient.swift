@@ -1,3 +1,4 @@
+import Dsync
 import Foundation
 import NIOCore
 import NIOPosix
@@ -155,17 +156,6 @@ public struct CoordinatorClient: Sendable {
 
     /// A short text for a connect or TLS error (the `errno` text for a refused connection).
     static func describe(_ error: any Error) -> String {
-        if let error = error as? NIOConnectionError {
-            if let first = error.connectionErrors.first { return describe(first.error) }
-            if let dns = error.dnsAAAAError ?? error.dnsAError { return "cannot resolve \(error.host): \(dns)" }
-            return "cannot connect to \(error.host):\(error.port)"
-        }
-        if let error = error as? IOError {
-            return String(cString: strerror(error.errnoCode)).lowercased()
-        }
-        if let error = error as? ChannelError, case .connectTimeout(let amount) = error {
-            return "no connection within \(amount.nanoseconds / 1_000_000_000) s"
-        }
-        return String(describing: error)
+        ConnectionFailure.describe(error)
     }
 }
