@@ -17,6 +17,20 @@ import Testing
         }
     }
 
+    @Test func check_socketInADirectoryNotThere_exits78_namingTheKey() async throws {
+        try await AgentFixture.with { fixture in
+            let good = try String(contentsOfFile: fixture.configurationPath, encoding: .utf8)
+            let missing = fixture.directory.appending("run-missing")
+            try fixture.write(good.replacingOccurrences(of: "  lock_timeout:", with: "  sync_socket: \(missing)/sync.sock\n  lock_timeout:"), to: fixture.configurationPath)
+            let result = try ExternalCommand.run(ExternalCommand.duplexExecutable, ["agent", "--config", fixture.configurationPath, "--check"])
+            #expect(result.status == 78, "\(result.stderr)")
+            #expect(result.stderr.contains("dsync.sync_socket: \(missing)/sync.sock: the directory \(missing) does not exist"), "\(result.stderr)")
+            try FileManager.default.createDirectory(atPath: missing, withIntermediateDirectories: false)
+            let fixed = try ExternalCommand.run(ExternalCommand.duplexExecutable, ["agent", "--config", fixture.configurationPath, "--check"])
+            #expect(fixed.status == 0, "\(fixed.stderr)")
+        }
+    }
+
     /// Each case edits the good configuration file (`replacing` → `with`); the message must
     /// contain every `naming` text.
     @Test(arguments: [

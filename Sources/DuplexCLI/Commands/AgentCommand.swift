@@ -66,6 +66,16 @@ struct AgentCommand: AsyncParsableCommand {
             throw ExitCode(78)
         }
         if check {
+            // The sockets the agent creates: a start would fail on a directory not there.
+            let sockets = [("dsync.sync_socket", loaded.syncSocket), ("replicator.admin_socket", loaded.replicator?.adminSocket)]
+            for case let (key, path?) in sockets {
+                let directory = (path as NSString).deletingLastPathComponent
+                var isDirectory: ObjCBool = false
+                guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
+                    Output.error("\(config): \(key): \(path): the directory \(directory) does not exist (the agent creates the socket, not its directory)")
+                    throw ExitCode(78)
+                }
+            }
             Output.write("\(config): configuration and TLS files are usable\n")
             return
         }
