@@ -112,6 +112,36 @@ import Testing
         }
     }
 
+    /// A key that is not the certificate's, with the peer reachable: the connection is made
+    /// while the TLS files are read, and must be closed cleanly when they turn out bad. An
+    /// error, never a crash, in the process and in the agent (which then serves on).
+    @Test func keyOfAnotherCertificate_isAnError_notACrash_inTheProcessOrTheAgent() async throws {
+        try await AgentFixture.with { fixture in
+            try fixture.save(fixture.rootA, count: 1, prefix: "a")
+            try await fixture.withAgent { agentB in
+                let (agentA, socket) = try await Self.startAgentA(fixture)
+                defer { agentA.process.stop() }
+                var arguments = fixture.syncArguments(agentB)
+                let key = try #require(arguments.firstIndex(of: "--tls-key"))
+                arguments[key + 1] = fixture.identity("host-b.test").key
+                var messages: Set<String> = []
+                for round in 0..<4 {
+                    var line = arguments
+                    if round % 2 == 1 { line.insert(contentsOf: ["--agent", socket], at: 1) }
+                    let result = try await ExternalCommand.runOffPool(ExternalCommand.duplexExecutable, line)
+                    #expect([64, 77, 78].contains(result.status), "round \(round): \(result.status) \(result.stderr)")
+                    #expect(result.stderr.hasPrefix("duplex: error: "), "round \(round): \(result.stderr)")
+                    messages.insert(result.stderr)
+                }
+                #expect(messages.count == 1, "the same error each time: \(messages)")
+                #expect(agentA.process.exitStatus() == nil, "agent A died: \(agentA.log)")
+                let good = try await Self.sync(fixture, agentB, ["--agent", socket])
+                #expect(good.status == 0 && good.stderr.isEmpty, "\(good.stderr)")
+                #expect(try fixture.guids(fixture.rootB) == ["a-1"])
+            }
+        }
+    }
+
     /// `--agent` naming a file or a directory is a mistake, not an agent that is down: 64.
     @Test func agentPathThatIsNoSocket_isAUsageError() async throws {
         try await AgentFixture.with { fixture in

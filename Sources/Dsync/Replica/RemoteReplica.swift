@@ -290,7 +290,7 @@ public final class RemoteReplica: Replica, Sendable {
         do {
             prepared = try await preparing
         } catch {
-            if case .success(let channel) = connected { channel.channel.close(promise: nil) }
+            if case .success(let channel) = connected { await Self.discard(channel) }
             throw error
         }
         let channel = try connected.get()
@@ -306,9 +306,15 @@ public final class RemoteReplica: Replica, Sendable {
             }.get()
             return (channel, handshakeDone, prepared)
         } catch {
-            channel.channel.close(promise: nil)
+            await Self.discard(channel)
             throw DsyncError(.protocolError, "\(description): cannot start TLS: \(error)")
         }
+    }
+
+    /// Closes a connection that will not be used, finishing its writer first: an async
+    /// channel dropped with its writer open stops the process (NIO's precondition).
+    private static func discard(_ channel: NIOAsyncChannel<DsyncFrame, DsyncFrame>) async {
+        try? await channel.executeThenClose { _, _ in }
     }
 
     /// The TCP connection, with the pipeline of the conversation but not yet TLS.
