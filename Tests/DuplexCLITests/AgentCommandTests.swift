@@ -25,7 +25,16 @@ import Testing
             let result = try ExternalCommand.run(ExternalCommand.duplexExecutable, ["agent", "--config", fixture.configurationPath, "--check"])
             #expect(result.status == 78, "\(result.stderr)")
             #expect(result.stderr.contains("dsync.sync_socket: \(missing)/sync.sock: the directory \(missing) does not exist"), "\(result.stderr)")
+            // A file where the directory should be, then a file where the socket should be.
+            try fixture.write("", to: missing)
+            let fileAsDirectory = try ExternalCommand.run(ExternalCommand.duplexExecutable, ["agent", "--config", fixture.configurationPath, "--check"])
+            #expect(fileAsDirectory.status == 78 && fileAsDirectory.stderr.contains("\(missing) is not a directory"), "\(fileAsDirectory.stderr)")
+            try FileManager.default.removeItem(atPath: missing)
             try FileManager.default.createDirectory(atPath: missing, withIntermediateDirectories: false)
+            try fixture.write("", to: missing + "/sync.sock")
+            let fileAsSocket = try ExternalCommand.run(ExternalCommand.duplexExecutable, ["agent", "--config", fixture.configurationPath, "--check"])
+            #expect(fileAsSocket.status == 78 && fileAsSocket.stderr.contains("something other than a socket is there"), "\(fileAsSocket.stderr)")
+            try FileManager.default.removeItem(atPath: missing + "/sync.sock")
             let fixed = try ExternalCommand.run(ExternalCommand.duplexExecutable, ["agent", "--config", fixture.configurationPath, "--check"])
             #expect(fixed.status == 0, "\(fixed.stderr)")
         }

@@ -621,6 +621,16 @@ import Testing
         minimalYAML + "\nreplicator:\n" + lines.map { "  " + $0 }.joined(separator: "\n") + "\n"
     }
 
+    @Test func syncSocket_atTheAdminSocketsPath_isRefused() async throws {
+        try await withFixture { fixture in
+            let yaml = Self.replicatorYAML(["peer: tls://hostb.example.com:7445", "admin_socket: run/one.sock"])
+                .replacingOccurrences(of: "dsync:\n", with: "dsync:\n  sync_socket: run/one.sock\n")
+            let error = try await fixture.error(yaml)
+            #expect(error.key == "dsync.sync_socket")
+            #expect(error.message.contains("is replicator.admin_socket too; give each socket a path of its own"), "\(error)")
+        }
+    }
+
     @Test func replicatorSection_setsEveryValue_relativePathsFromTheFilesDirectory() async throws {
         try await withFixture { fixture in
             try fixture.write("# users of pair 1\nalice@example.com\n\n  bob@example.com  \r\n# carol@example.com\n", to: "users")

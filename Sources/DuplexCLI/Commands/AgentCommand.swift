@@ -69,10 +69,8 @@ struct AgentCommand: AsyncParsableCommand {
             // The sockets the agent creates: a start would fail on a directory not there.
             let sockets = [("dsync.sync_socket", loaded.syncSocket), ("replicator.admin_socket", loaded.replicator?.adminSocket)]
             for case let (key, path?) in sockets {
-                let directory = (path as NSString).deletingLastPathComponent
-                var isDirectory: ObjCBool = false
-                guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
-                    Output.error("\(config): \(key): \(path): the directory \(directory) does not exist (the agent creates the socket, not its directory)")
+                if let problem = Self.socketPathProblem(path) {
+                    Output.error("\(config): \(key): \(path): \(problem)")
                     throw ExitCode(78)
                 }
             }
@@ -118,6 +116,23 @@ struct AgentCommand: AsyncParsableCommand {
             Output.error("\(config): \(error)")
             throw ExitCode(74)
         }
+    }
+
+    /// Why the agent could not create a unix socket at `path`, or nil: its directory is not
+    /// there or no directory, or something other than a socket (which the agent would not
+    /// replace) is at the path.
+    static func socketPathProblem(_ path: String) -> String? {
+        let directory = (path as NSString).deletingLastPathComponent
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory) else {
+            return "the directory \(directory) does not exist (the agent creates the socket, not its directory)"
+        }
+        guard isDirectory.boolValue else { return "\(directory) is not a directory" }
+        var status = stat()
+        if lstat(path, &status) == 0, status.st_mode & S_IFMT != S_IFSOCK {
+            return "something other than a socket is there; the agent would not replace it"
+        }
+        return nil
     }
 
     /// The replicator and what feeds it, in start order: the replicator with its saved

@@ -177,7 +177,7 @@ struct SyncArguments: Equatable, Sendable {
         guard !(acceptMassExpunge && restoreMassExpunge) else {
             throw ValidationError("--accept-mass-expunge and --restore-mass-expunge exclude each other: choose one")
         }
-        guard ioTimeout > 0, ioTimeout <= 86400 else { throw ValidationError("--io-timeout must be between 0 and 86400 seconds") }
+        guard ioTimeout > 0, ioTimeout <= 86400 else { throw ValidationError("--io-timeout must be more than 0 and at most 86400 seconds") }
         if let agent {
             guard !agent.isEmpty, agent.utf8.count <= AgentConfiguration.maximumSocketPathLength else {
                 throw ValidationError("--agent must be a unix socket path of 1 to \(AgentConfiguration.maximumSocketPathLength) bytes")

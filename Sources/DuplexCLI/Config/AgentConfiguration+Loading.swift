@@ -110,6 +110,9 @@ extension AgentConfiguration {
         let replicator = try replicatorConfiguration(values)
         let coordinator = try coordinatorConfiguration(values, hasReplicator: replicator != nil)
         if let coordinator { try checkPurgeIdentities(coordinator.purgeIdentities, allowedPeers: tls.allowedPeers, values) }
+        if let syncSocket, syncSocket == replicator?.adminSocket {
+            throw values.invalid(Key.syncSocket, "\(syncSocket) is \(Key.Replicator.adminSocket) too; give each socket a path of its own")
+        }
         var configuration = AgentConfiguration(dsync: dsync, stateDirectory: stateDirectory, replicator: replicator, coordinator: coordinator)
         configuration.syncSocket = syncSocket
         return (configuration, warnings)
