@@ -56,7 +56,12 @@ Setup (everything under a temporary directory, loopback only):
   * each run alternates the order of the tools. A run's trees (both sides, the sync
     state) are moved aside before the next, and deleted only at the end: deleting them
     right before a timed sync made its writes 4-5x slower for either tool on a file
-    system mounted with online discard (the freed blocks are busy until discarded). After the initial sync and after the
+    system mounted with online discard. The slowness is below the guest (its disk stats
+    show no discard in flight once `sync` returns): a thin-provisioned virtual disk seems
+    to allocate discarded blocks again when they are next written. So a run started soon
+    after a large deletion, the previous benchmark's own cleanup included, writes slower
+    at first; duplex's initial sync, which waits on the disk for most of its time, shows
+    it more than doveadm's. The initial sync's phases are logged for each run. After the initial sync and after the
     no-change syncs A and B are compared: per mailbox, the set of (GUID, flags), read with
     `duplex mailbox list/fetch --json`.
   * doveadm sync over tcps sometimes hangs (Dovecot 2.3.19, a TLS buffering problem): each
