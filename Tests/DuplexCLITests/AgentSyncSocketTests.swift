@@ -165,10 +165,7 @@ import Testing
             let listener = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
             try #require(listener >= 0)
             defer { close(listener) }
-            var address = Self.address(path)
-            let bound = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-            }
+            let bound = Self.withAddress(path) { bind(listener, $0, $1) }
             try #require(bound == 0 && listen(listener, 4) == 0)
             try await fixture.withAgent { agentB in
                 let result = try await Self.sync(fixture, agentB, ["--agent", path])
@@ -353,12 +350,14 @@ import Testing
         return flock(fd, LOCK_EX | LOCK_NB) == 0
     }
 
-    /// The unix socket address of `path`.
-    static func address(_ path: String) -> sockaddr_un {
+    /// `body` (`bind` or `connect`) on the unix socket address of `path`.
+    static func withAddress(_ path: String, _ body: (UnsafePointer<sockaddr>, socklen_t) -> Int32) -> Int32 {
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
         withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: path.utf8) }
-        return address
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
     }
 
     /// Whether a connection to the unix socket at `path` is taken.
@@ -366,10 +365,7 @@ import Testing
         let socket = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         guard socket >= 0 else { return false }
         defer { close(socket) }
-        var address = Self.address(path)
-        return withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(socket, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        } == 0
+        return withAddress(path) { connect(socket, $0, $1) } == 0
     }
 
     /// Sends `text` on the unix socket at `path` and returns the answer up to its first newline.
@@ -377,10 +373,7 @@ import Testing
         let socket = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         try #require(socket >= 0)
         defer { close(socket) }
-        var address = Self.address(path)
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(socket, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
+        let connected = withAddress(path) { connect(socket, $0, $1) }
         try #require(connected == 0, "cannot connect to \(path)")
         let bytes = Array(text.utf8)
         try #require(send(socket, bytes, bytes.count, Int32(MSG_NOSIGNAL)) == bytes.count)
