@@ -135,7 +135,7 @@ extension SyncArguments {
         arguments.agent = nil
         arguments.mailRootA = absolute(mailRootA)
         if !remote { arguments.mailRootB = absolute(mailRootB) }
-        if stateDir != nil || tls.config == nil || environment["DUPLEX_STATE_DIR"].map({ !$0.isEmpty }) == true {
+        if !configurationChoosesStateDirectory(environment: environment) {
             arguments.stateDir = absolute(stateDirectory(environment: environment))
         }
         arguments.tls.config = tls.config.map(absolute)

@@ -212,6 +212,12 @@ struct SyncArguments: Equatable, Sendable {
         return (environment["HOME"] ?? "/var/lib/duplex") + "/.local/state/duplex/sync"
     }
 
+    /// Whether the state directory is the agent configuration's (`--config`): neither
+    /// `--state-dir` nor `DUPLEX_STATE_DIR` chose one.
+    func configurationChoosesStateDirectory(environment: [String: String]) -> Bool {
+        tls.config != nil && stateDir == nil && environment["DUPLEX_STATE_DIR"] == nil
+    }
+
     /// Runs the sync: through the agent of `--agent` when it answers (see
     /// ``runThroughAgent(_:)``), else in this process; prints what it says and exits as it does.
     func run() async throws {
@@ -246,7 +252,7 @@ struct SyncArguments: Equatable, Sendable {
             if remote {
                 let (files, configuredStateDirectory, warnings) = try await tls.load(environment: environment)
                 for warning in warnings { errors += "duplex: error: warning: \(warning)\n" }
-                if stateDir == nil, environment["DUPLEX_STATE_DIR"] == nil, let configuredStateDirectory {
+                if configurationChoosesStateDirectory(environment: environment), let configuredStateDirectory {
                     options.stateDirectory = configuredStateDirectory
                 }
                 b = try RemoteReplica(
